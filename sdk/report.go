@@ -1,0 +1,168 @@
+// Package sdk is what a probe author imports: the probe contract, the report
+// types and the host calls a probe may make. It never imports the agent's
+// runtime (badger, wazero, mux), so a probe builds to WASM or to a native
+// plugin from the same source.
+//
+//	type probe struct{}
+//
+//	func (probe) Info() sdk.Info { return sdk.Info{Name: "hello", Version: "1.0.0"} }
+//
+//	func (probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error) {
+//		var r sdk.Report
+//		r.Gauge("hello.answer", 42, nil)
+//		return r, nil
+//	}
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// ABIVersion is the version of the WASM ABI and of the plugin protocol.
+const ABIVersion = 1
+
+// Status is the overall verdict of one probe run.
+type Status string
+
+// Health is the condition of one entity. It uses the same words as Status.
+type Health = Status
+
+const (
+	StatusOK      Status = "ok"
+	StatusWarn    Status = "warn"
+	StatusCrit    Status = "crit"
+	StatusUnknown Status = "unknown"
+)
+
+// Valid reports whether s is one of the four known values.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusOK, StatusWarn, StatusCrit, StatusUnknown:
+		return true
+	}
+	return false
+}
+
+// Rank orders statuses from best to worst, so the worst of several can be taken.
+func (s Status) Rank() int {
+	switch s {
+	case StatusOK:
+		return 0
+	case StatusWarn:
+		return 1
+	case StatusUnknown:
+		return 2
+	case StatusCrit:
+		return 3
+	}
+	return 2
+}
+
+// Metric is one sample. Name is "<probe>.<thing>" with a unit suffix where
+// one applies (system.memory.used_bytes); the host stamps the time.
+type Metric struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels,omitempty"`
+	Value  float64           `json:"value"`
+}
+
+// Entity is a thing with a state: a unit, a container, a session.
+type Entity struct {
+	Kind   string         `json:"kind"`
+	ID     string         `json:"id"`
+	Name   string         `json:"name"`
+	State  string         `json:"state"`
+	Health Health         `json:"health"`
+	Attrs  map[string]any `json:"attrs,omitempty"`
+}
+
+// Report is what one probe run returns. An unhealthy target is a Health or a
+// Status, not an error: an error means the probe could not run at all.
+type Report struct {
+	Status   Status   `json:"status"`
+	Message  string   `json:"message,omitempty"`
+	Metrics  []Metric `json:"metrics"`
+	Entities []Entity `json:"entities"`
+}
+
+// Gauge appends a metric to the report.
+func (r *Report) Gauge(name string, value float64, labels map[string]string) {
+	r.Metrics = append(r.Metrics, Metric{Name: name, Labels: labels, Value: value})
+}
+
+// Add appends an entity to the report.
+func (r *Report) Add(e Entity) { r.Entities = append(r.Entities, e) }
+
+// Worst raises r.Status to s when s is worse than the current status.
+func (r *Report) Worst(s Status) {
+	if r.Status == "" || s.Rank() > r.Status.Rank() {
+		r.Status = s
+	}
+}
+
+// Validate checks a report that came from outside the process (a WASM guest
+// or a plugin) and fills in defaults. The error names the offending field.
+func (r *Report) Validate() error {
+	if r.Status == "" {
+		r.Status = StatusOK
+	}
+	if !r.Status.Valid() {
+		return fmt.Errorf("report: status %q is not one of ok, warn, crit, unknown", r.Status)
+	}
+	for i, m := range r.Metrics {
+		if m.Name == "" {
+			return fmt.Errorf("report: metrics[%d]: empty name", i)
+		}
+	}
+	for i := range r.Entities {
+		e := &r.Entities[i]
+		if e.Kind == "" || e.ID == "" {
+			return fmt.Errorf("report: entities[%d]: kind and id are required", i)
+		}
+		if e.Health == "" {
+			e.Health = StatusUnknown
+		}
+		if !e.Health.Valid() {
+			return fmt.Errorf("report: entities[%d] (%s %s): health %q is not one of ok, warn, crit, unknown", i, e.Kind, e.ID, e.Health)
+		}
+	}
+	return nil
+}
+
+// Info describes a probe.
+type Info struct {
+	Name        string `json:"name"`
+	Version     string `json:"version,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// Request is what the host passes to one collect: the probe instance's name
+// and its [probe.config] table.
+type Request struct {
+	Probe  string         `json:"probe"`
+	Config map[string]any `json:"config,omitempty"`
+}
+
+// Decode copies the probe's config table into v (a pointer to a struct with
+// json tags), so a probe reads typed settings rather than a map.
+func (r Request) Decode(v any) error {
+	if len(r.Config) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(r.Config)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("config of probe %q: %w", r.Probe, err)
+	}
+	return nil
+}
+
+// Probe is the contract every probe meets, whatever runtime it is run in.
+type Probe interface {
+	Info() Info
+	Collect(ctx context.Context, req Request) (Report, error)
+}
