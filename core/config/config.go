@@ -1,0 +1,406 @@
+// Package config reads barbossa.toml: it decodes the file, fills defaults and
+// checks everything a running agent depends on, so a bad file stops the agent
+// before it starts, with an error naming the file, the line and the key.
+//
+//	cfg, err := config.Load("barbossa.toml")
+//	if err != nil {
+//		log.Fatal(err) // barbossa.toml:14: probe "disk": timeout 1m must be shorter than interval 30s
+//	}
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Runtimes a probe can run in.
+const (
+	RuntimeBuiltin = "builtin"
+	RuntimeWASM    = "wasm"
+	RuntimePlugin  = "plugin"
+)
+
+// Config is the whole file.
+type Config struct {
+	Agent  Agent   `toml:"agent"`
+	Portal Portal  `toml:"portal"`
+	Store  Store   `toml:"store"`
+	Probes []Probe `toml:"probe"`
+
+	// File is where the config came from ("" or "(embedded)" for the default).
+	File string `toml:"-"`
+}
+
+// Agent is the [agent] table.
+type Agent struct {
+	DataDir   string `toml:"data_dir"`
+	LogLevel  string `toml:"log_level"`
+	LogFormat string `toml:"log_format"`
+	Workers   int    `toml:"workers"`
+	ProbesDir string `toml:"probes_dir"`
+	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT); 0 leaves it alone.
+	MemoryLimit Size `toml:"memory_limit"`
+}
+
+// Portal is the [portal] table.
+type Portal struct {
+	Listen    string `toml:"listen"`
+	Token     string `toml:"token"`
+	TokenFile string `toml:"token_file"`
+	TLSCert   string `toml:"tls_cert"`
+	TLSKey    string `toml:"tls_key"`
+}
+
+// Store is the [store] table.
+type Store struct {
+	Retention     Duration `toml:"retention"`
+	BatchSize     int      `toml:"batch_size"`
+	FlushInterval Duration `toml:"flush_interval"`
+}
+
+// Probe is one [[probe]] entry: one instance of a probe.
+type Probe struct {
+	Name       string         `toml:"name"`
+	Runtime    string         `toml:"runtime"`
+	Source     string         `toml:"source"`
+	Interval   Duration       `toml:"interval"`
+	Timeout    Duration       `toml:"timeout"`
+	Retention  Duration       `toml:"retention"`
+	StaleAfter Duration       `toml:"stale_after"`
+	Disabled   bool           `toml:"disabled"`
+	MaxMemory  Size           `toml:"max_memory"`
+	SHA256     string         `toml:"sha256"`
+	Allow      Allow          `toml:"allow"`
+	Config     map[string]any `toml:"config"`
+
+	// Line is where the entry starts in its file, for messages about it.
+	Line int `toml:"-"`
+}
+
+// Allow is [probe.allow]: the host capabilities granted to a sandboxed probe.
+// Nothing is granted unless listed.
+type Allow struct {
+	Exec []string `toml:"exec"`
+	HTTP []string `toml:"http"`
+	DBus []string `toml:"dbus"`
+	Read []string `toml:"read"`
+}
+
+// Defaults applied to keys the file leaves out.
+const (
+	DefaultListen        = "127.0.0.1:8080"
+	DefaultInterval      = 30 * time.Second
+	DefaultRetention     = 7 * 24 * time.Hour
+	DefaultBatchSize     = 1000
+	DefaultFlushInterval = time.Second
+	DefaultMaxMemory     = 64 << 20
+)
+
+// Error is one problem in a config file, located as precisely as possible.
+type Error struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		fmt.Fprintf(&b, "%s: ", e.Key)
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Load reads and checks a config file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and checks config text; name labels errors and anchors
+// relative paths (its directory), or "" for the current directory.
+func Parse(name string, data []byte) (*Config, error) {
+	cfg := &Config{File: name}
+	md, err := toml.Decode(string(data), cfg)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &Error{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+		}
+		return nil, decodeError(name, err)
+	}
+	loc := newLocator(data)
+	cfg.locateProbes(loc)
+	var errs []error
+	for _, u := range undecoded(md) {
+		errs = append(errs, &Error{File: name, Line: loc.keyLine(u.key, u.probe), Key: u.key.String(), Msg: "unknown key"})
+	}
+	cfg.applyDefaults()
+	errs = append(errs, cfg.check(loc)...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+type unknownKey struct {
+	key   toml.Key
+	probe int // index of the [[probe]] the key is in, or -1
+}
+
+// undecoded lists keys that mapped onto nothing, except those under the free
+// [probe.config] tables, which belong to the probe.
+func undecoded(md toml.MetaData) []unknownKey {
+	unknown := map[string]bool{}
+	for _, k := range md.Undecoded() {
+		unknown[k.String()] = true
+	}
+	var out []unknownKey
+	probe := -1
+	for _, k := range md.Keys() {
+		if k.String() == "probe" {
+			probe++
+		}
+		if !unknown[k.String()] || len(k) >= 2 && k[0] == "probe" && k[1] == "config" {
+			continue
+		}
+		delete(unknown, k.String()) // a key repeated in each [[probe]] is reported once
+		at := -1
+		if k[0] == "probe" {
+			at = probe
+		}
+		out = append(out, unknownKey{k, at})
+	}
+	return out
+}
+
+func (c *Config) locateProbes(loc *locator) {
+	for i := range c.Probes {
+		c.Probes[i].Line = loc.tableLine("probe", i)
+	}
+}
+
+// Dir is the directory relative paths in the config are anchored to.
+func (c *Config) Dir() string {
+	if c.File == "" || strings.HasPrefix(c.File, "(") {
+		return "."
+	}
+	return filepath.Dir(c.File)
+}
+
+// Path resolves p against the config file's directory.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Dir(), p)
+}
+
+func (c *Config) applyDefaults() {
+	a := &c.Agent
+	if a.DataDir == "" {
+		a.DataDir = "data"
+	}
+	if a.LogLevel == "" {
+		a.LogLevel = "info"
+	}
+	if a.LogFormat == "" {
+		a.LogFormat = "text"
+	}
+	if a.Workers == 0 {
+		a.Workers = max(4, 2*runtime.NumCPU())
+	}
+	if a.ProbesDir == "" {
+		a.ProbesDir = "probes.d"
+	}
+	if c.Portal.Listen == "" {
+		c.Portal.Listen = DefaultListen
+	}
+	s := &c.Store
+	if s.Retention.Duration == 0 {
+		s.Retention.Duration = DefaultRetention
+	}
+	if s.BatchSize == 0 {
+		s.BatchSize = DefaultBatchSize
+	}
+	if s.FlushInterval.Duration == 0 {
+		s.FlushInterval.Duration = DefaultFlushInterval
+	}
+	for i := range c.Probes {
+		c.Probes[i].ApplyDefaults(s.Retention.Duration)
+	}
+}
+
+// ApplyDefaults fills what a [[probe]] entry leaves out.
+func (p *Probe) ApplyDefaults(retention time.Duration) {
+	if p.Runtime == "" {
+		p.Runtime = RuntimeBuiltin
+	}
+	if p.Source == "" && p.Name != "" {
+		p.Source = "builtin:" + p.Name
+	}
+	if p.Interval.Duration == 0 {
+		p.Interval.Duration = DefaultInterval
+	}
+	if p.Timeout.Duration == 0 {
+		p.Timeout.Duration = min(10*time.Second, p.Interval.Duration/2)
+	}
+	if p.Retention.Duration == 0 {
+		p.Retention.Duration = retention
+	}
+	if p.StaleAfter.Duration == 0 {
+		p.StaleAfter.Duration = 3 * p.Interval.Duration
+	}
+	if p.MaxMemory == 0 {
+		p.MaxMemory = DefaultMaxMemory
+	}
+}
+
+var (
+	logLevels  = []string{"debug", "info", "warn", "error"}
+	logFormats = []string{"text", "json"}
+	runtimes   = []string{RuntimeBuiltin, RuntimeWASM, RuntimePlugin}
+)
+
+func (c *Config) check(loc *locator) []error {
+	var errs []error
+	bad := func(table string, index int, key, format string, args ...any) {
+		errs = append(errs, &Error{File: c.File, Line: loc.line(table, index, key), Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if !oneOf(c.Agent.LogLevel, logLevels) {
+		bad("agent", 0, "agent.log_level", "%q is not one of %s", c.Agent.LogLevel, strings.Join(logLevels, ", "))
+	}
+	if !oneOf(c.Agent.LogFormat, logFormats) {
+		bad("agent", 0, "agent.log_format", "%q is not one of %s", c.Agent.LogFormat, strings.Join(logFormats, ", "))
+	}
+	if c.Agent.Workers < 1 {
+		bad("agent", 0, "agent.workers", "must be at least 1")
+	}
+	if c.Store.BatchSize < 1 {
+		bad("store", 0, "store.batch_size", "must be at least 1")
+	}
+	if c.Portal.Token != "" && c.Portal.TokenFile != "" {
+		bad("portal", 0, "portal.token_file", "set token or token_file, not both")
+	}
+	if (c.Portal.TLSCert == "") != (c.Portal.TLSKey == "") {
+		bad("portal", 0, "portal.tls_cert", "tls_cert and tls_key go together")
+	}
+	seen := map[string]int{}
+	for i := range c.Probes {
+		for _, e := range c.Probes[i].Check() {
+			bad("probe", i, "probe."+e.key, "probe %q: %s", c.Probes[i].Name, e.msg)
+		}
+		name := c.Probes[i].Name
+		if first, dup := seen[name]; dup && name != "" {
+			bad("probe", i, "probe.name", "duplicate probe name %q (first defined on line %d)", name, c.Probes[first].Line)
+		} else {
+			seen[name] = i
+		}
+	}
+	return errs
+}
+
+// FieldError is a problem with one key of a [[probe]] entry.
+type FieldError struct{ key, msg string }
+
+func (e FieldError) Error() string { return e.key + ": " + e.msg }
+
+// Key is the probe key at fault, such as "timeout".
+func (e FieldError) Key() string { return e.key }
+
+// Check validates one probe entry after defaults were applied. It is shared
+// by the main file and drop-in probe files.
+func (p *Probe) Check() []FieldError {
+	var errs []FieldError
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, FieldError{key, fmt.Sprintf(format, args...)})
+	}
+	if p.Name == "" {
+		bad("name", "is required")
+	} else if !validName(p.Name) {
+		bad("name", "%q may hold only letters, digits, '-', '_' and '.'", p.Name)
+	}
+	if !oneOf(p.Runtime, runtimes) {
+		bad("runtime", "%q is not one of %s", p.Runtime, strings.Join(runtimes, ", "))
+	}
+	if p.Runtime == RuntimeBuiltin && !strings.HasPrefix(p.Source, "builtin:") {
+		bad("source", "%q: a builtin probe's source is builtin:<name>", p.Source)
+	}
+	if p.Runtime == RuntimePlugin && strings.HasPrefix(p.Source, "builtin:") {
+		bad("source", "a plugin probe's source is the path to its binary")
+	}
+	if p.Interval.Duration < 100*time.Millisecond {
+		bad("interval", "%s is too short (at least 100ms)", p.Interval.Duration)
+	}
+	if p.Timeout.Duration >= p.Interval.Duration {
+		bad("timeout", "%s must be shorter than interval %s", p.Timeout.Duration, p.Interval.Duration)
+	}
+	if p.SHA256 != "" && (len(p.SHA256) != 64 || strings.Trim(strings.ToLower(p.SHA256), "0123456789abcdef") != "") {
+		bad("sha256", "must be 64 hexadecimal digits")
+	}
+	if p.Runtime == RuntimeWASM && p.MaxMemory < 41*64<<10 {
+		bad("max_memory", "%d bytes is below what a Go guest needs (41 pages, 2.6 MiB)", p.MaxMemory)
+	}
+	return errs
+}
+
+func validName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func oneOf(s string, set []string) bool {
+	for _, v := range set {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Token returns the portal token, read from token_file when one is set.
+func (c *Config) Token() (string, error) {
+	if c.Portal.TokenFile == "" {
+		return c.Portal.Token, nil
+	}
+	b, err := os.ReadFile(c.Path(c.Portal.TokenFile))
+	if err != nil {
+		return "", fmt.Errorf("portal.token_file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// The decoder reports type mismatches as plain text with the line inside.
+var decodeErrorText = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+func decodeError(file string, err error) *Error {
+	m := decodeErrorText.FindStringSubmatch(err.Error())
+	if m == nil {
+		return &Error{File: file, Msg: err.Error()}
+	}
+	line, _ := strconv.Atoi(m[1])
+	return &Error{File: file, Line: line, Key: m[2], Msg: m[3]}
+}

@@ -1,0 +1,162 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseDefaults(t *testing.T) {
+	cfg, err := Parse("min.toml", []byte("[[probe]]\nname = \"system\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Portal.Listen != "127.0.0.1:8080" {
+		t.Errorf("listen = %q, want loopback default", cfg.Portal.Listen)
+	}
+	if cfg.Store.Retention.Duration != 7*24*time.Hour {
+		t.Errorf("retention = %v", cfg.Store.Retention)
+	}
+	p := cfg.Probes[0]
+	if p.Runtime != "builtin" || p.Source != "builtin:system" {
+		t.Errorf("runtime/source = %q/%q", p.Runtime, p.Source)
+	}
+	if p.Interval.Duration != 30*time.Second || p.Timeout.Duration != 10*time.Second || p.StaleAfter.Duration != 90*time.Second {
+		t.Errorf("interval/timeout/stale = %v/%v/%v", p.Interval, p.Timeout, p.StaleAfter)
+	}
+	if p.Line != 1 {
+		t.Errorf("line = %d", p.Line)
+	}
+}
+
+func TestDefaultFileIsValid(t *testing.T) {
+	cfg, err := Load(filepath.Join("..", "..", "barbossa.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Probes) == 0 {
+		t.Fatal("the default config runs no probe")
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       []string // substrings of the error, all required
+	}{
+		{"unknown top key", "[agent]\nworkers = 2\nwrokers = 3\n", []string{"x.toml:3: agent.wrokers: unknown key"}},
+		{"unknown probe key in second probe", "[[probe]]\nname = \"a\"\n[[probe]]\nname = \"b\"\nintervall = \"1s\"\n",
+			[]string{"x.toml:5: probe.intervall: unknown key"}},
+		{"unknown allow key", "[[probe]]\nname = \"a\"\n[probe.allow]\nexecc = [\"tmux\"]\n", []string{"x.toml:4: probe.allow.execc: unknown key"}},
+		{"bad duration", "[[probe]]\nname = \"a\"\ninterval = \"5 minutes\"\n", []string{"x.toml:3", "interval", "bad duration"}},
+		{"timeout not below interval", "[[probe]]\nname = \"a\"\ninterval = \"10s\"\ntimeout = \"10s\"\n",
+			[]string{"x.toml:4: probe.timeout: probe \"a\": 10s must be shorter than interval 10s"}},
+		{"duplicate names", "[[probe]]\nname = \"a\"\n\n[[probe]]\nname = \"a\"\n",
+			[]string{"x.toml:5: probe.name: duplicate probe name \"a\" (first defined on line 1)"}},
+		{"bad runtime", "[[probe]]\nname = \"a\"\nruntime = \"lua\"\n", []string{"x.toml:3: probe.runtime", "\"lua\" is not one of builtin, wasm, plugin"}},
+		{"syntax", "[agent\nworkers = 2\n", []string{"x.toml:2", "table name"}},
+		{"wrong type", "[agent]\nworkers = \"two\"\n", []string{"x.toml:2: agent.workers: incompatible types"}},
+		{"bad log level", "[agent]\nlog_level = \"loud\"\n", []string{"x.toml:2: agent.log_level: \"loud\" is not one of"}},
+		{"two errors at once", "[agent]\nworkers = 2\nfoo = 1\n[[probe]]\nname = \"a\"\ninterval = \"1s\"\ntimeout = \"2s\"\n",
+			[]string{"x.toml:3: agent.foo: unknown key", "x.toml:7: probe.timeout"}},
+		{"bad sha", "[[probe]]\nname = \"a\"\nruntime = \"plugin\"\nsource = \"/bin/x\"\nsha256 = \"abc\"\n", []string{"x.toml:5: probe.sha256"}},
+		{"name chars", "[[probe]]\nname = \"a b\"\n", []string{"x.toml:2: probe.name"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("x.toml", []byte(tc.text))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\n does not contain %q", err, w)
+				}
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Errorf("error %T is not a *config.Error", err)
+			}
+		})
+	}
+}
+
+func TestFreeConfigTableAndGrants(t *testing.T) {
+	text := `
+[[probe]]
+name = "tmux"
+runtime = "wasm"
+source = "builtin:tmux"
+[probe.allow]
+exec = ["tmux"]
+read = ["/proc"]
+[probe.config]
+socket = "/tmp/x"
+nested = { a = 1 }
+`
+	cfg, err := Parse("x.toml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Probes[0]
+	if p.Config["socket"] != "/tmp/x" {
+		t.Errorf("config = %v", p.Config)
+	}
+	if len(p.Allow.Exec) != 1 || p.Allow.Exec[0] != "tmux" || p.Allow.Read[0] != "/proc" {
+		t.Errorf("allow = %+v", p.Allow)
+	}
+	if p.MaxMemory != DefaultMaxMemory {
+		t.Errorf("max_memory = %d", p.MaxMemory)
+	}
+}
+
+func TestDurationsAndSizes(t *testing.T) {
+	for in, want := range map[string]time.Duration{"7d": 7 * 24 * time.Hour, "1d12h": 36 * time.Hour, "90s": 90 * time.Second, "1h30m": 90 * time.Minute} {
+		got, err := ParseDuration(in)
+		if err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "d", "xd", "7", "-1s", "1w"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", in)
+		}
+	}
+	if FormatDuration(14*24*time.Hour) != "14d" || FormatDuration(90*time.Second) != "1m30s" {
+		t.Error("FormatDuration")
+	}
+	for in, want := range map[string]int64{"64MiB": 64 << 20, "10MB": 10e6, "4096": 4096, "1 GiB": 1 << 30} {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if _, err := ParseSize("lots"); err == nil {
+		t.Error("ParseSize accepted lots")
+	}
+}
+
+func TestPathsAndToken(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "b.toml")
+	if err := os.WriteFile(file, []byte("[portal]\ntoken_file = \"token\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Path(cfg.Agent.DataDir); got != filepath.Join(dir, "data") {
+		t.Errorf("data dir = %q", got)
+	}
+	tok, err := cfg.Token()
+	if err != nil || tok != "s3cret" {
+		t.Errorf("token = %q, %v", tok, err)
+	}
+}
