@@ -1,0 +1,344 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/barbossa-agent/barbossa/sdk"
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultRetention     = 7 * 24 * time.Hour
+	DefaultBatchSize     = 1000
+	DefaultFlushInterval = 2 * time.Second
+)
+
+const (
+	// eventTTL is how long events (and the last known entity states they
+	// are computed from) are kept.
+	eventTTL = 30 * 24 * time.Hour
+	// queueLen bounds the writer's queue in records, not samples.
+	queueLen = 1024
+	// putTimeout bounds how long Put waits for room in a full queue before
+	// dropping the record: the scheduler must never stall on the store.
+	putTimeout = time.Second
+	// checkpointEvery bounds how much rollup data a crash can lose: open
+	// rollup buckets are written at least this often.
+	checkpointEvery = time.Minute
+	// gcEvery is how often the value log is garbage collected.
+	gcEvery = 10 * time.Minute
+)
+
+// ErrClosed is returned by calls made after Close.
+var ErrClosed = errors.New("store: closed")
+
+// Options configure a Store. Zero fields take the defaults above.
+type Options struct {
+	Dir           string
+	Retention     time.Duration // default TTL of samples when a Record has none
+	BatchSize     int           // samples buffered before the writer commits
+	FlushInterval time.Duration // longest a sample waits before it is committed
+	Logger        *slog.Logger
+}
+
+// Record is one probe run.
+type Record struct {
+	Probe      string        `json:"probe"`
+	Time       time.Time     `json:"time"`
+	DurationMS float64       `json:"duration_ms"`
+	Report     sdk.Report    `json:"report"`
+	Error      string        `json:"error,omitempty"`
+	Retention  time.Duration `json:"-"` // samples TTL; 0 => Options.Retention
+	StaleAfter time.Duration `json:"-"` // TTL of the latest-report key; 0 => never stale
+}
+
+// Store is the agent's time-series and state store. All methods are safe for
+// concurrent use.
+type Store struct {
+	db  *badger.DB
+	opt Options
+	log *slog.Logger
+
+	// mu guards closed and the queue's lifetime: senders and readers hold
+	// it shared, Close holds it exclusively to close the queue and the DB.
+	mu     sync.RWMutex
+	closed bool
+	queue  chan op
+
+	latestMu sync.Mutex
+	latest   map[string]latestEntry // read-your-writes cache of the last Put per probe
+
+	dropped atomic.Uint64
+
+	w          *writer
+	writerDone chan struct{}
+	stopGC     chan struct{}
+	gcDone     chan struct{}
+}
+
+type latestEntry struct {
+	rec     Record
+	expires time.Time // zero: never
+}
+
+// op is one item of the writer's queue: a record, an event, or a flush
+// request (ordered with the writes before it).
+type op struct {
+	rec   *Record
+	event *Event
+	flush chan error
+}
+
+// Open opens (or creates) the store in o.Dir and starts its writer.
+func Open(o Options) (*Store, error) {
+	if o.Dir == "" {
+		return nil, errors.New("store: empty data dir")
+	}
+	if o.Retention <= 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	log := o.Logger.With("component", "store")
+	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("store: create data dir: %w", err)
+	}
+	db, err := badger.Open(badgerOptions(o.Dir, log))
+	if err != nil {
+		return nil, fmt.Errorf("store: open badger in %s: %w", o.Dir, err)
+	}
+	s := &Store{
+		db:         db,
+		opt:        o,
+		log:        log,
+		queue:      make(chan op, queueLen),
+		latest:     map[string]latestEntry{},
+		writerDone: make(chan struct{}),
+		stopGC:     make(chan struct{}),
+		gcDone:     make(chan struct{}),
+	}
+	s.w, err = newWriter(s)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	go s.w.run()
+	go s.gcLoop()
+	return s, nil
+}
+
+// badgerOptions are tuned for a small resident footprint rather than write
+// throughput: an agent writes a few hundred samples a second at most.
+func badgerOptions(dir string, log *slog.Logger) badger.Options {
+	return badger.DefaultOptions(dir).
+		WithMemTableSize(8 << 20). // default 64 MB; memtables are the largest resident cost
+		WithNumMemtables(2).       // default 5
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(8).
+		WithBaseTableSize(2 << 20).
+		WithBaseLevelSize(8 << 20).
+		WithBlockCacheSize(8 << 20). // default 256 MB
+		WithIndexCacheSize(4 << 20). // default unlimited (0 keeps all indexes in memory)
+		WithNumCompactors(2).        // default 4; 1 is not allowed
+		WithValueLogFileSize(64 << 20).
+		WithValueThreshold(64 << 10). // must stay below 15% of the memtable
+		WithDetectConflicts(false).   // one writer, read-only readers
+		WithMetricsEnabled(false).
+		WithNumGoroutines(2).
+		WithLogger(badgerLogger{log})
+}
+
+// Put enqueues r for the batching writer. It returns at once unless the
+// queue is full, and then waits at most a second before dropping r (counted
+// and logged): a slow disk must not stall the scheduler. The caller must not
+// modify r after Put. Latest sees r immediately; samples, events and the
+// persisted latest report are visible after the next flush.
+func (s *Store) Put(r Record) {
+	if r.Time.IsZero() {
+		r.Time = time.Now()
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		s.dropped.Add(1)
+		return
+	}
+	e := latestEntry{rec: r}
+	if r.StaleAfter > 0 {
+		e.expires = r.Time.Add(r.StaleAfter)
+	}
+	s.latestMu.Lock()
+	s.latest[r.Probe] = e
+	s.latestMu.Unlock()
+	s.enqueue(op{rec: &r}, "record", r.Probe)
+}
+
+// AddEvent enqueues an event recorded from outside the store (for example
+// an audited action). A zero Time means now.
+func (s *Store) AddEvent(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		s.dropped.Add(1)
+		return
+	}
+	s.enqueue(op{event: &e}, "event", e.Probe)
+}
+
+// enqueue sends o to the writer; s.mu must be held shared.
+func (s *Store) enqueue(o op, what, probe string) {
+	select {
+	case s.queue <- o:
+		return
+	default:
+	}
+	t := time.NewTimer(putTimeout)
+	defer t.Stop()
+	select {
+	case s.queue <- o:
+	case <-t.C:
+		n := s.dropped.Add(1)
+		s.log.Warn("write queue full, dropped "+what, "probe", probe, "dropped_total", n)
+	}
+}
+
+// Flush writes everything enqueued so far, including open rollup buckets,
+// and returns when it is committed.
+func (s *Store) Flush() error {
+	done := make(chan error, 1)
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	s.queue <- op{flush: done}
+	s.mu.RUnlock()
+	return <-done
+}
+
+// Close flushes everything and closes the database. It is idempotent: later
+// calls return nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.queue)
+	s.mu.Unlock()
+
+	<-s.writerDone // the writer drains the queue and writes everything
+	close(s.stopGC)
+	<-s.gcDone
+
+	s.mu.Lock() // wait for readers that started before closed was set
+	defer s.mu.Unlock()
+	err := errors.Join(s.w.err, s.db.Close())
+	if err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// read runs fn in a read transaction unless the store is closed.
+func (s *Store) read(fn func(txn *badger.Txn) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.db.View(fn)
+}
+
+// Latest returns the last report of probe. ok is false when there is none or
+// it is stale (older than the StaleAfter it was put with): a probe that
+// stopped reporting is never shown as fresh old data.
+func (s *Store) Latest(probe string) (Record, bool, error) {
+	now := time.Now()
+	s.latestMu.Lock()
+	e, cached := s.latest[probe]
+	if cached && !e.expires.IsZero() && !now.Before(e.expires) {
+		delete(s.latest, probe)
+		s.latestMu.Unlock()
+		return Record{}, false, nil
+	}
+	s.latestMu.Unlock()
+	if cached {
+		return e.rec, true, nil
+	}
+
+	// Not put since Open: read what an earlier run persisted. Badger drops
+	// it on its own once its TTL (the staleness bound) has passed.
+	var rec Record
+	found := false
+	err := s.read(func(txn *badger.Txn) error {
+		item, err := txn.Get(latestKey(probe))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = true
+		return item.Value(func(v []byte) error { return json.Unmarshal(v, &rec) })
+	})
+	if err != nil {
+		return Record{}, false, fmt.Errorf("store: latest %s: %w", probe, err)
+	}
+	return rec, found, nil
+}
+
+// gcLoop reclaims value log space now and then. Most values live in the LSM
+// tree (they are small), so this rarely has anything to do.
+func (s *Store) gcLoop() {
+	defer close(s.gcDone)
+	t := time.NewTicker(gcEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopGC:
+			return
+		case <-t.C:
+			for s.db.RunValueLogGC(0.5) == nil {
+			}
+		}
+	}
+}
+
+// badgerLogger routes Badger's logs to slog. Only warnings and errors pass:
+// Badger logs every compaction and table open at info level.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...)), "source", "badger")
+}
+
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)), "source", "badger")
+}
+
+func (badgerLogger) Infof(string, ...any)  {}
+func (badgerLogger) Debugf(string, ...any) {}
+
+var _ badger.Logger = badgerLogger{}
