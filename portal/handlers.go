@@ -1,0 +1,301 @@
+package portal
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/barbossa-agent/barbossa/core/store"
+)
+
+const (
+	defaultEventLimit = 100
+	maxEventLimit     = 1000
+	// maxSelectors bounds the series parameters of one query.
+	maxSelectors = 20
+)
+
+func (s *Server) routes() http.Handler {
+	r := mux.NewRouter()
+	get := func(path string, h http.HandlerFunc) {
+		r.Handle(path, h).Methods(http.MethodGet, http.MethodHead)
+	}
+	get("/healthz", handleHealthz)
+	get("/metrics", s.metrics.ServeHTTP)
+
+	get("/api/v1/status", s.cached("status", func(sn *snapshot) any { return sn.status() }))
+	get("/api/v1/probes", s.cached("probes", func(sn *snapshot) any {
+		return map[string]any{"probes": sn.probeViews()}
+	}))
+	get("/api/v1/probes/{name}", s.handleProbe)
+	get("/api/v1/query", s.handleQuery)
+	get("/api/v1/series", s.handleSeries)
+	get("/api/v1/events", s.handleEvents)
+	get("/api/v1/network", s.cached("network", func(sn *snapshot) any { return sn.network() }))
+
+	// The original product's paths. comprehensive-status shares the
+	// status body (and its cache entry).
+	get("/api/comprehensive-status", s.cached("status", func(sn *snapshot) any { return sn.status() }))
+	get("/api/network-status", s.cached("network", func(sn *snapshot) any { return sn.network() }))
+	get("/api/barbossa-status", s.cached("barbossa", func(sn *snapshot) any { return sn.barbossa() }))
+
+	get("/", s.handlePage)
+	get("/static/style.css", handleStyle)
+
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, http.StatusNotFound, fmt.Errorf("no route for %s", r.URL.Path), "")
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, r, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed", r.Method), "")
+	})
+
+	var h http.Handler = r
+	h = requireToken(s.cfg.Token, h)
+	h = securityHeaders(h)
+	h = recoverPanics(s.log, h)
+	h = logRequests(s.log, h)
+	return h
+}
+
+// cached serves a body built from the current snapshot, encoded once per
+// snapshot.
+func (s *Server) cached(key string, build func(*snapshot) any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sn := s.cache.get()
+		serve(w, r, sn.body(key, func() any { return build(sn) }))
+	}
+}
+
+func handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["name"]
+	sn := s.cache.get()
+	for _, h := range sn.health {
+		if h.Name == name {
+			serve(w, r, sn.body("probe\x00"+name, func() any { return sn.probeView(h) }))
+			return
+		}
+	}
+	writeError(w, r, http.StatusNotFound, fmt.Errorf("no probe named %q", name), "")
+}
+
+// queryBody is the /api/v1/query response.
+type queryBody struct {
+	From        time.Time      `json:"from"`
+	To          time.Time      `json:"to"`
+	StepSeconds float64        `json:"step_seconds"`
+	Series      []store.Series `json:"series"`
+}
+
+// queryParams is a parsed /api/v1/query request.
+type queryParams struct {
+	Selectors []selector
+	From, To  time.Time
+	Step      time.Duration
+}
+
+// parseQuery validates the query parameters. Errors are *paramError.
+func parseQuery(q map[string][]string, now time.Time) (queryParams, error) {
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	p := queryParams{From: now.Add(-time.Hour), To: now}
+	var err error
+	if v := get("from"); v != "" {
+		if p.From, err = parseTime(v, now); err != nil {
+			return p, &paramError{Param: "from", Err: err}
+		}
+	}
+	if v := get("to"); v != "" {
+		if p.To, err = parseTime(v, now); err != nil {
+			return p, &paramError{Param: "to", Err: err}
+		}
+	}
+	if !p.From.Before(p.To) {
+		return p, badParam("from", "must be before to (from %s, to %s)", p.From.Format(time.RFC3339), p.To.Format(time.RFC3339))
+	}
+	if p.Step, err = parseStep(get("step")); err != nil {
+		return p, &paramError{Param: "step", Err: err}
+	}
+	rng := p.To.Sub(p.From)
+	if p.Step == 0 {
+		p.Step = autoStep(rng)
+	}
+	if n := rng / p.Step; n > maxPoints {
+		return p, badParam("step", "%s over %s gives %d points per series, more than %d: use a larger step", p.Step, rng, n, maxPoints)
+	}
+	sels := q["series"]
+	if len(sels) == 0 || (len(sels) == 1 && strings.TrimSpace(sels[0]) == "") {
+		return p, badParam("series", "required, e.g. series=system.cpu.percent or series=system.disk.used_percent{mount=\"/\"}")
+	}
+	if len(sels) > maxSelectors {
+		return p, badParam("series", "at most %d per query, got %d", maxSelectors, len(sels))
+	}
+	for _, v := range sels {
+		sel, err := parseSelector(v)
+		if err != nil {
+			return p, &paramError{Param: "series", Err: err}
+		}
+		p.Selectors = append(p.Selectors, sel)
+	}
+	return p, nil
+}
+
+func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
+	p, err := parseQuery(r.URL.Query(), time.Now())
+	if err != nil {
+		writeParamError(w, r, err)
+		return
+	}
+	out := queryBody{From: p.From, To: p.To, StepSeconds: p.Step.Seconds(), Series: []store.Series{}}
+	for _, sel := range p.Selectors {
+		ss, err := s.src.Query(store.Query{Name: sel.Name, Labels: sel.Labels, From: p.From, To: p.To, Step: p.Step})
+		if err != nil {
+			s.log.Warn("portal: query", "series", sel.Name, "err", err)
+			writeError(w, r, http.StatusInternalServerError, fmt.Errorf("query %s: %w", sel.Name, err), "")
+			return
+		}
+		for i := range ss {
+			if ss[i].Labels == nil {
+				ss[i].Labels = map[string]string{}
+			}
+			if ss[i].Points == nil {
+				ss[i].Points = []store.Point{}
+			}
+		}
+		out.Series = append(out.Series, ss...)
+	}
+	writeJSON(w, r, http.StatusOK, out)
+}
+
+func (s *Server) handleSeries(w http.ResponseWriter, r *http.Request) {
+	list, err := s.src.SeriesList()
+	if err != nil {
+		s.log.Warn("portal: series list", "err", err)
+		writeError(w, r, http.StatusInternalServerError, fmt.Errorf("listing series: %w", err), "")
+		return
+	}
+	if list == nil {
+		list = []store.SeriesInfo{}
+	}
+	for i := range list {
+		if list[i].Labels == nil {
+			list[i].Labels = map[string]string{}
+		}
+	}
+	writeJSON(w, r, http.StatusOK, map[string]any{"series": list})
+}
+
+// parseEventsQuery reads since (default: no bound) and limit (default 100,
+// at most 1000).
+func parseEventsQuery(q map[string][]string, now time.Time) (since time.Time, limit int, err error) {
+	limit = defaultEventLimit
+	if v := q["since"]; len(v) > 0 && v[0] != "" {
+		if since, err = parseTime(v[0], now); err != nil {
+			return since, limit, &paramError{Param: "since", Err: err}
+		}
+	}
+	if v := q["limit"]; len(v) > 0 && v[0] != "" {
+		n, perr := strconv.Atoi(strings.TrimSpace(v[0]))
+		if perr != nil || n < 1 || n > maxEventLimit {
+			return since, limit, badParam("limit", "cannot parse %q: want a whole number from 1 to %d", v[0], maxEventLimit)
+		}
+		limit = n
+	}
+	return since, limit, nil
+}
+
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	since, limit, err := parseEventsQuery(r.URL.Query(), time.Now())
+	if err != nil {
+		writeParamError(w, r, err)
+		return
+	}
+	ev, err := s.src.Events(since, limit)
+	if err != nil {
+		s.log.Warn("portal: events", "err", err)
+		writeError(w, r, http.StatusInternalServerError, fmt.Errorf("reading events: %w", err), "")
+		return
+	}
+	if ev == nil {
+		ev = []store.Event{}
+	}
+	writeJSON(w, r, http.StatusOK, map[string]any{"events": ev})
+}
+
+// errorJSON is the body of every error response.
+type errorJSON struct {
+	Error string `json:"error"`
+	Param string `json:"param,omitempty"`
+}
+
+func writeParamError(w http.ResponseWriter, r *http.Request, err error) {
+	var pe *paramError
+	if errors.As(err, &pe) {
+		writeError(w, r, http.StatusBadRequest, err, pe.Param)
+		return
+	}
+	writeError(w, r, http.StatusBadRequest, err, "")
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, status int, err error, param string) {
+	e := errorBody(status, err, param)
+	h := w.Header()
+	h.Set("Content-Type", e.ctype)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(e.identity)))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(e.identity)
+	}
+}
+
+func errorBody(status int, err error, param string) *encoded {
+	b, _ := json.Marshal(errorJSON{Error: err.Error(), Param: param}) // strings always marshal
+	return &encoded{status: status, ctype: "application/json", identity: append(b, '\n')}
+}
+
+// writeJSON encodes a per-request response, gzipped when the client takes it
+// and the body is big enough to gain from it.
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, r, http.StatusInternalServerError, fmt.Errorf("encoding response: %w", err), "")
+		return
+	}
+	b = append(b, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Add("Vary", "Accept-Encoding")
+	if len(b) >= gzipMin && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_, _ = zw.Write(b)
+		_ = zw.Close()
+		b = buf.Bytes()
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(b)
+	}
+}

@@ -1,0 +1,291 @@
+package portal
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// paramError is a bad query parameter. It becomes a 400 whose JSON body
+// names the parameter, so a client can point at the field it got wrong.
+type paramError struct {
+	Param string
+	Err   error
+}
+
+func (e *paramError) Error() string { return e.Param + ": " + e.Err.Error() }
+func (e *paramError) Unwrap() error { return e.Err }
+
+func badParam(param string, format string, args ...any) error {
+	return &paramError{Param: param, Err: fmt.Errorf(format, args...)}
+}
+
+// unixMillisCutoff separates unix seconds from unix milliseconds: a number
+// this large as seconds would be in the year 33658, so it must be millis.
+const unixMillisCutoff = 1e11
+
+// parseTime reads a point in time as RFC 3339 ("2025-08-10T12:00:00Z"),
+// unix seconds ("1754827200", fractions allowed; numbers above 1e11 are
+// taken as unix milliseconds), "now", or a duration relative to now
+// ("-1h", "-30m", "-7d", "now-2h", "+5m").
+func parseTime(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, fmt.Errorf("empty time")
+	}
+	if s == "now" {
+		return now, nil
+	}
+	rel := strings.TrimPrefix(s, "now")
+	if rel[0] == '-' || rel[0] == '+' {
+		d, err := parseDuration(rel[1:])
+		if err != nil {
+			return time.Time{}, fmt.Errorf("cannot parse %q as a relative time like -1h: %w", s, err)
+		}
+		if rel[0] == '-' {
+			d = -d
+		}
+		return now.Add(d), nil
+	}
+	if isNumber(s) {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			return time.Time{}, fmt.Errorf("cannot parse %q as unix seconds", s)
+		}
+		if f >= unixMillisCutoff {
+			return time.UnixMilli(int64(f)), nil
+		}
+		sec, frac := math.Modf(f)
+		return time.Unix(int64(sec), int64(frac*1e9)), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("cannot parse %q: want RFC 3339, unix seconds, now, or a relative time like -1h", s)
+	}
+	return t, nil
+}
+
+// isNumber reports whether s looks like a plain decimal number, so
+// "2025-08-10" (which has dashes after digits) goes to the RFC 3339 parser.
+func isNumber(s string) bool {
+	dot := false
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return false
+		}
+	}
+	return s != "" && s != "."
+}
+
+// parseDuration accepts Go durations plus whole days and weeks in front
+// ("7d", "1d12h", "2w"), because "-7d" is how people ask for a week.
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, fmt.Errorf("empty duration")
+	}
+	var total time.Duration
+	for _, u := range []struct {
+		c byte
+		d time.Duration
+	}{{'w', 7 * 24 * time.Hour}, {'d', 24 * time.Hour}} {
+		i := strings.IndexByte(s, u.c)
+		if i < 0 {
+			continue
+		}
+		n, err := strconv.ParseUint(s[:i], 10, 32)
+		if err != nil {
+			return 0, fmt.Errorf("bad duration %q: %c must follow a whole number", s, u.c)
+		}
+		total += time.Duration(n) * u.d
+		s = s[i+1:]
+	}
+	if s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("bad duration %q: use a number with a unit, like 30s, 5m, 2h or 7d", s)
+		}
+		if d < 0 {
+			return 0, fmt.Errorf("bad duration %q: must not be negative", s)
+		}
+		total += d
+	}
+	return total, nil
+}
+
+// parseStep reads a query step: empty or "auto" (returns 0, meaning choose
+// one), a duration ("30s", "5m", "1d") or a plain number of seconds.
+func parseStep(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "auto" {
+		return 0, nil
+	}
+	if isNumber(s) {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || f <= 0 || math.IsInf(f, 0) {
+			return 0, fmt.Errorf("cannot parse %q: want a positive number of seconds or a duration like 1m", s)
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := parseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("cannot parse %q: %w", s, err)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("must be positive, got %q", s)
+	}
+	return d, nil
+}
+
+// maxPoints bounds one series in one query response: a client asking for a
+// year at 1s steps gets a 400 telling it to use a larger step.
+const (
+	targetPoints = 1000
+	maxPoints    = 11000
+)
+
+// niceSteps are the steps auto-selection picks from, so buckets line up
+// with clock boundaries and with the store's minute and hour rollups.
+var niceSteps = []time.Duration{
+	time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
+	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
+}
+
+// autoStep picks the smallest nice step that keeps a range at or below
+// targetPoints points.
+func autoStep(rng time.Duration) time.Duration {
+	for _, s := range niceSteps {
+		if rng/s <= targetPoints {
+			return s
+		}
+	}
+	day := 24 * time.Hour
+	n := (rng/targetPoints + day - 1) / day
+	return n * day
+}
+
+// selector is one parsed `series` parameter: a metric name and an optional
+// label filter, written the way Prometheus users expect: NAME{k="v",k2="v2"}.
+type selector struct {
+	Name   string
+	Labels map[string]string
+}
+
+// parseSelector parses NAME or NAME{label="value",...}. Values are double
+// quoted with Go/PromQL escapes (\" \\ \n); only equality matching exists.
+func parseSelector(s string) (selector, error) {
+	s = strings.TrimSpace(s)
+	var sel selector
+	i := strings.IndexByte(s, '{')
+	name := s
+	if i >= 0 {
+		name = s[:i]
+	}
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return sel, fmt.Errorf("empty series name in %q", s)
+	}
+	for _, c := range name {
+		if !isNameRune(c) {
+			return sel, fmt.Errorf("invalid character %q in series name %q", c, name)
+		}
+	}
+	sel.Name = name
+	if i < 0 {
+		return sel, nil
+	}
+	body := s[i+1:]
+	if !strings.HasSuffix(body, "}") {
+		return sel, fmt.Errorf("missing closing } in %q", s)
+	}
+	body = body[:len(body)-1]
+	sel.Labels = map[string]string{}
+	for {
+		body = strings.TrimLeft(body, " \t")
+		if body == "" {
+			break
+		}
+		eq := strings.IndexByte(body, '=')
+		if eq < 0 {
+			return sel, fmt.Errorf("label filter %q: want key=\"value\"", body)
+		}
+		key := strings.TrimSpace(body[:eq])
+		if key == "" {
+			return sel, fmt.Errorf("empty label name in %q", s)
+		}
+		for _, c := range key {
+			if !isNameRune(c) {
+				return sel, fmt.Errorf("invalid character %q in label name %q", c, key)
+			}
+		}
+		rest := strings.TrimLeft(body[eq+1:], " \t")
+		val, n, err := unquote(rest)
+		if err != nil {
+			return sel, fmt.Errorf("label %s: %w", key, err)
+		}
+		if _, dup := sel.Labels[key]; dup {
+			return sel, fmt.Errorf("label %s given twice", key)
+		}
+		sel.Labels[key] = val
+		body = strings.TrimLeft(rest[n:], " \t")
+		if body == "" {
+			break
+		}
+		if body[0] != ',' {
+			return sel, fmt.Errorf("want , between label filters, got %q", body)
+		}
+		body = body[1:]
+	}
+	return sel, nil
+}
+
+// isNameRune allows what metric names and label names contain in probe
+// reports: letters, digits and _ . : - /.
+func isNameRune(c rune) bool {
+	return c == '_' || c == '.' || c == ':' || c == '-' || c == '/' ||
+		(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+}
+
+// unquote reads one double-quoted string at the start of s and returns it
+// and the number of bytes it took.
+func unquote(s string) (string, int, error) {
+	if s == "" || s[0] != '"' {
+		return "", 0, fmt.Errorf("value must be double quoted, got %q", s)
+	}
+	var b strings.Builder
+	for i := 1; i < len(s); {
+		c := s[i]
+		switch c {
+		case '"':
+			return b.String(), i + 1, nil
+		case '\\':
+			if i+1 >= len(s) {
+				return "", 0, fmt.Errorf("unterminated escape in %q", s)
+			}
+			switch s[i+1] {
+			case '"', '\\':
+				b.WriteByte(s[i+1])
+			case 'n':
+				b.WriteByte('\n')
+			case 't':
+				b.WriteByte('\t')
+			default:
+				return "", 0, fmt.Errorf("unknown escape \\%c in %q", s[i+1], s)
+			}
+			i += 2
+		default:
+			r, n := utf8.DecodeRuneInString(s[i:])
+			b.WriteRune(r)
+			i += n
+		}
+	}
+	return "", 0, fmt.Errorf("unterminated quoted value %q", s)
+}

@@ -1,0 +1,194 @@
+package portal
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseTime(t *testing.T) {
+	now := time.Date(2025, 8, 10, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Time
+		err  string
+	}{
+		{in: "now", want: now},
+		{in: "-1h", want: now.Add(-time.Hour)},
+		{in: "now-30m", want: now.Add(-30 * time.Minute)},
+		{in: "+5m", want: now.Add(5 * time.Minute)},
+		{in: "-7d", want: now.Add(-7 * 24 * time.Hour)},
+		{in: "-1d12h", want: now.Add(-36 * time.Hour)},
+		{in: "-2w", want: now.Add(-14 * 24 * time.Hour)},
+		{in: "1754827200", want: time.Unix(1754827200, 0)},
+		{in: "1754827200.5", want: time.Unix(1754827200, 5e8)},
+		{in: "1754827200000", want: time.UnixMilli(1754827200000)},
+		{in: "2025-08-10T11:00:00Z", want: now.Add(-time.Hour)},
+		{in: "2025-08-10T13:00:00+02:00", want: now.Add(-time.Hour)},
+		{in: "2025-08-10T11:00:00.250Z", want: now.Add(-time.Hour + 250*time.Millisecond)},
+		{in: "", err: "empty"},
+		{in: "abc", err: `cannot parse "abc"`},
+		{in: "2025-08-10", err: "cannot parse"},
+		{in: "-1x", err: "relative time"},
+		{in: "-", err: "relative time"},
+		{in: "-h", err: "relative time"},
+		{in: "nowish", err: "cannot parse"},
+		{in: "1e5", err: "cannot parse"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseTime(tt.in, now)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err %v, want containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Equal(tt.want) {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseStep(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		bad  bool
+	}{
+		{"", 0, false}, {"auto", 0, false},
+		{"30s", 30 * time.Second, false}, {"5m", 5 * time.Minute, false}, {"1d", 24 * time.Hour, false},
+		{"60", time.Minute, false}, {"0.5", 500 * time.Millisecond, false},
+		{"0", 0, true}, {"-1m", 0, true}, {"-5", 0, true}, {"fast", 0, true}, {"0s", 0, true}, {"1.5d", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := parseStep(tt.in)
+		if (err != nil) != tt.bad || got != tt.want {
+			t.Errorf("parseStep(%q) = %v, %v; want %v, bad=%v", tt.in, got, err, tt.want, tt.bad)
+		}
+	}
+}
+
+func TestAutoStep(t *testing.T) {
+	tests := []struct {
+		rng, want time.Duration
+	}{
+		{time.Minute, time.Second},
+		{time.Hour, 5 * time.Second},
+		{6 * time.Hour, 30 * time.Second},
+		{24 * time.Hour, 2 * time.Minute},
+		{7 * 24 * time.Hour, 15 * time.Minute},
+		{30 * 24 * time.Hour, time.Hour},
+		{365 * 24 * time.Hour, 12 * time.Hour},
+		{5 * 365 * 24 * time.Hour, 2 * 24 * time.Hour},
+	}
+	for _, tt := range tests {
+		got := autoStep(tt.rng)
+		if got != tt.want {
+			t.Errorf("autoStep(%s) = %s, want %s", tt.rng, got, tt.want)
+		}
+		if tt.rng/got > targetPoints {
+			t.Errorf("autoStep(%s) = %s gives %d points", tt.rng, got, tt.rng/got)
+		}
+	}
+}
+
+func TestParseSelector(t *testing.T) {
+	tests := []struct {
+		in   string
+		want selector
+		err  string
+	}{
+		{in: "system.cpu.percent", want: selector{Name: "system.cpu.percent"}},
+		{in: " system.load.1 ", want: selector{Name: "system.load.1"}},
+		{in: `system.disk.used_percent{mount="/"}`, want: selector{Name: "system.disk.used_percent", Labels: map[string]string{"mount": "/"}}},
+		{in: `d{mount="/", device="sda"}`, want: selector{Name: "d", Labels: map[string]string{"mount": "/", "device": "sda"}}},
+		{in: `d{ mount = "/x,y}" ,}`, want: selector{Name: "d", Labels: map[string]string{"mount": "/x,y}"}}},
+		{in: `d{a="q\"uote\\d"}`, want: selector{Name: "d", Labels: map[string]string{"a": `q"uote\d`}}},
+		{in: `d{a=""}`, want: selector{Name: "d", Labels: map[string]string{"a": ""}}},
+		{in: `d{}`, want: selector{Name: "d", Labels: map[string]string{}}},
+		{in: `d{a="é"}`, want: selector{Name: "d", Labels: map[string]string{"a": "é"}}},
+		{in: "", err: "empty series name"},
+		{in: `{a="b"}`, err: "empty series name"},
+		{in: "a b", err: "invalid character"},
+		{in: `d{a="b"`, err: "missing closing }"},
+		{in: `d{a}`, err: `want key="value"`},
+		{in: `d{a=b}`, err: "double quoted"},
+		{in: `d{a="b}`, err: "unterminated"},
+		{in: `d{a="b" c="d"}`, err: "want , between"},
+		{in: `d{a="b",a="c"}`, err: "given twice"},
+		{in: `d{="b"}`, err: "empty label name"},
+		{in: `d{a b="c"}`, err: "invalid character"},
+		{in: `d{a="\q"}`, err: "unknown escape"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseSelector(tt.in)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err %v, want containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"", false}, {"gzip", true}, {"GZIP", true}, {"deflate, gzip", true}, {"gzip;q=0", false},
+		{"gzip; q=0.5", true}, {"br", false}, {"*", true}, {"*;q=0", false}, {"gzip;q=0, *", false},
+		{"x-gzip", true}, {"identity", false}, {"gzip;q=abc", false},
+	}
+	for _, tt := range tests {
+		if got := acceptsGzip(tt.in); got != tt.want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestNoneMatch(t *testing.T) {
+	e := &encoded{etag: `"a-1-1"`, etagGz: `"a-1-1-gz"`}
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"", false}, {`"a-1-1"`, true}, {`"a-1-1-gz"`, true}, {`W/"a-1-1"`, true}, {`"x", "a-1-1"`, true},
+		{"*", true}, {`"a-1-2"`, false}, {`a-1-1`, false},
+	}
+	for _, tt := range tests {
+		if got := noneMatch(tt.in, e); got != tt.want {
+			t.Errorf("noneMatch(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestBearer(t *testing.T) {
+	tests := []struct {
+		in, tok string
+		ok      bool
+	}{
+		{"Bearer abc", "abc", true}, {"bearer abc", "abc", true}, {"  Bearer   abc  ", "abc", true},
+		{"Bearer", "", false}, {"Bearer ", "", false}, {"Basic abc", "", false}, {"", "", false}, {"abc", "", false},
+	}
+	for _, tt := range tests {
+		tok, ok := bearer(tt.in)
+		if tok != tt.tok || ok != tt.ok {
+			t.Errorf("bearer(%q) = %q, %v", tt.in, tok, ok)
+		}
+	}
+}

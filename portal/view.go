@@ -1,0 +1,313 @@
+package portal
+
+import (
+	"os"
+	"runtime"
+	"sort"
+	"time"
+
+	"github.com/barbossa-agent/barbossa/core/scheduler"
+	"github.com/barbossa-agent/barbossa/core/store"
+	"github.com/barbossa-agent/barbossa/sdk"
+)
+
+// This file holds the JSON shapes the portal serves and how they are built
+// from a snapshot. They are the public contract documented in docs/API.md.
+
+// Report states in probeView.ReportState.
+const (
+	reportFresh = "fresh" // the latest report is within its probe's staleness bound
+	reportStale = "stale" // the probe reported before, but no fresh report is stored
+	reportNone  = "none"  // the probe has not reported yet
+	reportError = "error" // reading the report failed; see the log
+)
+
+// healthView is a probe's scheduler health with unset times as null rather
+// than as year 1. The outer fields shadow the embedded ones in JSON.
+type healthView struct {
+	scheduler.Health
+	LastRun     *time.Time `json:"last_run"`
+	LastSuccess *time.Time `json:"last_success"`
+	NextRun     *time.Time `json:"next_run"`
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func newHealthView(h scheduler.Health) healthView {
+	return healthView{Health: h, LastRun: optTime(h.LastRun), LastSuccess: optTime(h.LastSuccess), NextRun: optTime(h.NextRun)}
+}
+
+// probeView is one probe: its scheduler health and its latest report.
+type probeView struct {
+	healthView
+	// ReportState says why Report is null when it is.
+	ReportState string      `json:"report_state"`
+	Report      *reportView `json:"report"`
+}
+
+// reportHead is a probe's latest report, stamped by the host, without its
+// entities: /api/v1/status lists those once, flattened, and carries this.
+type reportHead struct {
+	Time       time.Time    `json:"time"`
+	DurationMS float64      `json:"duration_ms"`
+	Status     sdk.Status   `json:"status"`
+	Message    string       `json:"message,omitempty"`
+	Error      string       `json:"error,omitempty"`
+	Metrics    []metricView `json:"metrics"`
+}
+
+// reportView is the whole latest report, as /api/v1/probes serves it.
+type reportView struct {
+	reportHead
+	Entities []sdk.Entity `json:"entities"`
+}
+
+// probeSummary is one probe in /api/v1/status: health and the report
+// without its entities.
+type probeSummary struct {
+	healthView
+	ReportState string      `json:"report_state"`
+	Report      *reportHead `json:"report"`
+}
+
+// metricView always carries labels (as {} when there are none) so clients
+// need no nil check.
+type metricView struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels"`
+	Value  float64           `json:"value"`
+}
+
+// entityView is an entity flattened out of its probe's report.
+type entityView struct {
+	Probe string `json:"probe"`
+	sdk.Entity
+}
+
+// alert is one thing that needs a look: a probe that is not ok, a report
+// whose status is warn or crit, or an entity whose health is warn or crit.
+type alert struct {
+	Kind     string `json:"kind"` // probe | report | entity
+	Severity string `json:"severity"`
+	Probe    string `json:"probe"`
+	Entity   string `json:"entity,omitempty"` // kind/id of the entity
+	Name     string `json:"name,omitempty"`
+	State    string `json:"state,omitempty"`
+	Message  string `json:"message,omitempty"`
+}
+
+type summary struct {
+	Probes           int            `json:"probes"`
+	ProbesByState    map[string]int `json:"probes_by_state"`
+	Entities         int            `json:"entities"`
+	EntitiesByHealth map[string]int `json:"entities_by_health"`
+	Alerts           int            `json:"alerts"`
+}
+
+// statusBody is /api/v1/status and /api/comprehensive-status.
+type statusBody struct {
+	Status      sdk.Status     `json:"status"`
+	Version     uint64         `json:"version"`
+	GeneratedAt time.Time      `json:"generated_at"`
+	Host        Host           `json:"host"`
+	Summary     summary        `json:"summary"`
+	Probes      []probeSummary `json:"probes"`
+	Entities    []entityView   `json:"entities"`
+	Alerts      []alert        `json:"alerts"`
+	Events      []store.Event  `json:"events"`
+}
+
+type agentInfo struct {
+	Name          string    `json:"name"`
+	Version       string    `json:"version"`
+	StartedAt     time.Time `json:"started_at"`
+	UptimeSeconds int64     `json:"uptime_seconds"`
+	Hostname      string    `json:"hostname"`
+	PID           int       `json:"pid"`
+	GoVersion     string    `json:"go_version"`
+}
+
+// barbossaBody is the original /api/barbossa-status: the agent itself and
+// the health of its probes.
+type barbossaBody struct {
+	Status      sdk.Status   `json:"status"`
+	GeneratedAt time.Time    `json:"generated_at"`
+	Agent       agentInfo    `json:"agent"`
+	Summary     summary      `json:"summary"`
+	Probes      []healthView `json:"probes"`
+}
+
+// probeState maps a scheduler state to an alert severity; "" is healthy.
+func probeSeverity(state string) sdk.Status {
+	switch state {
+	case scheduler.StateOK, scheduler.StateDisabled, scheduler.StatePending:
+		return ""
+	}
+	// failing, timeout, stale, and anything newer the scheduler invents:
+	// the agent cannot vouch for what this probe watches.
+	return sdk.StatusWarn
+}
+
+func (sn *snapshot) probeView(h scheduler.Health) probeView {
+	v := probeView{healthView: newHealthView(h)}
+	rec, ok := sn.latest[h.Name]
+	switch {
+	case sn.latestErr[h.Name]:
+		v.ReportState = reportError
+	case ok:
+		v.ReportState = reportFresh
+		v.Report = newReportView(rec)
+	case !h.LastSuccess.IsZero():
+		v.ReportState = reportStale
+	default:
+		v.ReportState = reportNone
+	}
+	return v
+}
+
+func newReportView(r *store.Record) *reportView {
+	v := &reportView{
+		reportHead: reportHead{
+			Time:       r.Time,
+			DurationMS: r.DurationMS,
+			Status:     r.Report.Status,
+			Message:    r.Report.Message,
+			Error:      r.Error,
+			Metrics:    make([]metricView, len(r.Report.Metrics)),
+		},
+		Entities: r.Report.Entities,
+	}
+	if v.Entities == nil {
+		v.Entities = []sdk.Entity{}
+	}
+	for i, m := range r.Report.Metrics {
+		l := m.Labels
+		if l == nil {
+			l = map[string]string{}
+		}
+		v.Metrics[i] = metricView{Name: m.Name, Labels: l, Value: m.Value}
+	}
+	return v
+}
+
+func (sn *snapshot) probeViews() []probeView {
+	out := make([]probeView, len(sn.health))
+	for i, h := range sn.health {
+		out[i] = sn.probeView(h)
+	}
+	return out
+}
+
+// status builds the everything-at-a-glance body. The overall status is the
+// worst of: every fresh report's status, every entity's health (warn and
+// crit only: an entity in "unknown" is not an alarm), and warn for each
+// probe that is failing, timing out or stale.
+func (sn *snapshot) status() statusBody {
+	b := statusBody{
+		Status:      sdk.StatusOK,
+		Version:     sn.version,
+		GeneratedAt: sn.at,
+		Host:        sn.host,
+		Probes:      make([]probeSummary, len(sn.health)),
+		Entities:    []entityView{},
+		Alerts:      []alert{},
+		Events:      sn.events,
+	}
+	if b.Events == nil {
+		b.Events = []store.Event{}
+	}
+	worst := func(s sdk.Status) {
+		if s.Rank() > b.Status.Rank() {
+			b.Status = s
+		}
+	}
+	for i, h := range sn.health {
+		p := sn.probeView(h)
+		b.Probes[i] = probeSummary{healthView: p.healthView, ReportState: p.ReportState}
+		if p.Report != nil {
+			b.Probes[i].Report = &p.Report.reportHead
+		}
+		if sev := probeSeverity(p.State); sev != "" {
+			worst(sev)
+			b.Alerts = append(b.Alerts, alert{Kind: "probe", Severity: string(sev), Probe: p.Name, State: p.State, Message: p.LastError})
+		}
+		if p.Report == nil {
+			continue
+		}
+		if s := p.Report.Status; s.Valid() {
+			worst(s)
+			if s == sdk.StatusWarn || s == sdk.StatusCrit {
+				b.Alerts = append(b.Alerts, alert{Kind: "report", Severity: string(s), Probe: p.Name, Message: p.Report.Message})
+			}
+		}
+		for _, e := range p.Report.Entities {
+			b.Entities = append(b.Entities, entityView{Probe: p.Name, Entity: e})
+			if e.Health == sdk.StatusWarn || e.Health == sdk.StatusCrit {
+				worst(e.Health)
+				b.Alerts = append(b.Alerts, alert{
+					Kind: "entity", Severity: string(e.Health), Probe: p.Name,
+					Entity: e.Kind + "/" + e.ID, Name: e.Name, State: e.State,
+				})
+			}
+		}
+	}
+	// Worst first, so a client showing the top few shows what matters.
+	sort.SliceStable(b.Alerts, func(i, j int) bool {
+		return sdk.Status(b.Alerts[i].Severity).Rank() > sdk.Status(b.Alerts[j].Severity).Rank()
+	})
+	b.Summary = sn.summary(b.Entities, len(b.Alerts))
+	return b
+}
+
+func (sn *snapshot) summary(entities []entityView, alerts int) summary {
+	s := summary{
+		Probes:           len(sn.health),
+		ProbesByState:    map[string]int{},
+		Entities:         len(entities),
+		EntitiesByHealth: map[string]int{},
+		Alerts:           alerts,
+	}
+	for _, h := range sn.health {
+		s.ProbesByState[h.State]++
+	}
+	for _, e := range entities {
+		s.EntitiesByHealth[string(e.Health)]++
+	}
+	return s
+}
+
+func (sn *snapshot) barbossa() barbossaBody {
+	st := sn.status()
+	hostname := sn.host.Hostname
+	if hostname == "" {
+		hostname, _ = os.Hostname()
+	}
+	var up int64
+	if !sn.host.StartedAt.IsZero() {
+		up = int64(sn.at.Sub(sn.host.StartedAt) / time.Second)
+	}
+	probes := make([]healthView, len(sn.health))
+	for i, h := range sn.health {
+		probes[i] = newHealthView(h)
+	}
+	return barbossaBody{
+		Status:      st.Status,
+		GeneratedAt: sn.at,
+		Agent: agentInfo{
+			Name:          "barbossa",
+			Version:       sn.host.AgentVersion,
+			StartedAt:     sn.host.StartedAt,
+			UptimeSeconds: up,
+			Hostname:      hostname,
+			PID:           os.Getpid(),
+			GoVersion:     runtime.Version(),
+		},
+		Summary: st.Summary,
+		Probes:  probes,
+	}
+}
