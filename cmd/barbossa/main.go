@@ -1,0 +1,101 @@
+// Command barbossa is the host-monitoring agent: `barbossa run` starts it,
+// `barbossa check` validates a config, `barbossa probes` lists what would run.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/barbossa-agent/barbossa"
+	"github.com/barbossa-agent/barbossa/core/agent"
+	"github.com/barbossa-agent/barbossa/core/config"
+)
+
+// Set by the linker (-ldflags "-X main.version=...").
+var version = "dev"
+
+const usage = `barbossa: a host-monitoring agent
+
+usage:
+  barbossa run     [--config FILE]   run the agent (default: ./barbossa.toml, else the embedded default)
+  barbossa check   [--config FILE]   validate a config and exit 0, or 1 naming file, line and key
+  barbossa probes  [--config FILE]   list the configured probes and their grants
+  barbossa version                   print the version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	switch cmd {
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "barbossa %s (WASM ABI %d)\n", version, agent.ABIVersion)
+		return 0
+	case "run", "check", "probes":
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "barbossa: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "barbossa: %v\n", err)
+		return 1
+	}
+	switch cmd {
+	case "check":
+		fmt.Fprintf(stdout, "%s: ok (%d probes)\n", cfg.File, len(cfg.Probes))
+		return 0
+	case "probes":
+		agent.PrintProbes(stdout, cfg)
+		return 0
+	}
+	logger, err := agent.NewLogger(stderr, cfg.Agent.LogLevel, cfg.Agent.LogFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "barbossa: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := agent.New(cfg, logger, version)
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return 1
+	}
+	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		logger.Error("agent stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// loadConfig reads --config, else ./barbossa.toml, else the embedded default.
+func loadConfig(path string) (*config.Config, error) {
+	if path != "" {
+		return config.Load(path)
+	}
+	if _, err := os.Stat("barbossa.toml"); err == nil {
+		return config.Load("barbossa.toml")
+	}
+	return config.Parse(barbossa.DefaultConfigName, barbossa.DefaultConfig)
+}

@@ -1,0 +1,237 @@
+// Package agent wires the parts of Barbossa together: it turns a config into
+// scheduled probes, sends their reports to the store, and serves them through
+// the portal. It owns start-up order and graceful shutdown, nothing else.
+//
+//	a, err := agent.New(cfg, logger, "1.0.0")
+//	if err != nil { ... }
+//	err = a.Run(ctx) // until ctx is cancelled; then drains, flushes, closes
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/barbossa-agent/barbossa/core/config"
+	"github.com/barbossa-agent/barbossa/core/scheduler"
+	"github.com/barbossa-agent/barbossa/core/store"
+	"github.com/barbossa-agent/barbossa/portal"
+	"github.com/barbossa-agent/barbossa/sdk"
+)
+
+// ABIVersion is the WASM ABI and plugin protocol version this agent speaks.
+const ABIVersion = sdk.ABIVersion
+
+// Agent is one running Barbossa.
+type Agent struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	version string
+	started time.Time
+
+	store  *store.Store
+	sched  *scheduler.Scheduler
+	portal *portal.Server
+
+	// changes counts data changes; the portal re-encodes when it moves.
+	changes atomic.Uint64
+
+	mu     sync.RWMutex
+	probes map[string]config.Probe
+	latest map[string]store.Record
+}
+
+// New opens the store and prepares every configured probe. Nothing runs
+// until Run.
+func New(cfg *config.Config, logger *slog.Logger, version string) (*Agent, error) {
+	if cfg.Agent.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(cfg.Agent.MemoryLimit))
+	}
+	a := &Agent{
+		cfg:     cfg,
+		log:     logger,
+		version: version,
+		started: time.Now(),
+		probes:  map[string]config.Probe{},
+		latest:  map[string]store.Record{},
+	}
+	dataDir := cfg.Path(cfg.Agent.DataDir)
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	st, err := store.Open(store.Options{
+		Dir:           dataDir + "/store",
+		Retention:     cfg.Store.Retention.Duration,
+		BatchSize:     cfg.Store.BatchSize,
+		FlushInterval: cfg.Store.FlushInterval.Duration,
+		Logger:        logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	a.store = st
+	a.sched = scheduler.New(scheduler.Options{
+		Workers:  cfg.Agent.Workers,
+		OnResult: a.record,
+		Logger:   logger,
+	})
+	for _, p := range cfg.Probes {
+		if err := a.addProbe(p); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	token, err := cfg.Token()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.portal = portal.New(portal.Config{
+		Listen:  cfg.Portal.Listen,
+		Token:   token,
+		TLSCert: cfg.Path(cfg.Portal.TLSCert),
+		TLSKey:  cfg.Path(cfg.Portal.TLSKey),
+	}, a, logger.With("component", "portal"))
+	return a, nil
+}
+
+// addProbe builds the collector for one probe entry and schedules it.
+func (a *Agent) addProbe(p config.Probe) error {
+	job := scheduler.Job{
+		Name:       p.Name,
+		Runtime:    p.Runtime,
+		Source:     p.Source,
+		Request:    sdk.Request{Probe: p.Name, Config: p.Config},
+		Interval:   p.Interval.Duration,
+		Timeout:    p.Timeout.Duration,
+		StaleAfter: p.StaleAfter.Duration,
+		Disabled:   p.Disabled,
+	}
+	if !p.Disabled {
+		c, err := a.collector(p)
+		if err != nil {
+			return fmt.Errorf("%s:%d: probe %q: %w", a.cfg.File, p.Line, p.Name, err)
+		}
+		job.Collector = c
+	}
+	if err := a.sched.Add(job); err != nil {
+		return fmt.Errorf("probe %q: %w", p.Name, err)
+	}
+	a.mu.Lock()
+	a.probes[p.Name] = p
+	a.mu.Unlock()
+	if rec, ok, err := a.store.Latest(p.Name); err == nil && ok {
+		a.setLatest(rec)
+	}
+	return nil
+}
+
+func (a *Agent) collector(p config.Probe) (scheduler.Collector, error) {
+	switch p.Runtime {
+	case config.RuntimeBuiltin:
+		return builtinProbe(p.Source)
+	}
+	return nil, fmt.Errorf("runtime %q is not available in this build", p.Runtime)
+}
+
+// record is the scheduler's OnResult: it keeps the latest report in memory
+// for the portal and hands the run to the store's batching writer.
+func (a *Agent) record(res scheduler.Result) {
+	a.mu.RLock()
+	p := a.probes[res.Probe]
+	a.mu.RUnlock()
+	rec := store.Record{
+		Probe:      res.Probe,
+		Time:       res.Start,
+		DurationMS: float64(res.Duration.Microseconds()) / 1000,
+		Report:     res.Report,
+		Retention:  p.Retention.Duration,
+		StaleAfter: p.StaleAfter.Duration,
+	}
+	if res.Err != nil {
+		// A failed run keeps the last good report; it is not data.
+		a.changes.Add(1)
+		return
+	}
+	a.store.Put(rec)
+	a.setLatest(rec)
+}
+
+func (a *Agent) setLatest(rec store.Record) {
+	a.mu.Lock()
+	a.latest[rec.Probe] = rec
+	a.mu.Unlock()
+	a.changes.Add(1)
+}
+
+// Run starts the scheduler and the portal and blocks until ctx is done or
+// the portal fails; then the portal drains, probes stop, the store flushes.
+func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a.log.Info("barbossa starting", "version", a.version, "config", a.cfg.File,
+		"probes", len(a.cfg.Probes), "data_dir", a.cfg.Path(a.cfg.Agent.DataDir))
+	if err := a.portal.Listen(); err != nil {
+		a.store.Close()
+		return err
+	}
+	a.log.Info("portal listening", "addr", a.portal.Addr())
+	a.sched.Start(ctx)
+	go a.watchStaleness(ctx)
+
+	portalErr := make(chan error, 1)
+	go func() { portalErr <- a.portal.ListenAndServe(ctx) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+		err = <-portalErr // the portal drains on ctx
+	case err = <-portalErr:
+		cancel()
+	}
+	a.log.Info("barbossa stopping")
+	a.sched.Stop()
+	if cerr := a.store.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("close store: %w", cerr))
+	}
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	a.log.Info("barbossa stopped")
+	return err
+}
+
+// watchStaleness moves the change counter when a probe's health state or the
+// freshness of its report flips without a new result (a probe going stale),
+// so cached responses follow.
+func (a *Agent) watchStaleness(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var sig strings.Builder
+		for _, h := range a.sched.Health() {
+			_, fresh, _ := a.Latest(h.Name)
+			fmt.Fprintf(&sig, "%s=%s/%t;", h.Name, h.State, fresh)
+		}
+		if sig.String() != last {
+			last = sig.String()
+			a.changes.Add(1)
+		}
+	}
+}
+
+// Addr is where the portal listens, once Run has started it.
+func (a *Agent) Addr() string { return a.portal.Addr() }

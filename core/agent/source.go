@@ -1,0 +1,105 @@
+package agent
+
+import (
+	"encoding/json"
+	"os"
+	"time"
+
+	"github.com/barbossa-agent/barbossa/core/config"
+	"github.com/barbossa-agent/barbossa/core/scheduler"
+	"github.com/barbossa-agent/barbossa/core/store"
+	"github.com/barbossa-agent/barbossa/portal"
+	"github.com/barbossa-agent/barbossa/sdk"
+)
+
+// The agent is what the portal reads from.
+var _ portal.Source = (*Agent)(nil)
+
+// Version moves whenever data the portal shows changes.
+func (a *Agent) Version() uint64 { return a.changes.Load() }
+
+// Health is every probe's scheduler health.
+func (a *Agent) Health() []scheduler.Health { return a.sched.Health() }
+
+// Latest is a probe's last good report, unless it is older than the probe's
+// stale_after: a silent probe shows as stale, never as fresh old data.
+func (a *Agent) Latest(probe string) (store.Record, bool, error) {
+	a.mu.RLock()
+	rec, ok := a.latest[probe]
+	p, known := a.probes[probe]
+	a.mu.RUnlock()
+	if !ok || !known {
+		return store.Record{}, false, nil
+	}
+	if p.StaleAfter.Duration > 0 && time.Since(rec.Time) > p.StaleAfter.Duration {
+		return store.Record{}, false, nil
+	}
+	return rec, true, nil
+}
+
+// Query reads history from the store.
+func (a *Agent) Query(q store.Query) ([]store.Series, error) { return a.store.Query(q) }
+
+// SeriesList lists every stored series.
+func (a *Agent) SeriesList() ([]store.SeriesInfo, error) { return a.store.SeriesList() }
+
+// Events lists entity state changes and audited actions, newest first.
+func (a *Agent) Events(since time.Time, limit int) ([]store.Event, error) {
+	return a.store.Events(since, limit)
+}
+
+// Host summarises the machine for the portal, from the system probe's host
+// entity when there is one.
+func (a *Agent) Host() portal.Host {
+	h := portal.Host{AgentVersion: a.version, StartedAt: a.started}
+	h.Hostname, _ = os.Hostname()
+	for name, p := range a.snapshotProbes() {
+		if p.Source != "builtin:system" {
+			continue
+		}
+		rec, ok, _ := a.Latest(name)
+		if !ok {
+			continue
+		}
+		for _, e := range rec.Report.Entities {
+			if e.Kind == "host" {
+				hostFromEntity(&h, e)
+			}
+		}
+	}
+	return h
+}
+
+func (a *Agent) snapshotProbes() map[string]config.Probe {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make(map[string]config.Probe, len(a.probes))
+	for k, v := range a.probes {
+		out[k] = v
+	}
+	return out
+}
+
+// hostFromEntity reads the system probe's host entity. Its attrs are Go
+// values fresh from the probe or JSON values after a restart; a JSON round
+// trip reads both the same way.
+func hostFromEntity(h *portal.Host, e sdk.Entity) {
+	var attrs struct {
+		OS              string    `json:"os"`
+		Platform        string    `json:"platform"`
+		PlatformVersion string    `json:"platform_version"`
+		Kernel          string    `json:"kernel"`
+		Arch            string    `json:"arch"`
+		CPUs            int       `json:"cpus"`
+		Uptime          uint64    `json:"uptime"`
+		BootTime        time.Time `json:"boot_time"`
+	}
+	b, err := json.Marshal(e.Attrs)
+	if err != nil || json.Unmarshal(b, &attrs) != nil {
+		return
+	}
+	h.Hostname = e.Name
+	h.OS, h.Platform, h.PlatformVersion = attrs.OS, attrs.Platform, attrs.PlatformVersion
+	h.Kernel, h.Arch, h.CPUs = attrs.Kernel, attrs.Arch, attrs.CPUs
+	h.UptimeSeconds, h.BootTime = attrs.Uptime, attrs.BootTime
+}
