@@ -1,0 +1,353 @@
+package sdk
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ExecRequest runs a program. Argv[0] must be granted to the probe
+// ([probe.allow] exec); there is never a shell.
+type ExecRequest struct {
+	Argv []string `json:"argv"`
+	// TimeoutMS bounds the program's run; the host also stops it at the
+	// run's deadline, whichever comes first. 0 means the run's deadline.
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+}
+
+// ExecResponse is the outcome of a program that ran. A non-zero exit code is
+// not an error.
+type ExecResponse struct {
+	ExitCode int    `json:"exit_code"`
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
+	// Truncated is set when stdout or stderr went past the host's cap.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// HTTPRequest is one HTTP request, over TCP to a granted URL prefix or over
+// a granted unix socket.
+type HTTPRequest struct {
+	// Socket is the path of a unix socket to connect to ("/var/run/docker.sock",
+	// granted as "unix:///var/run/docker.sock"); the host part of URL is
+	// then ignored.
+	Socket    string            `json:"socket,omitempty"`
+	Method    string            `json:"method,omitempty"` // default GET
+	URL       string            `json:"url"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	Body      string            `json:"body,omitempty"`
+	TimeoutMS int64             `json:"timeout_ms,omitempty"`
+}
+
+// HTTPResponse is an HTTP response; any status is a response, not an error.
+type HTTPResponse struct {
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    string            `json:"body"`
+	// Encoding is "base64" on the wire when the body is not valid UTF-8;
+	// the SDK decodes it, so Body always holds the raw bytes.
+	Encoding  string `json:"encoding,omitempty"`
+	Truncated bool   `json:"truncated,omitempty"`
+}
+
+// Decode unmarshals a JSON body into v.
+func (r HTTPResponse) Decode(v any) error {
+	if err := json.Unmarshal([]byte(r.Body), v); err != nil {
+		return fmt.Errorf("http response (status %d): %w", r.Status, err)
+	}
+	return nil
+}
+
+// DBusRequest is one D-Bus method call. The grant is checked as
+// "destination interface.member" ([probe.allow] dbus).
+type DBusRequest struct {
+	// Bus is "system" (the default), "session" or a D-Bus address
+	// ("unix:path=/run/x"); a bus other than system must be named in the grant.
+	Bus         string `json:"bus,omitempty"`
+	Destination string `json:"destination"`
+	Path        string `json:"path"`
+	Interface   string `json:"interface"`
+	Member      string `json:"member"`
+	// Signature is the D-Bus signature of Args ("ss", "as"); empty means
+	// guess from JSON: string s, bool b, integer i, other number d, list of
+	// strings as.
+	Signature string `json:"signature,omitempty"`
+	Args      []any  `json:"args,omitempty"`
+}
+
+// DBusResponse is the reply body: variants are unwrapped, object paths are
+// strings, structs are arrays, byte arrays are arrays of numbers.
+type DBusResponse struct {
+	Body []any `json:"body"`
+}
+
+// Decode unmarshals the reply body (a JSON array) into v, e.g. a
+// *[]struct{...} or a *[][]any.
+func (r DBusResponse) Decode(v any) error {
+	b, err := json.Marshal(r.Body)
+	if err != nil {
+		return fmt.Errorf("dbus reply: %w", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("dbus reply: %w", err)
+	}
+	return nil
+}
+
+// ReadFileRequest reads a file, or lists a directory, under a granted prefix.
+type ReadFileRequest struct {
+	Path     string `json:"path"`
+	MaxBytes int64  `json:"max_bytes,omitempty"` // 0 means the host's default (1 MiB)
+}
+
+// ReadFileResponse carries a file's data or a directory's entries.
+type ReadFileResponse struct {
+	Data string `json:"data"`
+	// Encoding is "base64" on the wire when the data is not valid UTF-8;
+	// the SDK decodes it.
+	Encoding  string     `json:"encoding,omitempty"`
+	Truncated bool       `json:"truncated,omitempty"`
+	Entries   []DirEntry `json:"entries,omitempty"` // set when Path is a directory
+}
+
+// DirEntry is one entry of a directory listed by read_file.
+type DirEntry struct {
+	Name string `json:"name"`
+	Type string `json:"type"` // file, dir, symlink or other
+}
+
+// Level is a log level; the values are log/slog's.
+type Level int32
+
+const (
+	LevelDebug Level = -4
+	LevelInfo  Level = 0
+	LevelWarn  Level = 4
+	LevelError Level = 8
+)
+
+// ErrDenied is matched (errors.Is) by a host call the probe's grants refuse.
+var ErrDenied = errors.New("denied")
+
+// ErrTimeout is matched by a host call stopped by its timeout or the run's deadline.
+var ErrTimeout = errors.New("timed out")
+
+// HostError is an error a host function returned.
+type HostError struct {
+	Func    string // exec, http, dbus, read_file
+	Message string // as the host wrote it: "denied: ...", "timeout: ...", ...
+}
+
+func (e *HostError) Error() string { return e.Func + ": " + e.Message }
+
+// Is makes errors.Is(err, ErrDenied) and errors.Is(err, ErrTimeout) work.
+func (e *HostError) Is(target error) bool {
+	switch target {
+	case ErrDenied:
+		return strings.HasPrefix(e.Message, "denied:")
+	case ErrTimeout:
+		return strings.HasPrefix(e.Message, "timeout:")
+	}
+	return false
+}
+
+// Transport carries host calls from the probe to whatever runs it: the WASM
+// host imports under GOOS=wasip1, a go-plugin connection in a native plugin,
+// or hostfuncs.Caller in a test. Call takes and returns the JSON documents of
+// docs/ABI.md; a host function's own failure comes back as {"error": "..."}
+// in the response, the error result is for a broken transport.
+type Transport interface {
+	Call(ctx context.Context, fn string, req []byte) ([]byte, error)
+	Log(level Level, msg string)
+}
+
+var transport = struct {
+	sync.RWMutex
+	t Transport
+}{t: defaultTransport}
+
+// SetTransport replaces the transport and returns the previous one. Probes
+// never need it: native plugin serving uses it, and so do tests that run a
+// probe in-process against real host functions:
+//
+//	caller, _ := hostfuncs.New(nil).NewCaller("tmux", hostfuncs.Grants{Exec: []string{"tmux"}}, nil)
+//	defer sdk.SetTransport(sdk.SetTransport(caller))
+func SetTransport(t Transport) (previous Transport) {
+	transport.Lock()
+	defer transport.Unlock()
+	previous, transport.t = transport.t, t
+	return previous
+}
+
+func currentTransport() Transport {
+	transport.RLock()
+	defer transport.RUnlock()
+	return transport.t
+}
+
+// call sends req to host function fn and decodes the response into resp.
+func call(ctx context.Context, fn string, req, resp any) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", fn, err)
+	}
+	in, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("%s: encode request: %w", fn, err)
+	}
+	out, err := currentTransport().Call(ctx, fn, in)
+	if err != nil {
+		return fmt.Errorf("%s: %w", fn, err)
+	}
+	var e ErrorResponse
+	if err := json.Unmarshal(out, &e); err != nil {
+		return fmt.Errorf("%s: decode response: %w", fn, err)
+	}
+	if e.Error != "" {
+		return &HostError{Func: fn, Message: e.Error}
+	}
+	if err := json.Unmarshal(out, resp); err != nil {
+		return fmt.Errorf("%s: decode response: %w", fn, err)
+	}
+	return nil
+}
+
+// timeoutFrom fills a zero timeout from the context's deadline.
+func timeoutFrom(ctx context.Context, ms int64) int64 {
+	if ms > 0 {
+		return ms
+	}
+	if d, ok := ctx.Deadline(); ok {
+		if left := time.Until(d).Milliseconds(); left > 0 {
+			return left
+		}
+		return 1
+	}
+	return 0
+}
+
+// Exec runs a granted program with argv (no shell) and returns its exit
+// code and output. A non-zero exit is not an error; see Output.
+func Exec(ctx context.Context, req ExecRequest) (ExecResponse, error) {
+	req.TimeoutMS = timeoutFrom(ctx, req.TimeoutMS)
+	var resp ExecResponse
+	err := call(ctx, FuncExec, req, &resp)
+	return resp, err
+}
+
+// Output runs a granted program and returns its stdout; a non-zero exit is an
+// error carrying the first line of stderr.
+func Output(ctx context.Context, argv ...string) (string, error) {
+	r, err := Exec(ctx, ExecRequest{Argv: argv})
+	if err != nil {
+		return "", err
+	}
+	if r.ExitCode != 0 {
+		msg, _, _ := strings.Cut(strings.TrimSpace(r.Stderr), "\n")
+		return r.Stdout, fmt.Errorf("%s: exit code %d: %s", argv[0], r.ExitCode, msg)
+	}
+	return r.Stdout, nil
+}
+
+// HTTP makes an HTTP request to a granted URL prefix or unix socket.
+func HTTP(ctx context.Context, req HTTPRequest) (HTTPResponse, error) {
+	req.TimeoutMS = timeoutFrom(ctx, req.TimeoutMS)
+	var resp HTTPResponse
+	if err := call(ctx, FuncHTTP, req, &resp); err != nil {
+		return resp, err
+	}
+	body, err := decodeData(resp.Body, resp.Encoding)
+	if err != nil {
+		return resp, fmt.Errorf("http: %w", err)
+	}
+	resp.Body, resp.Encoding = body, ""
+	return resp, nil
+}
+
+// DBus calls a granted D-Bus method and returns its reply.
+func DBus(ctx context.Context, req DBusRequest) (DBusResponse, error) {
+	var resp DBusResponse
+	err := call(ctx, FuncDBus, req, &resp)
+	return resp, err
+}
+
+// ReadFile reads up to maxBytes (0: the host's default, 1 MiB) of a file under
+// a granted prefix. Data past maxBytes is dropped without an error.
+func ReadFile(ctx context.Context, path string, maxBytes int64) ([]byte, error) {
+	var resp ReadFileResponse
+	if err := call(ctx, FuncReadFile, ReadFileRequest{Path: path, MaxBytes: maxBytes}, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Entries != nil {
+		return nil, fmt.Errorf("read_file: %s is a directory", path)
+	}
+	data, err := decodeData(resp.Data, resp.Encoding)
+	if err != nil {
+		return nil, fmt.Errorf("read_file: %w", err)
+	}
+	return []byte(data), nil
+}
+
+// ReadDir lists a directory under a granted prefix.
+func ReadDir(ctx context.Context, path string) ([]DirEntry, error) {
+	var resp ReadFileResponse
+	if err := call(ctx, FuncReadFile, ReadFileRequest{Path: path}, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Entries == nil {
+		return nil, fmt.Errorf("read_file: %s is not a directory", path)
+	}
+	return resp.Entries, nil
+}
+
+func decodeData(s, encoding string) (string, error) {
+	switch encoding {
+	case "":
+		return s, nil
+	case "base64":
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return "", fmt.Errorf("decode base64 data: %w", err)
+		}
+		return string(b), nil
+	}
+	return "", fmt.Errorf("unknown data encoding %q", encoding)
+}
+
+// Log writes a message to the agent's log under the probe's name. args are
+// key/value pairs, as with log/slog: sdk.Log(sdk.LevelWarn, "no server", "socket", path).
+func Log(level Level, msg string, args ...any) {
+	currentTransport().Log(level, formatLog(msg, args))
+}
+
+func formatLog(msg string, args []any) string {
+	if len(args) == 0 {
+		return msg
+	}
+	var b strings.Builder
+	b.WriteString(msg)
+	for i := 0; i < len(args); i += 2 {
+		b.WriteByte(' ')
+		if i+1 == len(args) {
+			b.WriteString("!BADKEY=")
+			b.WriteString(quoteIfNeeded(fmt.Sprint(args[i])))
+			break
+		}
+		b.WriteString(fmt.Sprint(args[i]))
+		b.WriteByte('=')
+		b.WriteString(quoteIfNeeded(fmt.Sprint(args[i+1])))
+	}
+	return b.String()
+}
+
+func quoteIfNeeded(s string) string {
+	if s == "" || strings.ContainsAny(s, " \t\n\"=") {
+		return strconv.Quote(s)
+	}
+	return s
+}
