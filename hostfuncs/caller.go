@@ -1,0 +1,103 @@
+package hostfuncs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/barbossa-agent/barbossa/sdk"
+)
+
+// Caller is one probe as the host functions see it: its name, its grants
+// and its count of denied calls. It is safe for concurrent use.
+type Caller struct {
+	host   *Host
+	probe  string
+	policy *policy
+	logger *slog.Logger
+	denied atomic.Uint64
+	logs   logLimiter
+}
+
+// Caller implements sdk.Transport, so a native probe (or a test) can call
+// the host functions in-process with the same grant checks.
+var _ sdk.Transport = (*Caller)(nil)
+
+// NewCaller checks and resolves grants for the probe named probe. Programs
+// named in Exec are looked up in PATH now; the error lists every bad grant.
+func (h *Host) NewCaller(probe string, g Grants, logger *slog.Logger) (*Caller, error) {
+	p, err := compile(g)
+	if err != nil {
+		return nil, fmt.Errorf("probe %q: %w", probe, err)
+	}
+	if logger == nil {
+		logger = h.logger
+	}
+	return &Caller{host: h, probe: probe, policy: p, logger: logger.With("probe", probe)}, nil
+}
+
+// Probe returns the probe's name.
+func (c *Caller) Probe() string { return c.probe }
+
+// Denied returns how many host calls the grants refused so far.
+func (c *Caller) Denied() uint64 { return c.denied.Load() }
+
+type callerKey struct{}
+
+// WithCaller returns ctx carrying c, for the host functions of guest calls
+// made with it.
+func WithCaller(ctx context.Context, c *Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+func callerFrom(ctx context.Context) *Caller {
+	c, _ := ctx.Value(callerKey{}).(*Caller)
+	return c
+}
+
+// Call runs host function fn (exec, http, dbus, read_file) with a JSON
+// request and returns its JSON response: the result, or {"error": "..."}.
+// The error result is always nil; it is there to meet sdk.Transport.
+func (c *Caller) Call(ctx context.Context, fn string, req []byte) ([]byte, error) {
+	f, ok := hostFuncs[fn]
+	if !ok {
+		return errorJSON(fmt.Errorf("unknown host function %q", fn)), nil
+	}
+	if err := ctx.Err(); err != nil {
+		return errorJSON(fmt.Errorf("timeout: %s: the run's deadline has passed", fn)), nil
+	}
+	resp, err := f.call(ctx, c, req)
+	if err != nil {
+		return errorJSON(err), nil
+	}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return errorJSON(fmt.Errorf("encode response: %w", err)), nil
+	}
+	return b, nil
+}
+
+// deny logs and counts a refused call and returns the error the guest sees.
+func (c *Caller) deny(ctx context.Context, fn, what string) error {
+	c.denied.Add(1)
+	c.logger.LogAttrs(ctx, slog.LevelWarn, "host call denied", slog.String("func", fn), slog.String("denied", what))
+	return fmt.Errorf("denied: %s is not granted to probe %q", what, c.probe)
+}
+
+// timeout returns the budget of a call: want (0: none), cut to the time left
+// before ctx's deadline, with fallback when neither is set.
+func timeout(ctx context.Context, want time.Duration, fallback time.Duration) time.Duration {
+	d := want
+	if d <= 0 {
+		d = fallback
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left < d {
+			d = left
+		}
+	}
+	return d
+}

@@ -1,0 +1,243 @@
+package hostfuncs
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Grants are what one probe may do, from its [probe.allow] TOML table.
+// Nothing is allowed unless listed.
+//
+//	[probe.allow]
+//	exec = ["tmux"]                          # program names (PATH lookup) or absolute paths
+//	http = ["unix:///var/run/docker.sock", "http://127.0.0.1:9100/"]
+//	dbus = ["org.freedesktop.systemd1 org.freedesktop.systemd1.Manager.ListUnits"]
+//	read = ["/proc", "/sys"]                 # path prefixes
+type Grants struct {
+	// Exec lists programs: a name is looked up in PATH when the grant is
+	// made, and argv[0] must then be the name or the resolved path; an
+	// absolute path must be given as argv[0] exactly.
+	Exec []string `toml:"exec" json:"exec,omitempty"`
+	// HTTP lists unix sockets as unix:///path and URL prefixes
+	// (scheme, host and port must match exactly, the path on a "/" boundary).
+	HTTP []string `toml:"http" json:"http,omitempty"`
+	// DBus lists calls as "[BUS] DESTINATION INTERFACE.MEMBER"; BUS is
+	// system (the default), session, or a D-Bus address; MEMBER may be *.
+	DBus []string `toml:"dbus" json:"dbus,omitempty"`
+	// Read lists absolute path prefixes, on a "/" boundary, checked before
+	// and after symlinks are resolved.
+	Read []string `toml:"read" json:"read,omitempty"`
+}
+
+// policy is Grants checked and resolved once, when the probe is made.
+type policy struct {
+	exec    []execGrant
+	unix    []string   // socket paths, cleaned
+	urls    []*url.URL // URL prefixes
+	dbus    []dbusGrant
+	read    []string // prefixes as written, cleaned
+	readAbs []string // the same prefixes with symlinks resolved
+}
+
+type execGrant struct {
+	name string // as granted: "tmux" or "/usr/bin/tmux"
+	path string // absolute path; "" when a name is not in PATH (yet)
+}
+
+type dbusGrant struct {
+	bus, destination, iface, member string
+}
+
+// compile checks g and resolves what it names. A program missing from PATH
+// is not an error (it may be installed later; the call then fails).
+func compile(g Grants) (*policy, error) {
+	p := &policy{}
+	var errs []error
+	for _, e := range g.Exec {
+		switch {
+		case e == "":
+			errs = append(errs, errors.New("exec: empty program name"))
+		case strings.Contains(e, "/"):
+			if !filepath.IsAbs(e) {
+				errs = append(errs, fmt.Errorf("exec: %q: a path must be absolute", e))
+				continue
+			}
+			p.exec = append(p.exec, execGrant{name: filepath.Clean(e), path: filepath.Clean(e)})
+		default:
+			path, _ := exec.LookPath(e)
+			if path != "" {
+				path, _ = filepath.Abs(path)
+			}
+			p.exec = append(p.exec, execGrant{name: e, path: path})
+		}
+	}
+	for _, h := range g.HTTP {
+		u, err := url.Parse(h)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("http: %q: %w", h, err))
+			continue
+		}
+		switch u.Scheme {
+		case "unix":
+			if u.Host != "" || !filepath.IsAbs(u.Path) {
+				errs = append(errs, fmt.Errorf("http: %q: a socket is written unix:///absolute/path", h))
+				continue
+			}
+			p.unix = append(p.unix, filepath.Clean(u.Path))
+		case "http", "https":
+			if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+				errs = append(errs, fmt.Errorf("http: %q: a URL prefix is scheme://host[:port][/path]", h))
+				continue
+			}
+			u.Host = strings.ToLower(u.Host)
+			p.urls = append(p.urls, u)
+		default:
+			errs = append(errs, fmt.Errorf("http: %q: scheme must be http, https or unix", h))
+		}
+	}
+	for _, d := range g.DBus {
+		dg, err := parseDBusGrant(d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.dbus = append(p.dbus, dg)
+	}
+	for _, r := range g.Read {
+		if !filepath.IsAbs(r) {
+			errs = append(errs, fmt.Errorf("read: %q: a path prefix must be absolute", r))
+			continue
+		}
+		clean := filepath.Clean(r)
+		p.read = append(p.read, clean)
+		if abs, err := filepath.EvalSymlinks(clean); err == nil {
+			p.readAbs = append(p.readAbs, abs)
+		} else {
+			p.readAbs = append(p.readAbs, clean)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("grants: %w", err)
+	}
+	return p, nil
+}
+
+// execPath returns the program to run for argv0, and whether it is granted.
+func (p *policy) execPath(argv0 string) (path string, granted bool) {
+	for _, g := range p.exec {
+		if argv0 == g.name || (g.path != "" && argv0 == g.path) {
+			if g.path == "" { // granted by name, not found when granted: look again
+				found, err := exec.LookPath(g.name)
+				if err != nil {
+					return "", true
+				}
+				found, _ = filepath.Abs(found)
+				return found, true
+			}
+			return g.path, true
+		}
+	}
+	return "", false
+}
+
+func (p *policy) socketGranted(path string) bool {
+	path = filepath.Clean(strings.TrimPrefix(path, "unix://"))
+	for _, s := range p.unix {
+		if s == path {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *policy) urlGranted(u *url.URL) bool {
+	for _, g := range p.urls {
+		if urlUnder(g, u) {
+			return true
+		}
+	}
+	return false
+}
+
+// urlUnder reports whether target is under the grant prefix: same scheme,
+// host and port, no user info, and a path equal to the grant's or below it.
+func urlUnder(grant, target *url.URL) bool {
+	if target.Scheme != grant.Scheme || strings.ToLower(target.Host) != grant.Host || target.User != nil {
+		return false
+	}
+	return pathUnder(grant.Path, cleanURLPath(target.Path))
+}
+
+func cleanURLPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	c := filepath.Clean("/" + p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
+}
+
+// pathUnder reports whether path is prefix or below it, on a "/" boundary.
+func pathUnder(prefix, path string) bool {
+	prefix = strings.TrimSuffix(prefix, "/")
+	if prefix == "" {
+		return strings.HasPrefix(path, "/")
+	}
+	return path == prefix || strings.HasPrefix(path, prefix+"/")
+}
+
+// readGranted reports whether a cleaned path as written falls under a prefix.
+func (p *policy) readGranted(path string) bool {
+	for _, r := range p.read {
+		if pathUnder(r, path) {
+			return true
+		}
+	}
+	return p.readResolvedGranted(path)
+}
+
+// readResolvedGranted reports whether a path with symlinks resolved falls
+// under a resolved prefix.
+func (p *policy) readResolvedGranted(path string) bool {
+	for _, r := range p.readAbs {
+		if pathUnder(r, path) {
+			return true
+		}
+	}
+	return false
+}
+
+func parseDBusGrant(s string) (dbusGrant, error) {
+	f := strings.Fields(s)
+	var g dbusGrant
+	switch len(f) {
+	case 2:
+		g.bus = "system"
+	case 3:
+		g.bus, f = f[0], f[1:]
+	default:
+		return g, fmt.Errorf("dbus: %q: want \"[BUS] DESTINATION INTERFACE.MEMBER\"", s)
+	}
+	g.destination = f[0]
+	i := strings.LastIndexByte(f[1], '.')
+	if i <= 0 || i == len(f[1])-1 {
+		return g, fmt.Errorf("dbus: %q: want INTERFACE.MEMBER, got %q", s, f[1])
+	}
+	g.iface, g.member = f[1][:i], f[1][i+1:]
+	return g, nil
+}
+
+func (p *policy) dbusGranted(bus, destination, iface, member string) bool {
+	for _, g := range p.dbus {
+		if g.bus == bus && g.destination == destination && g.iface == iface && (g.member == "*" || g.member == member) {
+			return true
+		}
+	}
+	return false
+}

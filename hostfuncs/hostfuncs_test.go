@@ -1,0 +1,336 @@
+package hostfuncs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/barbossa-agent/barbossa/sdk"
+)
+
+func mustLookPath(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
+
+// newCaller returns a Caller for probe "x" whose log goes to buf.
+func newCaller(t *testing.T, g Grants) (*Caller, *bytes.Buffer) {
+	t.Helper()
+	var buf bytes.Buffer
+	h := New(slog.New(slog.NewTextHandler(&buf, nil)))
+	t.Cleanup(func() { h.Close() })
+	c, err := h.NewCaller("x", g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, &buf
+}
+
+// call runs fn with req through the JSON entry point and decodes the
+// response into resp; it returns the response's error, if any.
+func call(t *testing.T, c *Caller, ctx context.Context, fn string, req, resp any) string {
+	t.Helper()
+	in, _ := json.Marshal(req)
+	out, err := c.Call(ctx, fn, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e sdk.ErrorResponse
+	json.Unmarshal(out, &e)
+	if e.Error != "" {
+		return e.Error
+	}
+	if resp != nil {
+		if err := json.Unmarshal(out, resp); err != nil {
+			t.Fatalf("%s", out)
+		}
+	}
+	return ""
+}
+
+func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestExec(t *testing.T) {
+	c, log := newCaller(t, Grants{Exec: []string{"sh", "echo", "head"}})
+	ctx := ctxTimeout(t, 10*time.Second)
+
+	var r sdk.ExecResponse
+	if e := call(t, c, ctx, "exec", sdk.ExecRequest{Argv: []string{"echo", "a b", "$HOME", ";", "ls"}}, &r); e != "" {
+		t.Fatal(e)
+	}
+	if r.Stdout != "a b $HOME ; ls\n" || r.ExitCode != 0 {
+		t.Errorf("argv is not passed verbatim (no shell): %+v", r)
+	}
+	call(t, c, ctx, "exec", sdk.ExecRequest{Argv: []string{"sh", "-c", "echo oops >&2; exit 3"}}, &r)
+	if r.ExitCode != 3 || r.Stderr != "oops\n" {
+		t.Errorf("exit code: %+v", r)
+	}
+	call(t, c, ctx, "exec", sdk.ExecRequest{Argv: []string{"sh", "-c", "echo $SECRET_TOKEN; pwd"}}, &r)
+	if r.Stdout != "\n/\n" {
+		t.Errorf("environment or directory leaked: %q", r.Stdout)
+	}
+	call(t, c, ctx, "exec", sdk.ExecRequest{Argv: []string{"head", "-c", "3000000", "/dev/zero"}}, &r)
+	if !r.Truncated || len(r.Stdout) != maxExecOutput {
+		t.Errorf("output not capped: truncated %v, %d bytes", r.Truncated, len(r.Stdout))
+	}
+
+	for _, argv := range [][]string{{"rm", "-rf", "/"}, {"/tmp/sh"}, {"bash"}} {
+		e := call(t, c, ctx, "exec", sdk.ExecRequest{Argv: argv}, nil)
+		if want := `denied: exec of "` + argv[0] + `" is not granted to probe "x"`; e != want {
+			t.Errorf("exec %v: %q, want %q", argv, e, want)
+		}
+	}
+	if c.Denied() != 3 {
+		t.Errorf("Denied() = %d", c.Denied())
+	}
+	if !strings.Contains(log.String(), `level=WARN msg="host call denied" probe=x func=exec denied="exec of \"rm\""`) {
+		t.Errorf("log:\n%s", log)
+	}
+	if e := call(t, c, ctx, "exec", sdk.ExecRequest{}, nil); e != "exec: argv is empty" {
+		t.Errorf("empty argv: %q", e)
+	}
+}
+
+func TestExecTimeoutKillsProcessGroup(t *testing.T) {
+	c, _ := newCaller(t, Grants{Exec: []string{"sh"}})
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	start := time.Now()
+	// The run's deadline (300ms) comes before the request's (5s).
+	e := call(t, c, ctxTimeout(t, 300*time.Millisecond), "exec",
+		sdk.ExecRequest{Argv: []string{"sh", "-c", "sleep 60 & echo $! > " + pidFile + "; wait"}, TimeoutMS: 5000}, nil)
+	if took := time.Since(start); !strings.HasPrefix(e, `timeout: exec of "sh" after 3`) || took > 3*time.Second {
+		t.Fatalf("%q after %s", e, took)
+	}
+	b, _ := os.ReadFile(pidFile)
+	var pid int
+	if _, err := fmt.Sscan(strings.TrimSpace(string(b)), &pid); err != nil {
+		t.Fatalf("pid file: %q", b)
+	}
+	if alive(pid) {
+		t.Errorf("the grandchild %d outlived the timeout", pid)
+	}
+	// The request's own timeout.
+	e = call(t, c, ctxTimeout(t, 10*time.Second), "exec", sdk.ExecRequest{Argv: []string{"sh", "-c", "sleep 5"}, TimeoutMS: 100}, nil)
+	if e != `timeout: exec of "sh" after 100ms` {
+		t.Errorf("%q", e)
+	}
+}
+
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	granted := filepath.Join(dir, "granted")
+	secret := filepath.Join(dir, "secret")
+	os.Mkdir(granted, 0o755)
+	os.Mkdir(secret, 0o755)
+	os.WriteFile(filepath.Join(granted, "f"), []byte("hello"), 0o644)
+	os.WriteFile(filepath.Join(granted, "bin"), []byte{0xff, 0xfe, 0}, 0o644)
+	os.WriteFile(filepath.Join(secret, "s"), []byte("secret"), 0o644)
+	os.Symlink(filepath.Join(secret, "s"), filepath.Join(granted, "out"))
+	os.Symlink(secret, filepath.Join(granted, "outdir"))
+	os.Symlink(filepath.Join(granted, "f"), filepath.Join(granted, "in"))
+	os.Mkdir(filepath.Join(granted, "empty"), 0o755)
+	syscall.Mkfifo(filepath.Join(granted, "fifo"), 0o644)
+
+	c, _ := newCaller(t, Grants{Read: []string{granted, "/proc"}})
+	ctx := ctxTimeout(t, 10*time.Second)
+	read := func(path string, max int64) (sdk.ReadFileResponse, string) {
+		var r sdk.ReadFileResponse
+		e := call(t, c, ctx, "read_file", sdk.ReadFileRequest{Path: path, MaxBytes: max}, &r)
+		return r, e
+	}
+	if r, e := read(filepath.Join(granted, "f"), 0); e != "" || r.Data != "hello" || r.Truncated {
+		t.Errorf("plain read: %+v %q", r, e)
+	}
+	if r, e := read(filepath.Join(granted, "in"), 0); e != "" || r.Data != "hello" {
+		t.Errorf("symlink inside the grant: %+v %q", r, e)
+	}
+	if r, e := read(filepath.Join(granted, "f"), 2); e != "" || r.Data != "he" || !r.Truncated {
+		t.Errorf("max_bytes: %+v %q", r, e)
+	}
+	if r, e := read(filepath.Join(granted, "bin"), 0); e != "" || r.Encoding != "base64" || r.Data != "//4A" {
+		t.Errorf("binary: %+v %q", r, e)
+	}
+	if r, e := read("/proc/self/status", 0); e != "" || !strings.Contains(r.Data, "VmRSS") {
+		t.Errorf("/proc: %q", e)
+	}
+	var d struct{ Entries []sdk.DirEntry }
+	if e := call(t, c, ctx, "read_file", sdk.ReadFileRequest{Path: filepath.Join(granted, "empty")}, &d); e != "" || d.Entries == nil || len(d.Entries) != 0 {
+		t.Errorf("empty dir: %+v %q", d, e)
+	}
+	if r, e := read(granted, 0); e != "" || len(r.Entries) != 7 {
+		t.Errorf("dir: %+v %q", r, e)
+	}
+
+	for _, tc := range []struct{ path, want string }{
+		{filepath.Join(granted, "..", "secret", "s"), `denied: read of "` + filepath.Join(secret, "s") + `" is not granted to probe "x"`},
+		{filepath.Join(granted, "out"), `denied: read of "` + filepath.Join(granted, "out") + `" (it resolves to "` + filepath.Join(secret, "s") + `") is not granted to probe "x"`},
+		{filepath.Join(granted, "outdir", "s"), `denied: read of "` + filepath.Join(granted, "outdir", "s") + `" (it resolves to "` + filepath.Join(secret, "s") + `")`},
+		{"/proc/self/root/etc/passwd", `denied: read of "/proc/self/root/etc/passwd" (it resolves to "/etc/passwd")`},
+		{"/etc/passwd", `denied: read of "/etc/passwd"`},
+		{granted + strings.Repeat("/..", 20) + "/etc/passwd", `denied: read of "/etc/passwd"`},
+		{"relative/f", `read_file: path "relative/f" is not absolute`},
+		{filepath.Join(granted, "fifo"), `is not a regular file`},
+		{filepath.Join(granted, "missing"), `no such file or directory`},
+	} {
+		if _, e := read(tc.path, 0); !strings.HasPrefix(e, tc.want) && !strings.Contains(e, tc.want) {
+			t.Errorf("read %s: %q, want %q", tc.path, e, tc.want)
+		}
+	}
+	if c.Denied() != 6 {
+		t.Errorf("Denied() = %d, want 6", c.Denied())
+	}
+}
+
+func TestHTTP(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Test", "yes")
+		w.Write([]byte("path " + r.URL.Path + " " + r.Header.Get("X-Req")))
+	})
+	mux.HandleFunc("/ok/redirect", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://10.255.255.1/elsewhere", http.StatusFound)
+	})
+	mux.HandleFunc("/ok/slow", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(5 * time.Second):
+		case <-r.Context().Done():
+		}
+	})
+	mux.HandleFunc("/ok/big", func(w http.ResponseWriter, r *http.Request) {
+		w.Write(bytes.Repeat([]byte("x"), maxHTTPBody+10))
+	})
+	mux.HandleFunc("/secret", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("secret")) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usrv := &http.Server{Handler: mux}
+	go usrv.Serve(ln)
+	defer usrv.Close()
+
+	c, _ := newCaller(t, Grants{HTTP: []string{srv.URL + "/ok/", "unix://" + sock}})
+	ctx := ctxTimeout(t, 10*time.Second)
+	var r sdk.HTTPResponse
+	if e := call(t, c, ctx, "http", sdk.HTTPRequest{URL: srv.URL + "/ok/a", Headers: map[string]string{"X-Req": "hi"}}, &r); e != "" || r.Status != 200 || r.Body != "path /ok/a hi" || r.Headers["X-Test"] != "yes" {
+		t.Errorf("tcp: %+v %q", r, e)
+	}
+	if e := call(t, c, ctx, "http", sdk.HTTPRequest{Socket: sock, URL: "http://docker/ok/b"}, &r); e != "" || r.Body != "path /ok/b " {
+		t.Errorf("unix: %+v %q", r, e)
+	}
+	if e := call(t, c, ctx, "http", sdk.HTTPRequest{URL: srv.URL + "/ok/redirect"}, &r); e != "" || r.Status != http.StatusFound {
+		t.Errorf("redirect followed: %+v %q", r, e)
+	}
+	if e := call(t, c, ctx, "http", sdk.HTTPRequest{URL: srv.URL + "/ok/big"}, &r); e != "" || !r.Truncated || len(r.Body) != maxHTTPBody {
+		t.Errorf("body not capped: %v %d %q", r.Truncated, len(r.Body), e)
+	}
+	start := time.Now()
+	if e := call(t, c, ctxTimeout(t, 200*time.Millisecond), "http", sdk.HTTPRequest{URL: srv.URL + "/ok/slow"}, nil); !strings.HasPrefix(e, "timeout: http GET") || time.Since(start) > 3*time.Second {
+		t.Errorf("deadline: %q after %s", e, time.Since(start))
+	}
+	for _, req := range []sdk.HTTPRequest{
+		{URL: srv.URL + "/secret"},
+		{URL: srv.URL + "/ok/../secret"},
+		{URL: srv.URL + "/okx"},
+		{URL: "http://10.255.255.1/ok/"},
+		{Socket: sock + "2", URL: "http://x/ok/"},
+		{Socket: "/var/run/docker.sock", URL: "/containers/json"},
+	} {
+		if e := call(t, c, ctx, "http", req, nil); !strings.HasPrefix(e, "denied: http") || !strings.HasSuffix(e, `is not granted to probe "x"`) {
+			t.Errorf("%+v: %q", req, e)
+		}
+	}
+	if c.Denied() != 6 {
+		t.Errorf("Denied() = %d", c.Denied())
+	}
+}
+
+func TestCallAfterDeadline(t *testing.T) {
+	c, _ := newCaller(t, Grants{Exec: []string{"echo"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if e := call(t, c, ctx, "exec", sdk.ExecRequest{Argv: []string{"echo"}}, nil); !strings.HasPrefix(e, "timeout:") {
+		t.Errorf("%q", e)
+	}
+	if e := call(t, c, context.Background(), "nope", struct{}{}, nil); e != `unknown host function "nope"` {
+		t.Errorf("%q", e)
+	}
+	if e := call(t, c, context.Background(), "exec", "not an object", nil); !strings.HasPrefix(e, "bad request:") {
+		t.Errorf("%q", e)
+	}
+}
+
+func TestLogLimiter(t *testing.T) {
+	var l logLimiter
+	now := time.Now()
+	for i := range maxLogPerMinute {
+		if ok, _ := l.allow(now); !ok {
+			t.Fatalf("message %d refused", i)
+		}
+	}
+	for range 5 {
+		if ok, _ := l.allow(now.Add(time.Second)); ok {
+			t.Fatal("message past the limit allowed")
+		}
+	}
+	if ok, dropped := l.allow(now.Add(time.Minute)); !ok || dropped != 5 {
+		t.Errorf("next window: ok %v dropped %d", ok, dropped)
+	}
+}
+
+func TestTransportToSDK(t *testing.T) {
+	// A native probe's sdk calls go through a Caller, with the same checks.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f"), []byte("via sdk"), 0o644)
+	c, _ := newCaller(t, Grants{Read: []string{dir}})
+	defer sdk.SetTransport(sdk.SetTransport(c))
+	b, err := sdk.ReadFile(context.Background(), filepath.Join(dir, "f"), 0)
+	if err != nil || string(b) != "via sdk" {
+		t.Errorf("ReadFile: %q %v", b, err)
+	}
+	_, err = sdk.Exec(context.Background(), sdk.ExecRequest{Argv: []string{"rm"}})
+	if !errors.Is(err, sdk.ErrDenied) || err.Error() != `exec: denied: exec of "rm" is not granted to probe "x"` {
+		t.Errorf("Exec: %v", err)
+	}
+}
+
+// alive reports whether pid runs after a short grace period; a zombie
+// (killed, waiting for a reaper that may not exist in a container) is dead.
+func alive(pid int) bool {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return false
+		}
+		if _, rest, ok := strings.Cut(string(stat), ") "); ok && strings.HasPrefix(rest, "Z") {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
