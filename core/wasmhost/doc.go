@@ -1,0 +1,20 @@
+// Package wasmhost runs WASM probes (docs/ABI.md) with wazero: compiled
+// code cached on disk, real clocks, a memory limit per probe, hard timeouts,
+// guest output into the agent's log, and the "barbossa" host functions
+// checked against each probe's grants.
+//
+//	host, err := wasmhost.New(wasmhost.Options{CacheDir: filepath.Join(dataDir, "wasm-cache"), Logger: logger})
+//	defer host.Close(ctx)
+//	mod, err := host.Load(ctx, "tmux", wasmBytes) // compile once; checks the ABI version
+//	p, err := host.NewProbe(mod, wasmhost.ProbeOptions{
+//		Name:   "tmux",
+//		Grants: hostfuncs.Grants{Exec: []string{"tmux"}},
+//	})
+//	defer p.Close()
+//	report, err := p.Collect(ctx, sdk.Request{}) // ctx's deadline is the hard timeout
+//
+// A Probe owns at most one instance at a time and never runs it from two
+// goroutines. After an error, trap, timeout or exhausted memory the
+// instance is thrown away and the next run gets a fresh one; a corrupt
+// instance is never reused. See NewProbe for when idle instances are kept.
+package wasmhost

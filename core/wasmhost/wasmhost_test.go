@@ -1,0 +1,431 @@
+package wasmhost
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/barbossa-agent/barbossa/hostfuncs"
+	"github.com/barbossa-agent/barbossa/sdk"
+)
+
+func collect(t testing.TB, p *Probe, timeout time.Duration) (sdk.Report, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return p.Collect(ctx, sdk.Request{})
+}
+
+func mustCollect(t testing.TB, p *Probe) sdk.Report {
+	t.Helper()
+	r, err := collect(t, p, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// entity returns the report's "call" entity i.
+func entity(t *testing.T, r sdk.Report, i int) sdk.Entity {
+	t.Helper()
+	for _, e := range r.Entities {
+		if e.Kind == "call" && e.ID == string(rune('0'+i)) {
+			return e
+		}
+	}
+	t.Fatalf("no call entity %d in %+v", i, r)
+	return sdk.Entity{}
+}
+
+func TestWATProbe(t *testing.T) {
+	h, logs := newHost(t)
+	m := load(t, h, "probe.wat")
+	if got := m.Probes(); len(got) != 1 || got[0].Name != "wat" || got[0].Version != "1.0.0" {
+		t.Fatalf("Probes() = %+v", got)
+	}
+	p := newProbe(t, h, m, ProbeOptions{Name: "w"})
+	r := mustCollect(t, p)
+	if r.Status != sdk.StatusOK || r.Message != "hello from WAT" || len(r.Metrics) != 1 || r.Metrics[0].Value != 42 {
+		t.Fatalf("report = %+v", r)
+	}
+	if logs.find("collect called", "probe=w", "source=guest") == "" {
+		t.Fatalf("guest log missing:\n%s", logs.dump())
+	}
+}
+
+func TestGoGuestHostCalls(t *testing.T) {
+	h, logs := newHost(t)
+	m := load(t, h, "goguest")
+	if got := m.Probes(); len(got) != 2 || got[0].Name != "goguest" || got[1].Name != "echo" {
+		t.Fatalf("Probes() = %+v", got)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f.txt"), []byte("file data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := newProbe(t, h, m, ProbeOptions{
+		Name:   "go1",
+		Grants: hostfuncs.Grants{Exec: []string{"echo"}, Read: []string{dir}},
+		Config: map[string]any{"calls": []any{
+			map[string]any{"exec": []any{"echo", "hello", "world"}},
+			map[string]any{"read": filepath.Join(dir, "f.txt")},
+			map[string]any{"list": dir},
+		}},
+	})
+	r := mustCollect(t, p)
+	if r.Status != sdk.StatusOK {
+		t.Fatalf("status %s: %+v", r.Status, r)
+	}
+	if e := entity(t, r, 0); e.Attrs["stdout"] != "hello world\n" || e.Attrs["exit_code"] != float64(0) {
+		t.Errorf("exec: %+v", e)
+	}
+	if e := entity(t, r, 1); e.Attrs["data"] != "file data" {
+		t.Errorf("read_file: %+v", e)
+	}
+	if e := entity(t, r, 2); e.Attrs["entries"] != float64(1) {
+		t.Errorf("list: %+v", e)
+	}
+	if logs.find("INFO collect", "probe=go1", "mode=\"\"") == "" {
+		t.Errorf("sdk.Log message missing:\n%s", logs.dump())
+	}
+	var deadline float64 = -1
+	for _, m := range r.Metrics {
+		if m.Name == "goguest.has_deadline" {
+			deadline = m.Value
+		}
+	}
+	if deadline != 1 {
+		t.Errorf("the guest's context has no deadline (goguest.has_deadline = %v)", deadline)
+	}
+	// A second run works too (a fresh instance: KeepInstance is off).
+	mustCollect(t, p)
+	if p.Denied() != 0 {
+		t.Errorf("Denied() = %d", p.Denied())
+	}
+}
+
+func TestDeniedCalls(t *testing.T) {
+	h, logs := newHost(t)
+	m := load(t, h, "goguest")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "ok"), []byte("ok"), 0o644)
+	secret := t.TempDir()
+	os.WriteFile(filepath.Join(secret, "s"), []byte("secret"), 0o644)
+	if err := os.Symlink(filepath.Join(secret, "s"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	p := newProbe(t, h, m, ProbeOptions{
+		Name:   "x",
+		Grants: hostfuncs.Grants{Read: []string{dir}},
+		Config: map[string]any{"calls": []any{
+			map[string]any{"exec": []any{"rm", "-rf", "/"}},
+			map[string]any{"read": "/etc/passwd"},
+			map[string]any{"http": map[string]any{"url": "http://127.0.0.1:1/"}},
+			map[string]any{"read": dir + "/../" + filepath.Base(secret) + "/s"},
+			map[string]any{"read": filepath.Join(dir, "link")},
+			map[string]any{"read": filepath.Join(dir, "ok")}, // the probe keeps running
+		}},
+	})
+	r := mustCollect(t, p)
+	want := []string{
+		`exec: denied: exec of "rm" is not granted to probe "x"`,
+		`read_file: denied: read of "/etc/passwd" is not granted to probe "x"`,
+		`http: denied: http GET of "http://127.0.0.1:1/" is not granted to probe "x"`,
+		`read_file: denied: read of "` + filepath.Join(filepath.Dir(dir), filepath.Base(secret), "s") + `" is not granted`,
+		`read_file: denied: read of "` + filepath.Join(dir, "link") + `" (it resolves to "` + filepath.Join(secret, "s") + `") is not granted`,
+	}
+	for i, w := range want {
+		e := entity(t, r, i)
+		if got, _ := e.Attrs["error"].(string); !strings.HasPrefix(got, w) || e.Attrs["denied"] != true {
+			t.Errorf("call %d: error %q (denied %v), want prefix %q", i, got, e.Attrs["denied"], w)
+		}
+	}
+	if e := entity(t, r, 5); e.Attrs["data"] != "ok" {
+		t.Errorf("granted read after denials: %+v", e)
+	}
+	if p.Denied() != 5 {
+		t.Errorf("Denied() = %d, want 5", p.Denied())
+	}
+	if logs.find("WARN host call denied", "probe=x", "func=exec", `exec of "rm"`) == "" {
+		t.Errorf("denied exec not logged:\n%s", logs.dump())
+	}
+}
+
+func TestSameModuleTwoProbesDifferentGrants(t *testing.T) {
+	h, _ := newHost(t)
+	m := load(t, h, "goguest")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f"), []byte("data"), 0o644)
+	cfg := map[string]any{"calls": []any{map[string]any{"read": filepath.Join(dir, "f")}}}
+	a := newProbe(t, h, m, ProbeOptions{Name: "a", Grants: hostfuncs.Grants{Read: []string{dir}}, Config: cfg})
+	b := newProbe(t, h, m, ProbeOptions{Name: "b", Config: cfg})
+	echo := newProbe(t, h, m, ProbeOptions{Name: "e", Kind: "echo"})
+
+	var wg sync.WaitGroup
+	reports := make([]sdk.Report, 3)
+	for i, p := range []*Probe{a, b, echo} {
+		wg.Go(func() { reports[i] = mustCollect(t, p) })
+	}
+	wg.Wait()
+	if e := entity(t, reports[0], 0); e.Attrs["data"] != "data" {
+		t.Errorf("probe a: %+v", e)
+	}
+	if e := entity(t, reports[1], 0); !strings.Contains(e.Attrs["error"].(string), `is not granted to probe "b"`) {
+		t.Errorf("probe b: %+v", e)
+	}
+	if reports[2].Message != "echo e" {
+		t.Errorf("echo probe: %+v", reports[2])
+	}
+	if a.Denied() != 0 || b.Denied() != 1 {
+		t.Errorf("Denied: a %d, b %d", a.Denied(), b.Denied())
+	}
+	if echo.Info().Name != "echo" {
+		t.Errorf("Info() = %+v", echo.Info())
+	}
+	if _, err := h.NewProbe(m, ProbeOptions{Name: "z", Kind: "nope"}); err == nil || !strings.Contains(err.Error(), `no probe of kind "nope"`) {
+		t.Errorf("unknown kind: %v", err)
+	}
+}
+
+// assertTimeout runs p with the given timeout and checks the run stopped
+// at it, reporting the overshoot.
+func assertTimeout(t *testing.T, p *Probe, timeout time.Duration) {
+	t.Helper()
+	start := time.Now()
+	_, err := collect(t, p, timeout)
+	took := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+	}
+	t.Logf("timeout %s: stopped after %s (overshoot %s): %v", timeout, took.Round(time.Microsecond), (took - timeout).Round(time.Microsecond), err)
+	if took > timeout+500*time.Millisecond {
+		t.Errorf("stopped after %s, want < %s", took, timeout+500*time.Millisecond)
+	}
+	if p.inst != nil {
+		t.Error("the instance was kept after a timeout")
+	}
+}
+
+func TestLoopingGuestStoppedAtTimeout(t *testing.T) {
+	h, _ := newHost(t)
+	p := newProbe(t, h, load(t, h, "loop.wat"), ProbeOptions{Name: "loop", KeepInstance: true})
+	for range 2 {
+		assertTimeout(t, p, 200*time.Millisecond)
+	}
+
+	m := load(t, h, "goguest")
+	for _, mode := range []string{"spin", "sleep"} {
+		t.Run("go-"+mode, func(t *testing.T) {
+			p := newProbe(t, h, m, ProbeOptions{Name: mode, KeepInstance: true, Config: map[string]any{"mode": mode}})
+			assertTimeout(t, p, 300*time.Millisecond)
+		})
+	}
+}
+
+func TestOOMGuestDiscardedNextRunHealthy(t *testing.T) {
+	h, logs := newHost(t)
+	flag := filepath.Join(t.TempDir(), "oom")
+	os.WriteFile(flag, []byte("1"), 0o644)
+	p := newProbe(t, h, load(t, h, "goguest"), ProbeOptions{
+		Name:         "hog",
+		MaxMemory:    32 << 20,
+		KeepInstance: true,
+		Grants:       hostfuncs.Grants{Read: []string{flag}},
+		Config:       map[string]any{"mode": "oom", "oom_flag": flag},
+	})
+	_, err := collect(t, p, 20*time.Second)
+	if err == nil || !strings.Contains(err.Error(), `probe "hog"`) || !strings.Contains(err.Error(), "out of memory") {
+		t.Fatalf("err = %v, want an out of memory error naming the probe\n%s", err, logs.dump())
+	}
+	t.Logf("OOM error: %v", err)
+	if p.inst != nil {
+		t.Fatal("the instance was kept after running out of memory")
+	}
+	os.WriteFile(flag, []byte("0"), 0o644)
+	if r := mustCollect(t, p); r.Status != sdk.StatusOK {
+		t.Fatalf("next run: %+v", r)
+	}
+
+	w := newProbe(t, h, load(t, h, "oom.wat"), ProbeOptions{Name: "watoom", MaxMemory: 4 << 20})
+	_, err = collect(t, w, 10*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "(guest memory 3.1 of 4 MiB)") {
+		t.Fatalf("WAT oom: err = %v", err)
+	}
+}
+
+func TestBadReportsAreClearErrors(t *testing.T) {
+	h, _ := newHost(t)
+	g := newProbe(t, h, load(t, h, "garbage.wat"), ProbeOptions{Name: "junk"})
+	_, err := collect(t, g, 10*time.Second)
+	if err == nil || !strings.Contains(err.Error(), `probe "junk": barbossa_collect returned an invalid report`) || !strings.Contains(err.Error(), `"this is not a report`) {
+		t.Fatalf("garbage: %v", err)
+	}
+	t.Logf("garbage report: %v", err)
+
+	m := load(t, h, "goguest")
+	for mode, want := range map[string]string{
+		"error": `probe "error": collect failed: cannot run: on purpose`,
+		"panic": `probe "panic": collect failed: probe "goguest" panicked: on purpose`,
+	} {
+		p := newProbe(t, h, m, ProbeOptions{Name: mode, Config: map[string]any{"mode": mode}})
+		if _, err := collect(t, p, 10*time.Second); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("mode %s: err = %v, want prefix %q", mode, err, want)
+		}
+	}
+}
+
+func TestDecodeReport(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"status":"ok","metrics":[],"entities":[]}`, ""},
+		{`{"status":"fine"}`, `status "fine" is not one of`},
+		{`{"status":"ok","metric":[]}`, `unknown field "metric"`},
+		{`{"status":"ok"} {}`, "data after the JSON object"},
+		{`{"error":"no socket"}`, "collect failed: no socket"},
+		{`{"metrics":[{"name":"","value":1}]}`, "metrics[0]: empty name"},
+		{``, "invalid report"},
+	} {
+		_, err := decodeReport([]byte(tc.in))
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("decodeReport(%q) = %v, want %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+func TestLoadRefusesWhatIsNotAProbe(t *testing.T) {
+	h, _ := newHost(t)
+	_, err := h.Load(context.Background(), "abi2", guest(t, "abi2.wat"))
+	if err == nil || !strings.Contains(err.Error(), `wasm module "abi2": ABI version 2 is not supported: this agent speaks ABI version 1`) {
+		t.Fatalf("abi2: %v", err)
+	}
+	for name, tc := range map[string]struct{ wat, want string }{
+		"no exports":        {`(module (memory (export "memory") 1))`, "does not export barbossa_abi_version"},
+		"bad import":        {`(module (import "env" "f" (func)) (memory (export "memory") 1))`, "imports env.f: only the barbossa and wasi_snapshot_preview1 modules"},
+		"unknown host func": {`(module (import "barbossa" "shell" (func)) (memory (export "memory") 1))`, "imports barbossa.shell, which this agent does not provide"},
+		"command":           {`(module (func (export "_start")) (memory (export "memory") 1))`, "it is a WASI command"},
+		"bad signature": {`(module (memory (export "memory") 1)
+			(func (export "barbossa_abi_version") (result i64) i64.const 1))`, "export barbossa_abi_version has signature () -> (i64), want () -> (i32)"},
+	} {
+		wasm := watBytes(t, tc.wat)
+		if _, err := h.Load(context.Background(), name, wasm); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", name, err, tc.want)
+		}
+	}
+	if _, err := h.Load(context.Background(), "junk", []byte("not wasm")); err == nil || !strings.Contains(err.Error(), `compile wasm module "junk"`) {
+		t.Errorf("junk: %v", err)
+	}
+}
+
+func watBytes(t *testing.T, src string) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "m.wat")
+	os.WriteFile(in, []byte(src), 0o644)
+	out := filepath.Join(dir, "m.wasm")
+	if b, err := execCommand("wat2wasm", in, "-o", out); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestGuestOutputCapturedAndBounded(t *testing.T) {
+	h, logs := newHost(t)
+	p := newProbe(t, h, load(t, h, "goguest"), ProbeOptions{Name: "chatty", Config: map[string]any{"mode": "print"}})
+	mustCollect(t, p)
+	if logs.find("guest output", "stream=stdout", "text=hello on stdout", "probe=chatty") == "" {
+		t.Errorf("stdout not in the log:\n%.2000s", logs.dump())
+	}
+	if logs.find("guest output truncated", "stream=stdout", "probe=chatty") == "" {
+		t.Errorf("no truncation record")
+	}
+	if n := logs.count("stream=stdout text=xxx"); n < 500 || n > 700 {
+		t.Errorf("%d lines logged, want the ~650 that fit in 64 KiB", n)
+	}
+}
+
+func TestConcurrentRunsOfOneProbeAreSerialised(t *testing.T) {
+	h, _ := newHost(t)
+	p := newProbe(t, h, load(t, h, "probe.wat"), ProbeOptions{Name: "w", KeepInstance: true})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				if _, err := collect(t, p, 10*time.Second); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// memStats returns the host's live heap after a GC.
+func heapAlloc() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+func TestManyCollectsWithoutMemoryGrowth(t *testing.T) {
+	h, _ := newHost(t)
+	wat := load(t, h, "probe.wat")
+	goMod := load(t, h, "goguest")
+	n, nGo := 10000, 300
+	if testing.Short() {
+		n, nGo = 1000, 50
+	}
+	for _, tc := range []struct {
+		name string
+		m    *Module
+		keep bool
+		n    int
+	}{
+		{"wat-kept", wat, true, n},
+		{"wat-fresh", wat, false, n},
+		{"go-kept", goMod, true, nGo},
+		{"go-fresh", goMod, false, nGo / 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newProbe(t, h, tc.m, ProbeOptions{Name: tc.name, KeepInstance: tc.keep})
+			warm := max(tc.n/10, 20)
+			for range warm {
+				mustCollect(t, p)
+			}
+			var pagesBefore uint32
+			if tc.keep {
+				pagesBefore = p.inst.Memory().Size() / pageSize
+			}
+			heapBefore := heapAlloc()
+			start := time.Now()
+			for range tc.n {
+				mustCollect(t, p)
+			}
+			per := time.Since(start) / time.Duration(tc.n)
+			heapAfter := heapAlloc()
+			growth := int64(heapAfter) - int64(heapBefore)
+			t.Logf("%d collects, %s each; host heap %d KiB -> %d KiB (%+d KiB)", tc.n, per, heapBefore>>10, heapAfter>>10, growth/1024)
+			if growth > 4<<20 {
+				t.Errorf("host heap grew by %d KiB over %d collects", growth/1024, tc.n)
+			}
+			if tc.keep {
+				pagesAfter := p.inst.Memory().Size() / pageSize
+				t.Logf("guest memory %d pages -> %d pages", pagesBefore, pagesAfter)
+				if pagesAfter > pagesBefore+16 { // 1 MiB of slack for the Go GC's pacing
+					t.Errorf("guest memory grew from %d to %d pages over %d collects", pagesBefore, pagesAfter, tc.n)
+				}
+			}
+		})
+	}
+}
