@@ -182,7 +182,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.store.Close()
 		return err
 	}
-	a.log.Info("portal listening", "addr", a.portal.Addr())
 	a.sched.Start(ctx)
 	go a.watchStaleness(ctx)
 

@@ -18,7 +18,11 @@ const (
 	prefixLatest byte = 'l' // l | probe                            -> Record JSON
 	prefixEvent  byte = 'e' // e | unix ns (8) | seq (4)            -> Event JSON
 	prefixEntity byte = 'x' // x | probe                            -> entity states JSON
+	prefixMeta   byte = 'z' // z | name                             -> store metadata
 )
+
+// hwmKey holds the newest sample time ever rolled up (8 bytes, unix ms).
+var hwmKey = []byte{prefixMeta, 'h', 'w', 'm'}
 
 const seriesKeyLen = 1 + 8 + 8
 

@@ -119,15 +119,24 @@ func decodeAgg(b []byte) (agg, bool) {
 // rollups holds the writer's in-memory rollup buckets. It is owned by the
 // writer goroutine and needs no lock.
 //
-// Invariant: for every bucket, the stored value plus nothing else is the
-// truth unless the bucket is in memory, in which case the in-memory value is
-// the full aggregate (it was seeded from the stored one when first touched).
+// Invariant: a bucket in memory holds its full aggregate (seeded from the
+// stored one when it may exist); a bucket not in memory is what is stored.
 // Buckets are written whole (never as deltas) and evicted only after a
 // successful commit, so a restart, a late sample or a failed write neither
 // double counts nor loses a sample.
 type rollups struct {
 	buckets map[bucketKey]*bucket
-	newest  map[seriesLevel]int64 // start of the newest bucket seen per series and level
+	newest  map[seriesLevel]int64 // start of the newest bucket touched per series and level
+
+	// A bucket that is not in memory has to be read from disk before it is
+	// updated only if it may be there: if an earlier process wrote samples
+	// up to its start (storedUpTo, persisted as the high-water mark), or this
+	// one did (newest, or forgotten newest up to forgotUpTo). Skipping the
+	// read in the common case (a new bucket in real time) saves a point
+	// lookup per series per minute.
+	storedUpTo int64
+	forgotUpTo int64
+	maxT       int64 // newest sample time added, the next high-water mark
 }
 
 type bucketKey struct {
@@ -151,32 +160,43 @@ type bucket struct {
 // loadFunc reads a stored bucket; ok is false when there is none.
 type loadFunc func(key []byte) (a agg, ok bool, err error)
 
-func newRollups() *rollups {
-	return &rollups{buckets: map[bucketKey]*bucket{}, newest: map[seriesLevel]int64{}}
+// newRollups starts with nothing in memory; storedUpTo is the newest sample
+// time an earlier process may have rolled up.
+func newRollups(storedUpTo int64) *rollups {
+	return &rollups{
+		buckets:    map[bucketKey]*bucket{},
+		newest:     map[seriesLevel]int64{},
+		storedUpTo: storedUpTo,
+		forgotUpTo: math.MinInt64,
+		maxT:       storedUpTo,
+	}
 }
 
 // add folds sample (t ms, v) of series id into its bucket at level l.
 func (r *rollups) add(l level, id uint64, t int64, v float64, ttl time.Duration, load loadFunc) error {
 	start := floorTo(t, l.width)
 	k := bucketKey{l.prefix, id, start}
+	sl := seriesLevel{l.prefix, id}
+	newest, seen := r.newest[sl]
 	b := r.buckets[k]
 	if b == nil {
-		// First touch in this process (or since it was evicted): continue
-		// from what is stored, so a bucket that spans a restart or receives a
-		// late sample is merged, not overwritten.
-		stored, _, err := load(seriesKey(l.prefix, id, start))
-		if err != nil {
-			return err
+		b = &bucket{}
+		if start <= r.storedUpTo || start <= r.forgotUpTo || (seen && start <= newest) {
+			// The bucket may be stored (it spans a restart, or gets a late
+			// sample): continue from it, so it is merged, not overwritten.
+			stored, _, err := load(seriesKey(l.prefix, id, start))
+			if err != nil {
+				return err
+			}
+			b.agg = stored
 		}
-		b = &bucket{agg: stored}
 		r.buckets[k] = b
 	}
+	r.maxT = max(r.maxT, t)
 	b.agg.add(v)
 	b.ttl = ttl
 	b.dirty = true
 
-	sl := seriesLevel{l.prefix, id}
-	newest, seen := r.newest[sl]
 	switch {
 	case !seen || start > newest:
 		// A newer bucket opened: the previous one is complete.
@@ -193,7 +213,8 @@ func (r *rollups) add(l level, id uint64, t int64, v float64, ttl time.Duration,
 }
 
 // closeIdle marks buckets that ended more than one bucket width before
-// nowMs as closed, so series that stopped reporting leave memory.
+// nowMs as closed, so series that stopped reporting leave memory, and
+// forgets the newest bucket of series idle for a day.
 func (r *rollups) closeIdle(nowMs int64) {
 	for k, b := range r.buckets {
 		w := minuteLevel.width
@@ -204,7 +225,16 @@ func (r *rollups) closeIdle(nowMs int64) {
 			b.closed = true
 		}
 	}
+	for sl, start := range r.newest {
+		if start < nowMs-forgetAfter {
+			r.forgotUpTo = max(r.forgotUpTo, start)
+			delete(r.newest, sl)
+		}
+	}
 }
+
+// forgetAfter is how long the newest bucket of an idle series is remembered.
+const forgetAfter = int64(24 * time.Hour / time.Millisecond)
 
 // pending returns the buckets to write: closed dirty ones always, open dirty
 // ones too when all is set (Flush, Close and the periodic checkpoint).
@@ -229,10 +259,6 @@ func (r *rollups) written(ks []bucketKey) {
 	for k, b := range r.buckets {
 		if b.closed && !b.dirty {
 			delete(r.buckets, k)
-			sl := seriesLevel{k.prefix, k.id}
-			if r.newest[sl] == k.start {
-				delete(r.newest, sl)
-			}
 		}
 	}
 }

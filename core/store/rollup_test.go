@@ -102,7 +102,7 @@ func (d fakeDisk) commit(r *rollups, all bool) {
 
 func TestRollupsCloseAndEvict(t *testing.T) {
 	disk := fakeDisk{}
-	r := newRollups()
+	r := newRollups(math.MinInt64)
 	add := func(t0 int64, v float64) {
 		if err := r.add(minuteLevel, 1, t0, v, time.Hour, disk.load); err != nil {
 			t.Fatal(err)
@@ -140,14 +140,25 @@ func TestRollupsCloseAndEvict(t *testing.T) {
 
 	r.closeIdle(120_000 + 2*minuteLevel.width)
 	disk.commit(r, false)
-	if len(r.buckets) != 0 || len(r.newest) != 0 {
-		t.Errorf("idle buckets stayed in memory: %d buckets, %d newest", len(r.buckets), len(r.newest))
+	if len(r.buckets) != 0 {
+		t.Errorf("%d idle buckets stayed in memory", len(r.buckets))
+	}
+	// A day later the series is forgotten, but its buckets are still
+	// read before they are updated.
+	r.closeIdle(120_000 + forgetAfter + 1)
+	if len(r.newest) != 0 || r.forgotUpTo != 120_000 {
+		t.Errorf("after a day: %d newest, forgotUpTo %d", len(r.newest), r.forgotUpTo)
+	}
+	add(125_000, 30)
+	disk.commit(r, true)
+	if got := disk[string(seriesKey(prefixMinute, 1, 120_000))]; got.Count != 3 || got.Max != 30 {
+		t.Errorf("sample after forgetting: stored %+v", got)
 	}
 }
 
 func TestRollupsResumeAfterRestart(t *testing.T) {
 	disk := fakeDisk{}
-	first := newRollups()
+	first := newRollups(math.MinInt64)
 	for i, v := range []float64{1, 2, 3} {
 		if err := first.add(hourLevel, 5, int64(i)*10_000, v, time.Hour, disk.load); err != nil {
 			t.Fatal(err)
@@ -155,7 +166,7 @@ func TestRollupsResumeAfterRestart(t *testing.T) {
 	}
 	disk.commit(first, true) // Close
 
-	second := newRollups() // a new process
+	second := newRollups(first.maxT) // a new process, told the high-water mark
 	for i, v := range []float64{4, 5} {
 		if err := second.add(hourLevel, 5, int64(30_000+i*10_000), v, time.Hour, disk.load); err != nil {
 			t.Fatal(err)
@@ -166,5 +177,27 @@ func TestRollupsResumeAfterRestart(t *testing.T) {
 	want := agg{Min: 1, Max: 5, Sum: 15, Count: 5}
 	if got := disk[string(seriesKey(prefixHour, 5, 0))]; got != want {
 		t.Errorf("bucket after restart = %+v, want %+v", got, want)
+	}
+
+	// Buckets newer than anything stored are not looked up at all.
+	reads := 0
+	counting := func(k []byte) (agg, bool, error) { reads++; return disk.load(k) }
+	third := newRollups(second.maxT)
+	if err := third.add(hourLevel, 5, hourLevel.width, 1, time.Hour, counting); err != nil {
+		t.Fatal(err)
+	}
+	if err := third.add(hourLevel, 5, 2*hourLevel.width, 1, time.Hour, counting); err != nil {
+		t.Fatal(err)
+	}
+	if reads != 0 {
+		t.Errorf("%d disk reads for buckets that cannot be stored", reads)
+	}
+	// ... but a late one, for a bucket this process may have written, is.
+	disk.commit(third, true)
+	if err := third.add(hourLevel, 5, hourLevel.width+1, 1, time.Hour, counting); err != nil {
+		t.Fatal(err)
+	}
+	if reads != 1 {
+		t.Errorf("%d disk reads for a late sample, want 1", reads)
 	}
 }

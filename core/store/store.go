@@ -120,7 +120,11 @@ func Open(o Options) (*Store, error) {
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("store: create data dir: %w", err)
 	}
-	db, err := badger.Open(badgerOptions(o.Dir, log))
+	bo := badgerOptions(o.Dir, log)
+	if tweak != nil {
+		bo = tweak(bo)
+	}
+	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("store: open badger in %s: %w", o.Dir, err)
 	}
@@ -291,6 +295,7 @@ func (s *Store) Latest(probe string) (Record, bool, error) {
 	// Not put since Open: read what an earlier run persisted. Badger drops
 	// it on its own once its TTL (the staleness bound) has passed.
 	var rec Record
+	var exp uint64
 	found := false
 	err := s.read(func(txn *badger.Txn) error {
 		item, err := txn.Get(latestKey(probe))
@@ -300,11 +305,24 @@ func (s *Store) Latest(probe string) (Record, bool, error) {
 		if err != nil {
 			return err
 		}
-		found = true
+		found, exp = true, item.ExpiresAt()
 		return item.Value(func(v []byte) error { return json.Unmarshal(v, &rec) })
 	})
 	if err != nil {
 		return Record{}, false, fmt.Errorf("store: latest %s: %w", probe, err)
+	}
+	if found {
+		// Keep the decoded copy (decoding is most of the cost) unless a Put
+		// got there first; it expires with the key.
+		e := latestEntry{rec: rec}
+		if exp > 0 {
+			e.expires = time.Unix(int64(exp), 0)
+		}
+		s.latestMu.Lock()
+		if _, ok := s.latest[probe]; !ok {
+			s.latest[probe] = e
+		}
+		s.latestMu.Unlock()
 	}
 	return rec, found, nil
 }
@@ -342,3 +360,5 @@ func (badgerLogger) Infof(string, ...any)  {}
 func (badgerLogger) Debugf(string, ...any) {}
 
 var _ badger.Logger = badgerLogger{}
+
+var tweak func(badger.Options) badger.Options

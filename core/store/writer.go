@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,15 +23,16 @@ type writer struct {
 	db  *badger.DB
 	log *slog.Logger
 
-	samples []*badger.Entry          // raw samples since the last commit
-	latest  map[string]*badger.Entry // last report per probe since the last commit
-	other   []*badger.Entry          // index, event and entity-state entries
-	pending int                      // samples since the last commit, against BatchSize
-	roll    *rollups                 // open rollup buckets
-	indexed map[uint64]time.Time     // when each series' index entry was last written
-	ents    map[string]entityStates  // last known entities per probe
-	entsAt  map[string]time.Time     // when each probe's entity state was last written
-	seq     uint32                   // tells events of one nanosecond apart
+	samples []*badger.Entry         // raw samples since the last commit
+	latest  map[string]*Record      // last report per probe since the last commit
+	other   []*badger.Entry         // index, event and entity-state entries
+	pending int                     // samples since the last commit, against BatchSize
+	roll    *rollups                // open rollup buckets
+	indexed map[uint64]time.Time    // when each series' index entry was last written
+	ents    map[string]entityStates // last known entities per probe
+	entsAt  map[string]time.Time    // when each probe's entity state was last written
+	seq     uint32                  // tells events of one nanosecond apart
+	hwm     int64                   // high-water mark as last written
 
 	lastCheckpoint time.Time
 	err            error // of the final commit, returned by Close
@@ -41,8 +43,7 @@ func newWriter(s *Store) (*writer, error) {
 		s:              s,
 		db:             s.db,
 		log:            s.log,
-		latest:         map[string]*badger.Entry{},
-		roll:           newRollups(),
+		latest:         map[string]*Record{},
 		indexed:        map[uint64]time.Time{},
 		ents:           map[string]entityStates{},
 		entsAt:         map[string]time.Time{},
@@ -70,7 +71,48 @@ func newWriter(s *Store) (*writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: load entity states: %w", err)
 	}
+	w.hwm, err = readHighWaterMark(s.db)
+	if err != nil {
+		return nil, err
+	}
+	w.roll = newRollups(w.hwm)
 	return w, nil
+}
+
+// readHighWaterMark returns the newest sample time rolled up by earlier
+// runs: MinInt64 for a new store, MaxInt64 (read every bucket before
+// updating it) if rollups exist without a mark.
+func readHighWaterMark(db *badger.DB) (int64, error) {
+	hwm := int64(math.MinInt64)
+	err := db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(hwmKey)
+		if err == nil {
+			return item.Value(func(v []byte) error {
+				if len(v) != 8 {
+					hwm = math.MaxInt64
+					return nil
+				}
+				hwm = int64(binary.BigEndian.Uint64(v))
+				return nil
+			})
+		}
+		if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{prefixMinute}
+		opts.PrefetchValues = false
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		if it.Rewind(); it.Valid() {
+			hwm = math.MaxInt64
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: read high-water mark: %w", err)
+	}
+	return hwm, nil
 }
 
 func (w *writer) run() {
@@ -143,11 +185,9 @@ func (w *writer) addRecord(r *Record) {
 		exp = expiresAt(ts, r.StaleAfter)
 	}
 	if exp == 0 || exp > nowSec {
-		if b, err := json.Marshal(r); err != nil {
-			w.log.Error("encode latest report", "probe", r.Probe, "err", err)
-		} else {
-			w.latest[r.Probe] = &badger.Entry{Key: latestKey(r.Probe), Value: b, ExpiresAt: exp}
-		}
+		// Encoded at commit: of several reports of one probe in a batch,
+		// only the last is written.
+		w.latest[r.Probe] = r
 	}
 
 	// A probe that could not run says nothing about its entities.
@@ -279,6 +319,15 @@ func (w *writer) write(keys []bucketKey, nowSec uint64) error {
 		}
 		return nil
 	}
+	// The high-water mark goes first: Badger applies a batch's transactions
+	// in order, so no rollup bucket is ever on disk without a mark that
+	// covers it (see rollups.storedUpTo).
+	hwm := w.roll.maxT
+	if hwm > w.hwm {
+		if err := set(&badger.Entry{Key: hwmKey, Value: binary.BigEndian.AppendUint64(nil, uint64(hwm))}); err != nil {
+			return err
+		}
+	}
 	for _, e := range w.samples {
 		if err := set(e); err != nil {
 			return err
@@ -289,8 +338,17 @@ func (w *writer) write(keys []bucketKey, nowSec uint64) error {
 			return err
 		}
 	}
-	for _, e := range w.latest {
-		if err := set(e); err != nil {
+	for probe, r := range w.latest {
+		b, err := json.Marshal(r)
+		if err != nil {
+			w.log.Error("encode latest report", "probe", probe, "err", err)
+			continue
+		}
+		var exp uint64
+		if r.StaleAfter > 0 {
+			exp = expiresAt(r.Time.UnixMilli(), r.StaleAfter)
+		}
+		if err := set(&badger.Entry{Key: latestKey(probe), Value: b, ExpiresAt: exp}); err != nil {
 			return err
 		}
 	}
@@ -308,5 +366,9 @@ func (w *writer) write(keys []bucketKey, nowSec uint64) error {
 			return err
 		}
 	}
-	return wb.Flush()
+	if err := wb.Flush(); err != nil {
+		return err
+	}
+	w.hwm = max(w.hwm, hwm)
+	return nil
 }
