@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"runtime/debug"
@@ -46,6 +47,9 @@ type Agent struct {
 	mu     sync.RWMutex
 	probes map[string]config.Probe
 	latest map[string]store.Record
+	// collectors is only touched by New, Run's shutdown and probe reloads,
+	// which the agent serialises.
+	collectors map[string]scheduler.Collector
 }
 
 // New opens the store and prepares every configured probe. Nothing runs
@@ -61,6 +65,8 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*Agent, error
 		started: time.Now(),
 		probes:  map[string]config.Probe{},
 		latest:  map[string]store.Record{},
+
+		collectors: map[string]scheduler.Collector{},
 	}
 	dataDir := cfg.Path(cfg.Agent.DataDir)
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
@@ -121,9 +127,12 @@ func (a *Agent) addProbe(p config.Probe) error {
 		}
 		job.Collector = c
 	}
+
 	if err := a.sched.Add(job); err != nil {
+		a.closeCollector(p.Name, job.Collector)
 		return fmt.Errorf("probe %q: %w", p.Name, err)
 	}
+	a.collectors[p.Name] = job.Collector
 	a.mu.Lock()
 	a.probes[p.Name] = p
 	a.mu.Unlock()
@@ -133,12 +142,28 @@ func (a *Agent) addProbe(p config.Probe) error {
 	return nil
 }
 
+// collector makes what runs one probe entry. Each runtime lives in its own
+// file: builtin.go, wasm.go, plugin.go.
 func (a *Agent) collector(p config.Probe) (scheduler.Collector, error) {
 	switch p.Runtime {
 	case config.RuntimeBuiltin:
 		return builtinProbe(p.Source)
+	case config.RuntimeWASM:
+		return a.wasmCollector(p)
+	case config.RuntimePlugin:
+		return a.pluginCollector(p)
 	}
 	return nil, fmt.Errorf("runtime %q is not available in this build", p.Runtime)
+}
+
+// closeCollector releases what a collector holds (a WASM instance, a plugin
+// process) once the scheduler no longer runs it.
+func (a *Agent) closeCollector(name string, c scheduler.Collector) {
+	if cl, ok := c.(io.Closer); ok {
+		if err := cl.Close(); err != nil {
+			a.log.Warn("closing probe", "probe", name, "err", err)
+		}
+	}
 }
 
 // record is the scheduler's OnResult: it keeps the latest report in memory
@@ -197,6 +222,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info("barbossa stopping")
 	a.sched.Stop()
+	for name, c := range a.collectors {
+		a.closeCollector(name, c)
+	}
 	if cerr := a.store.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close store: %w", cerr))
 	}
