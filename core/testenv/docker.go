@@ -12,7 +12,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -345,6 +344,3 @@ func tail(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-// escapeQuery is url.QueryEscape, named for the reader at call sites.
-func escapeQuery(s string) string { return url.QueryEscape(s) }

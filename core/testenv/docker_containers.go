@@ -144,7 +144,7 @@ func (d *Docker) container(t testing.TB, spec ContainerSpec) (Container, error) 
 	var created struct {
 		ID string `json:"Id"`
 	}
-	if err := d.API(ctx, http.MethodPost, "/containers/create?name="+escapeQuery(spec.Name), body, &created); err != nil {
+	if err := d.API(ctx, http.MethodPost, "/containers/create?name="+url.QueryEscape(spec.Name), body, &created); err != nil {
 		return Container{}, err
 	}
 	c := Container{ID: created.ID, Name: spec.Name}

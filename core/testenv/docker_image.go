@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,10 +58,10 @@ func (d *Docker) importImage() error {
 	if err != nil {
 		return err
 	}
-	q := "/images/create?fromSrc=-&repo=" + escapeQuery("barbossa-test/probe") + "&tag=latest" +
-		"&changes=" + escapeQuery(`ENTRYPOINT ["/probe"]`) +
-		"&changes=" + escapeQuery(`CMD ["sleep"]`) +
-		"&changes=" + escapeQuery(`LABEL org.barbossa.test=1`)
+	q := "/images/create?fromSrc=-&repo=" + url.QueryEscape("barbossa-test/probe") + "&tag=latest" +
+		"&changes=" + url.QueryEscape(`ENTRYPOINT ["/probe"]`) +
+		"&changes=" + url.QueryEscape(`CMD ["sleep"]`) +
+		"&changes=" + url.QueryEscape(`LABEL org.barbossa.test=1`)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var progress bytes.Buffer

@@ -55,6 +55,7 @@ func Rootfs(t testing.TB) string {
 		missing(t, "debootstrap (to build the systemd test rootfs once into "+dir+")",
 			installHint+" or apt-get install --no-install-recommends debootstrap")
 	}
+	t.Logf("testenv: %s not built yet: building it (about a minute, once) or waiting for the test binary that is", dir)
 	start := time.Now()
 	built, err := ensureRootfs(dir)
 	if err != nil {

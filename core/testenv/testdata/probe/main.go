@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"syscall"
 )
@@ -46,7 +47,7 @@ func main() {
 			buf[i] = 1
 		}
 		sleep()
-		_ = buf[len(buf)-1]
+		runtime.KeepAlive(buf)
 	default:
 		fmt.Fprintln(os.Stderr, "probe: unknown command", args[0])
 		os.Exit(2)
