@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/barbossa-agent/barbossa/sdk"
-	"github.com/tetratelabs/wazero"
 )
 
 // go test ./core/wasmhost -run '^$' -bench . -count 5
@@ -46,8 +45,7 @@ func compileOnce(b *testing.B, cacheDir string, wasm []byte) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m := &Module{host: h, name: "bench", wasm: wasm, compiled: map[uint32]wazero.CompiledModule{}}
-	if _, err := m.compiledFor(ctx, memoryPages(0)); err != nil {
+	if _, err := h.rt.CompileModule(ctx, wasm); err != nil {
 		b.Fatal(err)
 	}
 	h.Close(ctx)

@@ -13,7 +13,8 @@ import (
 )
 
 // DefaultMaxMemory is the linear memory a probe may use when its
-// max_memory is not set. A Go guest starts at about 2.6 MiB (41 pages).
+// max_memory is not set. A Go guest starts at about 2.6 MiB (41 pages) and
+// its memory is resident only as far as it is used.
 const DefaultMaxMemory = 64 << 20
 
 const pageSize = 65536
@@ -28,20 +29,20 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Host compiles and runs WASM probes. wazero's memory limit is per runtime,
-// so the Host keeps one runtime per distinct max_memory; they share one
-// compilation cache, hence one copy of each module's machine code.
+// Host compiles and runs WASM probes in one wazero runtime. Each probe's
+// memory limit is enforced per instance (see guestMemory), since wazero's
+// own limit applies to a whole runtime.
 type Host struct {
 	logger *slog.Logger
 	cache  wazero.CompilationCache
 	funcs  *hostfuncs.Host
+	rt     wazero.Runtime
 
-	mu       sync.Mutex
-	runtimes map[uint32]wazero.Runtime // by memory limit in pages
-	closed   bool
+	mu     sync.Mutex
+	closed bool
 }
 
-// New returns a Host. Close it to free the runtimes and the cache.
+// New returns a Host. Close it to free the runtime and the cache.
 func New(o Options) (*Host, error) {
 	logger := o.Logger
 	if logger == nil {
@@ -57,45 +58,26 @@ func New(o Options) (*Host, error) {
 	} else {
 		cache = wazero.NewCompilationCache()
 	}
-	return &Host{
-		logger:   logger,
-		cache:    cache,
-		funcs:    hostfuncs.New(logger),
-		runtimes: map[uint32]wazero.Runtime{},
-	}, nil
-}
-
-// runtime returns the runtime whose memory limit is pages, making it (with
-// the WASI and barbossa host modules) on first use.
-func (h *Host) runtime(ctx context.Context, pages uint32) (wazero.Runtime, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil, errors.New("wasm host is closed")
-	}
-	if r, ok := h.runtimes[pages]; ok {
-		return r, nil
-	}
+	ctx := context.Background()
 	// NewRuntimeConfig is the compiler wherever wazero has one.
 	// WithCloseOnContextDone is what lets a deadline stop a looping guest.
 	cfg := wazero.NewRuntimeConfig().
-		WithCompilationCache(h.cache).
-		WithCloseOnContextDone(true).
-		WithMemoryLimitPages(pages)
-	r := wazero.NewRuntimeWithConfig(ctx, cfg)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r); err != nil {
-		r.Close(ctx)
+		WithCompilationCache(cache).
+		WithCloseOnContextDone(true)
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	funcs := hostfuncs.New(logger)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate WASI: %w", err)
 	}
-	if err := h.funcs.Instantiate(ctx, r); err != nil {
-		r.Close(ctx)
+	if err := funcs.Instantiate(ctx, rt); err != nil {
+		rt.Close(ctx)
 		return nil, err
 	}
-	h.runtimes[pages] = r
-	return r, nil
+	return &Host{logger: logger, cache: cache, funcs: funcs, rt: rt}, nil
 }
 
-// Close closes every runtime, and with them every module and instance.
+// Close closes the runtime, and with it every module and instance.
 func (h *Host) Close(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -103,22 +85,14 @@ func (h *Host) Close(ctx context.Context) error {
 		return nil
 	}
 	h.closed = true
-	var errs []error
-	for _, r := range h.runtimes {
-		errs = append(errs, r.Close(ctx))
-	}
-	errs = append(errs, h.cache.Close(ctx), h.funcs.Close())
-	return errors.Join(errs...)
+	return errors.Join(h.rt.Close(ctx), h.cache.Close(ctx), h.funcs.Close())
 }
 
-// memoryPages converts a byte limit to pages, rounding up.
-func memoryPages(bytes uint64) uint32 {
+// memoryLimit is a probe's max_memory in bytes, rounded up to whole pages.
+func memoryLimit(bytes uint64) uint64 {
 	if bytes == 0 {
 		bytes = DefaultMaxMemory
 	}
 	p := (bytes + pageSize - 1) / pageSize
-	if p > 65536 {
-		p = 65536
-	}
-	return uint32(p)
+	return min(p, 65536) * pageSize
 }

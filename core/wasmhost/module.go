@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
+
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/barbossa-agent/barbossa/hostfuncs"
 	"github.com/barbossa-agent/barbossa/sdk"
@@ -23,14 +24,11 @@ const loadTimeout = 30 * time.Second
 // Module is a compiled probe module: one .wasm, possibly bundling several
 // probes, that any number of Probes (with their own grants) run.
 type Module struct {
-	host   *Host
-	name   string
-	wasm   []byte
-	probes []sdk.Info
-
-	mu       sync.Mutex
-	compiled map[uint32]wazero.CompiledModule // by memory limit in pages
-	closed   bool
+	host     *Host
+	name     string
+	cm       wazero.CompiledModule
+	probes   []sdk.Info
+	minBytes uint64 // the initial size of its memory
 }
 
 // Name returns the name given to Load.
@@ -43,65 +41,35 @@ func (m *Module) Probes() []sdk.Info { return slices.Clone(m.probes) }
 // imports and exports against the ABI, and instantiates it once to read
 // its ABI version and its description. name is for messages and logs.
 func (h *Host) Load(ctx context.Context, name string, wasm []byte) (*Module, error) {
-	m := &Module{host: h, name: name, wasm: slices.Clone(wasm), compiled: map[uint32]wazero.CompiledModule{}}
-	pages := memoryPages(DefaultMaxMemory)
-	cm, err := m.compiledFor(ctx, pages)
+	cm, err := h.rt.CompileModule(ctx, wasm)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("compile wasm module %q: %w", name, err)
 	}
+	m := &Module{host: h, name: name, cm: cm}
 	if err := checkShape(cm); err != nil {
-		m.Close(ctx)
+		cm.Close(ctx)
 		return nil, fmt.Errorf("wasm module %q: %w", name, err)
+	}
+	for _, md := range cm.ExportedMemories() {
+		m.minBytes = max(m.minBytes, uint64(md.Min())*pageSize)
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, loadTimeout)
 		defer cancel()
 	}
-	probes, err := m.describe(ctx, cm)
+	probes, err := m.describe(ctx)
 	if err != nil {
-		m.Close(ctx)
+		cm.Close(context.Background())
 		return nil, fmt.Errorf("wasm module %q: %w", name, err)
 	}
 	m.probes = probes
 	return m, nil
 }
 
-// compiledFor returns the module compiled for the runtime with the given
-// memory limit. Only the first compile of a module costs: the runtimes share
-// the compilation cache.
-func (m *Module) compiledFor(ctx context.Context, pages uint32) (wazero.CompiledModule, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return nil, fmt.Errorf("wasm module %q is closed", m.name)
-	}
-	if cm, ok := m.compiled[pages]; ok {
-		return cm, nil
-	}
-	r, err := m.host.runtime(ctx, pages)
-	if err != nil {
-		return nil, err
-	}
-	cm, err := r.CompileModule(ctx, m.wasm)
-	if err != nil {
-		return nil, fmt.Errorf("compile wasm module %q (memory limit %d MiB): %w", m.name, uint64(pages)*pageSize>>20, err)
-	}
-	m.compiled[pages] = cm
-	return cm, nil
-}
-
 // Close frees the compiled code. Close the module's probes first.
 func (m *Module) Close(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.closed = true
-	var errs []error
-	for k, cm := range m.compiled {
-		errs = append(errs, cm.Close(ctx))
-		delete(m.compiled, k)
-	}
-	return errors.Join(errs...)
+	return m.cm.Close(ctx)
 }
 
 var (
@@ -175,7 +143,7 @@ func signature(params, results []api.ValueType) string {
 
 // describe instantiates the module once, with no grants, to read its ABI
 // version and the probes it carries.
-func (m *Module) describe(ctx context.Context, cm wazero.CompiledModule) ([]sdk.Info, error) {
+func (m *Module) describe(ctx context.Context) ([]sdk.Info, error) {
 	caller, err := m.host.funcs.NewCaller("load:"+m.name, hostfuncs.Grants{}, m.host.logger)
 	if err != nil {
 		return nil, err
@@ -183,17 +151,15 @@ func (m *Module) describe(ctx context.Context, cm wazero.CompiledModule) ([]sdk.
 	ctx = hostfuncs.WithCaller(ctx, caller)
 	out := newOutputs(m.host.logger.With("module", m.name))
 	defer out.flush()
-	r, err := m.host.runtime(ctx, memoryPages(DefaultMaxMemory))
-	if err != nil {
-		return nil, err
-	}
 	var sl sleeper
 	sl.start(ctx)
-	inst, err := r.InstantiateModule(ctx, cm, moduleConfig(m.name, out, &sl))
+	alloc, mem := allocator(memoryLimit(DefaultMaxMemory))
+	defer mem.Free()
+	inst, err := m.host.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, alloc), m.cm, moduleConfig(m.name, out, &sl))
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w%s", err, out.stderr.tail())
 	}
-	defer inst.Close(context.Background())
+	defer inst.Close(context.Background()) // before mem.Free
 
 	res, err := inst.ExportedFunction(sdk.ExportABIVersion).Call(ctx)
 	if err != nil {

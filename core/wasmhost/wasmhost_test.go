@@ -3,6 +3,7 @@ package wasmhost
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -427,5 +428,46 @@ func TestManyCollectsWithoutMemoryGrowth(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestMemoryLimitPerProbe(t *testing.T) {
+	h, _ := newHost(t)
+	m := load(t, h, "oom.wat") // grows 1 MiB at a time until refused, then traps
+	for _, limit := range []uint64{2 << 20, 8 << 20} {
+		p := newProbe(t, h, m, ProbeOptions{Name: "m", MaxMemory: limit})
+		_, err := collect(t, p, 10*time.Second)
+		want := fmt.Sprintf("of %d MiB)", limit>>20)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("limit %d MiB: %v, want %q", limit>>20, err, want)
+		}
+	}
+	g := load(t, h, "goguest")
+	if _, err := h.NewProbe(g, ProbeOptions{Name: "tiny", MaxMemory: 1 << 20}); err == nil || !strings.Contains(err.Error(), `max_memory of 1024 KiB is below the`) {
+		t.Errorf("a limit below the module's initial memory: %v", err)
+	}
+}
+
+func TestGuestMemory(t *testing.T) {
+	alloc, m := allocator(3 * pageSize)
+	lm := alloc.Allocate(pageSize, 65536*pageSize)
+	if b := lm.Reallocate(pageSize); len(b) != pageSize {
+		t.Fatalf("initial: %d bytes", len(b))
+	}
+	b := lm.Reallocate(3 * pageSize)
+	if len(b) != 3*pageSize || b[3*pageSize-1] != 0 {
+		t.Fatalf("grow to the limit: %d bytes", len(b))
+	}
+	b[0] = 7
+	if lm.Reallocate(4*pageSize) != nil {
+		t.Fatal("grew past the limit")
+	}
+	if b2 := lm.Reallocate(3 * pageSize); &b2[0] != &b[0] || b2[0] != 7 {
+		t.Fatal("the memory moved or lost its contents")
+	}
+	m.Free()
+	m.Free() // twice is fine
+	if lm.Reallocate(pageSize) != nil {
+		t.Fatal("a freed memory grew")
 	}
 }
