@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/barbossa-agent/barbossa/sdk"
@@ -109,6 +110,7 @@ func ImportNames() []string {
 	for n := range hostFuncs {
 		names = append(names, n)
 	}
+	slices.Sort(names)
 	return names
 }
 

@@ -67,7 +67,9 @@ func (h *Host) Load(ctx context.Context, name string, wasm []byte) (*Module, err
 	return m, nil
 }
 
-// Close frees the compiled code. Close the module's probes first.
+// Close drops the compiled code from the host. Probes of the module keep
+// running (their instances hold the code until they are closed); close
+// them too to free it.
 func (m *Module) Close(ctx context.Context) error {
 	return m.cm.Close(ctx)
 }
