@@ -44,9 +44,13 @@
 // (min, max, sum, count). A bucket is written whole when a newer bucket of
 // its series begins, when it has been idle for two bucket widths, at least
 // every minute while open (so a crash loses at most a minute of rollups),
-// and on Flush and Close. When the writer first touches a bucket it starts
-// from the stored one, so a bucket that spans a restart, or gets a late
-// sample, is merged rather than double counted or overwritten.
+// and on Flush and Close. When the writer first touches a bucket that may
+// already be stored it starts from the stored one, so a bucket that spans a
+// restart, or gets a late sample, is merged rather than double counted or
+// overwritten. "May be stored" is decided without a read: a high-water mark
+// (the newest sample time rolled up, written ahead of the buckets in every
+// batch) covers earlier runs, and the writer remembers its own buckets, so
+// a bucket opened in real time costs no lookup.
 //
 // Rollup TTLs grow with the raw retention r: minute rollups keep 4r capped
 // at 30 days (28 days for the 7 day default), hour rollups 52r capped at 400

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bufio"
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -73,4 +75,24 @@ func TestFootprint(t *testing.T) {
 		float64(reports*metrics)/took.Seconds(), s.dropped.Load())
 	t.Logf("RSS MB: before %d, after writes %d (peak seen %d), after query+GC %d (anon %d, file %d); Go heap in use %d MB, sys %d MB",
 		rss0>>10, rss1>>10, peak>>10, rssKB()>>10, procStatusKB("RssAnon")>>10, procStatusKB("RssFile")>>10, ms.HeapInuse>>20, ms.Sys>>20)
+}
+
+// rssKB is this process's resident set size in KiB (Linux; 0 elsewhere).
+func rssKB() int { return procStatusKB("VmRSS") }
+
+// procStatusKB reads one "Name: N kB" field of /proc/self/status.
+func procStatusKB(field string) int {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	return 0
 }

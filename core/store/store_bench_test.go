@@ -1,11 +1,8 @@
 package store
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -41,8 +38,8 @@ func BenchmarkPut(b *testing.B) {
 			if d := s.dropped.Load(); d != 0 {
 				b.Fatalf("%d records dropped", d)
 			}
+			// RSS is measured by TestFootprint, in a process of its own.
 			b.ReportMetric(float64(b.N*metrics)/b.Elapsed().Seconds(), "samples/s")
-			b.ReportMetric(float64(rssKB())/1024, "rss-MB")
 		})
 	}
 }
@@ -135,24 +132,4 @@ func BenchmarkLatest(b *testing.B) {
 		s.Put(rec)
 		read(b, s)
 	})
-}
-
-// rssKB is this process's resident set size in KiB (Linux; 0 elsewhere).
-func rssKB() int { return procStatusKB("VmRSS") }
-
-// procStatusKB reads one "Name: N kB" field of /proc/self/status.
-func procStatusKB(field string) int {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			return n
-		}
-	}
-	return 0
 }
