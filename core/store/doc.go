@@ -29,6 +29,7 @@
 //	l | probe                 latest Record JSON              TTL stale_after
 //	e | unix ns   | seq       Event JSON                      TTL 30 days
 //	x | probe                 last entity states JSON         TTL 30 days
+//	z | hwm                   rollup high-water mark, unix ms no TTL
 //
 // A series id is FNV-1a 64 of the metric name and its labels sorted by key,
 // and times are big-endian, so one series over a range is one prefix
@@ -67,7 +68,9 @@
 //
 // The latest Record of each probe is stored as JSON under its own key with
 // TTL = Record.StaleAfter. Latest returns false once that has passed, so a
-// probe that stopped reporting shows as stale, never as fresh old data.
+// probe that stopped reporting shows as stale, never as fresh old data. (A
+// Put is also kept in memory and goes stale to the millisecond; after a
+// restart the bound comes from Badger, which rounds up to whole seconds.)
 //
 // # Events
 //
@@ -84,6 +87,10 @@
 // Badger is tuned for memory, not throughput: 2 memtables of 8 MB, an 8 MB
 // block cache, a 4 MB index cache, 2 compactors, 64 MB value log files, no
 // conflict detection. Badger's logs go to slog at warn level and above.
-// The embedding process should set a Go memory limit well above the store's
-// working set (see docs/PERFORMANCE.md): below it the GC thrashes.
+// Measured with TestFootprint (2 cores, Go 1.26): 300 samples/s for 30 s
+// settles at ~21 MB resident for the whole test process; a million samples
+// written as fast as possible peak at 175-225 MB, mostly GC slack from
+// compaction buffers, and at 110-140 MB with GOMEMLIMIT=100MiB at the same
+// throughput. The embedding process should set a Go memory limit, but well
+// above the store's working set: below it the GC thrashes.
 package store
