@@ -69,15 +69,30 @@ func (c *Caller) Call(ctx context.Context, fn string, req []byte) ([]byte, error
 	if err := ctx.Err(); err != nil {
 		return errorJSON(fmt.Errorf("timeout: %s: the run's deadline has passed", fn)), nil
 	}
+	b, isBatch, err := asBatch(req)
+	if err != nil {
+		return errorJSON(fmt.Errorf("%s: %w", fn, err)), nil
+	}
+	if isBatch {
+		return c.batch(ctx, f, b), nil
+	}
+	return c.one(ctx, f, req), nil
+}
+
+// one runs a single request and encodes its response or error.
+func (c *Caller) one(ctx context.Context, f hostFunc, req []byte) []byte {
+	if err := ctx.Err(); err != nil {
+		return errorJSON(fmt.Errorf("timeout: %s: the deadline has passed", f.name))
+	}
 	resp, err := f.call(ctx, c, req)
 	if err != nil {
-		return errorJSON(err), nil
+		return errorJSON(err)
 	}
-	b, err := json.Marshal(resp)
+	out, err := json.Marshal(resp)
 	if err != nil {
-		return errorJSON(fmt.Errorf("encode response: %w", err)), nil
+		return errorJSON(fmt.Errorf("encode response: %w", err))
 	}
-	return b, nil
+	return out
 }
 
 // deny logs and counts a refused call and returns the error the guest sees.
