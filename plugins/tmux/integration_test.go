@@ -1,0 +1,192 @@
+//go:build linux
+
+package tmux
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/core/wasmhost"
+	"github.com/barbossa-agent/barbossa/hostfuncs"
+	"github.com/barbossa-agent/barbossa/sdk"
+)
+
+// buildWASM builds the probe's module, as `make wasm` does, into a
+// temporary folder.
+func buildWASM(t *testing.T) []byte {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "tmux.wasm")
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-buildmode=c-shared", "-o", out, "./cmd")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build tmux.wasm: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// tmuxServer is a real tmux server on a private socket.
+type tmuxServer struct {
+	t      *testing.T
+	socket string
+}
+
+func (s *tmuxServer) run(args ...string) {
+	s.t.Helper()
+	cmd := exec.Command("tmux", append([]string{"-S", s.socket}, args...)...)
+	cmd.Env = append(os.Environ(), "TERM=xterm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		s.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, b)
+	}
+}
+
+// TestRealTmuxThroughWASM runs the built module in the real WASM host
+// against a real tmux server: no server, sessions with windows, panes, a
+// client and a dead pane, and no server again.
+func TestRealTmuxThroughWASM(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if testenv.InCI() {
+			t.Fatalf("tmux is not installed; CI requires it (sudo scripts/test-deps.sh): %v", err)
+		}
+		t.Skipf("tmux is not installed (sudo scripts/test-deps.sh; under CI=true this fails): %v", err)
+	}
+	wasm := buildWASM(t)
+	ctx := context.Background()
+	host, err := wasmhost.New(wasmhost.Options{CacheDir: filepath.Join(t.TempDir(), "cache")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close(ctx)
+	mod, err := host.Load(ctx, "tmux", wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mod.Probes(); len(got) != 1 || got[0].Name != "tmux" || got[0].Version != Version {
+		t.Fatalf("describe = %+v", got)
+	}
+	// A short folder: a unix socket path is limited to 107 bytes.
+	dir, err := os.MkdirTemp("", "tmux-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	srv := &tmuxServer{t: t, socket: filepath.Join(dir, "s")}
+	probe, err := host.NewProbe(mod, wasmhost.ProbeOptions{
+		Name:      "tmux-test",
+		Grants:    hostfuncs.Grants{Exec: []string{"tmux"}},
+		Config:    map[string]any{"socket": srv.socket},
+		MaxMemory: 16 << 20,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	collect := func() sdk.Report {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		r, err := probe.Collect(ctx, sdk.Request{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	r := collect()
+	if r.Status != sdk.StatusOK || value(r, "tmux.sessions") != 0 || len(r.Entities) != 0 {
+		t.Fatalf("no server: %+v", r)
+	}
+
+	srv.run("new-session", "-d", "-s", "work", "-x", "80", "-y", "24", "-c", dir, "sleep 600")
+	t.Cleanup(func() { exec.Command("tmux", "-S", srv.socket, "kill-server").Run() })
+	srv.run("new-window", "-d", "-t", "work", "-n", "logs", "sleep 601")
+	srv.run("split-window", "-d", "-t", "work:0", "cat")
+	srv.run("new-session", "-d", "-s", "idle", "sleep 602")
+	srv.run("set-option", "-g", "remain-on-exit", "on")
+	srv.run("new-window", "-d", "-t", "idle", "-n", "done", "true")
+	// A client attached to "work", on a pseudo-terminal from script(1).
+	client := exec.Command("script", "-qc", "tmux -S "+srv.socket+" attach -t work", "/dev/null")
+	client.Env = append(os.Environ(), "TERM=xterm")
+	if err := client.Start(); err != nil {
+		t.Fatalf("script: %v", err)
+	}
+	t.Cleanup(func() { client.Process.Kill(); client.Wait() })
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r = collect()
+		// Wait for the client to attach and the "true" pane to die.
+		if value(r, "tmux.clients") == 1 && value(r, "tmux.sessions") == 2 && deadPanes(r) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("report: %+v", r)
+	if r.Message != "2 sessions, 1 attached" {
+		t.Errorf("message = %q", r.Message)
+	}
+	if r.Status != sdk.StatusOK || value(r, "tmux.sessions") != 2 || value(r, "tmux.clients") != 1 {
+		t.Fatalf("metrics: %+v", r.Metrics)
+	}
+	byName := map[string]sdk.Entity{}
+	for _, e := range r.Entities {
+		byName[e.Name] = e
+	}
+	work, idle := byName["work"], byName["idle"]
+	if work.Kind != "session" || work.State != "attached" || work.Health != sdk.StatusOK ||
+		work.Attrs["windows"] != float64(2) || work.Attrs["clients"] != float64(1) || work.Attrs["path"] != dir ||
+		!strings.HasPrefix(work.Attrs["session_id"].(string), "$") || work.Attrs["created"] == nil || work.Attrs["activity"] == nil {
+		t.Errorf("work = %+v", work)
+	}
+	commands := map[string]bool{}
+	for _, p := range work.Attrs["panes"].([]any) {
+		commands[p.(map[string]any)["command"].(string)] = true
+	}
+	if len(work.Attrs["panes"].([]any)) != 3 || !commands["sleep"] || !commands["cat"] {
+		t.Errorf("work panes = %v", work.Attrs["panes"])
+	}
+	if idle.State != "detached" || idle.Health != sdk.StatusWarn || idle.Attrs["dead_panes"] != float64(1) {
+		t.Errorf("idle = %+v", idle)
+	}
+
+	srv.run("kill-server")
+	r = collect()
+	if r.Status != sdk.StatusOK || value(r, "tmux.sessions") != 0 {
+		t.Errorf("after kill-server: %+v", r)
+	}
+
+	// Without the grant, the run fails with the reason and is counted.
+	denied, err := host.NewProbe(mod, wasmhost.ProbeOptions{Name: "nogrant"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer denied.Close()
+	_, err = denied.Collect(ctx, sdk.Request{})
+	if err == nil || !strings.Contains(err.Error(), `denied: exec of "tmux" is not granted to probe "nogrant"`) || denied.Denied() != 1 {
+		t.Errorf("without a grant: err = %v, denied = %d", err, denied.Denied())
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Error("a denial is not a timeout")
+	}
+}
+
+func deadPanes(r sdk.Report) int {
+	n := 0
+	for _, e := range r.Entities {
+		if d, ok := e.Attrs["dead_panes"].(float64); ok {
+			n += int(d)
+		}
+	}
+	return n
+}
