@@ -131,11 +131,20 @@ func (p *Probe) Close() error {
 	return nil
 }
 
-// Collect runs the probe once. ctx's deadline is a hard timeout: a guest
-// still running then is stopped, and the error matches
-// context.DeadlineExceeded. An empty req.Probe is the probe's name and a nil
-// req.Config is ProbeOptions.Config.
+// DefaultTimeout bounds a run whose context has no deadline: a guest with
+// no deadline at all could loop forever.
+const DefaultTimeout = time.Minute
+
+// Collect runs the probe once. ctx's deadline (DefaultTimeout when it has
+// none) is a hard timeout: a guest still running then is stopped, and the
+// error matches context.DeadlineExceeded. An empty req.Probe is the probe's
+// name and a nil req.Config is ProbeOptions.Config.
 func (p *Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
 	select {
 	case p.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -157,6 +166,7 @@ func (p *Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error
 	if dl, ok := ctx.Deadline(); ok {
 		creq.TimeoutMS = max(time.Until(dl).Milliseconds(), 1)
 	}
+
 	in, err := json.Marshal(creq)
 	if err != nil {
 		return sdk.Report{}, fmt.Errorf("probe %q: encode request: %w", p.opts.Name, err)
