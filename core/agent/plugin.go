@@ -1,13 +1,29 @@
 package agent
 
 import (
-	"errors"
-
 	"github.com/barbossa-agent/barbossa/core/config"
+	"github.com/barbossa-agent/barbossa/core/pluginhost"
 	"github.com/barbossa-agent/barbossa/core/scheduler"
 )
 
-// pluginCollector runs a native go-plugin probe binary.
+// pluginCollector runs a native go-plugin probe binary (source is its path,
+// relative to the config file). New checks the binary and its pinned sha256
+// now, so a config naming a missing or mismatching binary is refused at
+// start; the process starts at the first run. The *pluginhost.Probe is an
+// io.Closer: when the probe is removed or the agent stops, closing it stops
+// the process and its process group. It is also what reports denied host
+// calls to the scheduler.
 func (a *Agent) pluginCollector(p config.Probe) (scheduler.Collector, error) {
-	return nil, errors.New("runtime \"plugin\" is not wired in yet")
+	pr, err := pluginhost.New(pluginhost.Options{
+		Name:   p.Name,
+		Path:   a.cfg.Path(p.Source),
+		SHA256: p.SHA256,
+		Grants: pluginhost.Grants(p.Allow),
+		Config: p.Config,
+		Logger: a.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return pr, nil
 }

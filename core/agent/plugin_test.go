@@ -1,0 +1,167 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/barbossa-agent/barbossa/core/config"
+	"github.com/barbossa-agent/barbossa/core/pluginhost"
+)
+
+// buildTestPlugin builds core/pluginhost's test plugin into dir.
+func buildTestPlugin(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "testplugin")
+	out, err := exec.Command("go", "build", "-o", bin, "../pluginhost/testdata/testplugin").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build test plugin: %v\n%s", err, out)
+	}
+	return bin
+}
+
+const pluginConfig = `
+[agent]
+data_dir = "data"
+[portal]
+listen = "127.0.0.1:0"
+[[probe]]
+name = "tp"
+runtime = "plugin"
+source = "testplugin"
+sha256 = %q
+interval = "200ms"
+timeout = "150ms"
+[probe.config]
+spawn = true
+`
+
+func loadPluginConfig(t *testing.T, dir, sum string) *config.Config {
+	t.Helper()
+	file := filepath.Join(dir, "barbossa.toml")
+	os.WriteFile(file, []byte(fmt.Sprintf(pluginConfig, sum)), 0o600)
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestPluginProbeLeavesNothing runs a plugin probe (one that starts a child
+// of its own) in the agent, then stops the agent: no process may remain.
+func TestPluginProbeLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	sum, err := pluginhost.FileSHA256(buildTestPlugin(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(loadPluginConfig(t, dir, sum), slog.New(slog.NewTextHandler(io.Discard, nil)), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+
+	var pid, child int
+	deadline := time.Now().Add(15 * time.Second)
+	for pid == 0 || child == 0 {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("no report from the plugin probe: %+v", a.Health())
+		}
+		time.Sleep(20 * time.Millisecond)
+		rec, ok, _ := a.Latest("tp")
+		if !ok {
+			continue
+		}
+		for _, m := range rec.Report.Metrics {
+			switch m.Name {
+			case "test.pid":
+				pid = int(m.Value)
+			case "test.child_pid":
+				child = int(m.Value)
+			}
+		}
+	}
+	if h, _ := a.sched.HealthOf("tp"); h.State != "ok" || h.Runtime != "plugin" {
+		t.Errorf("health: %+v", h)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("agent did not stop")
+	}
+	if st := procState(pid); st != "" {
+		t.Errorf("plugin pid %d left after the agent stopped: state %s", pid, st)
+	}
+	if st := procState(child); st != "" && st != "Z" { // a zombie is init's to reap
+		t.Errorf("the plugin's child %d left after the agent stopped: state %s", child, st)
+	}
+	for _, c := range childrenOf(os.Getpid()) {
+		t.Errorf("process left behind: %s", c)
+	}
+}
+
+func TestPluginProbeWrongChecksum(t *testing.T) {
+	dir := t.TempDir()
+	bin := buildTestPlugin(t, dir)
+	sum, _ := pluginhost.FileSHA256(bin)
+	wrong := strings.Repeat("0", 64)
+	_, err := New(loadPluginConfig(t, dir, wrong), slog.New(slog.NewTextHandler(io.Discard, nil)), "test")
+	for _, want := range []string{`probe "tp"`, "refusing to run " + bin, "its sha256 is " + sum, wrong} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("agent with a mismatching plugin: %v; want %q in it", err, want)
+		}
+	}
+}
+
+// procState returns a process's state letter (R, S, Z, ...), or "" when
+// there is no such process.
+func procState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return ""
+	}
+	return s[i+2 : i+3]
+}
+
+// childrenOf lists the processes whose parent is ppid, as "pid (comm) state".
+func childrenOf(ppid int) []string {
+	entries, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		f := strings.Fields(s[i+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(ppid) {
+			out = append(out, e.Name()+" "+s[:i+1]+" "+f[0])
+		}
+	}
+	return out
+}

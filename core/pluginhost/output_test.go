@@ -1,0 +1,126 @@
+package pluginhost
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func TestLineWriter(t *testing.T) {
+	logs := &logBuf{}
+	o := newOutput(slog.New(slog.NewTextHandler(logs, nil)))
+	w := o.stream("stdout")
+	for _, chunk := range []string{"one\ntw", "o\n", "\n", "three", "\r\n", strings.Repeat("x", maxLine+10)} {
+		w.Write([]byte(chunk))
+	}
+	got := logs.String()
+	for _, want := range []string{"msg=one stream=stdout", "msg=two ", "msg=three ", "msg=" + strings.Repeat("x", 20)} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log lacks %q:\n%s", want, got)
+		}
+	}
+	if n := strings.Count(got, "\n"); n != 4 {
+		t.Errorf("%d records, want 4 (the empty line is skipped, the endless one cut):\n%s", n, got)
+	}
+	if len(w.buf) != 0 {
+		t.Errorf("%d bytes held back; a line past maxLine is logged (cut) at once", len(w.buf))
+	}
+}
+
+func TestOutputLimit(t *testing.T) {
+	logs := &logBuf{}
+	o := newOutput(slog.New(slog.NewTextHandler(logs, nil)))
+	for range maxLinesPerMin + 50 {
+		o.line("stderr", []byte("chatty"))
+	}
+	if n := strings.Count(logs.String(), "msg=chatty"); n != maxLinesPerMin {
+		t.Errorf("%d lines logged, want %d", n, maxLinesPerMin)
+	}
+	if o.dropped != 50 {
+		t.Errorf("dropped = %d", o.dropped)
+	}
+}
+
+func TestStderrLevelsAndLastWords(t *testing.T) {
+	for _, tc := range []struct {
+		lines     []string
+		wantLevel string
+		lastWords string
+	}{
+		{[]string{"starting", "panic: boom", "", "goroutine 1 [running]:"}, "level=ERROR msg=\"panic: boom\"", ": panic: boom"},
+		{[]string{"fatal error: concurrent map writes"}, "level=ERROR", ": fatal error: concurrent map writes"},
+		{[]string{`{"@level":"warn","@message":"plugin init error","@module":"go-plugin","error":"x"}`}, `level=WARN msg="plugin init error" module=go-plugin error=x`, `: {"@level":"warn","@message":"plugin init error","@module":"go-plugin","error":"x"}`},
+		{[]string{"first", "last one", "  "}, "level=INFO msg=\"last one\"", ": last one"},
+		{nil, "", ""},
+	} {
+		logs := &logBuf{}
+		o := newOutput(slog.New(slog.NewTextHandler(logs, nil)))
+		for _, l := range tc.lines {
+			o.line("stderr", []byte(l))
+		}
+		if !strings.Contains(logs.String(), tc.wantLevel) {
+			t.Errorf("%q: log lacks %q:\n%s", tc.lines, tc.wantLevel, logs.String())
+		}
+		if got := o.lastWords(); got != tc.lastWords {
+			t.Errorf("%q: lastWords = %q, want %q", tc.lines, got, tc.lastWords)
+		}
+	}
+}
+
+func TestHCLogBridge(t *testing.T) {
+	logs := &logBuf{}
+	b := hclogBridge{slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	b.Write([]byte(`{"@level":"info","@message":"plugin process exited","@module":"go-plugin","id":"12"}` + "\n" +
+		`{"@level":"debug","@message":"panic: relayed from stderr","@module":"go-plugin.testplugin"}` + "\n"))
+	got := logs.String()
+	if !strings.Contains(got, `level=DEBUG msg="go-plugin: plugin process exited" module=go-plugin id=12`) || strings.Contains(got, "relayed") {
+		t.Errorf("bridge wrote:\n%s", got)
+	}
+}
+
+func TestParseDescription(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"probes":[{"name":"a","version":"1"},{"name":"b"}]}`, "[{a 1 } {b  }]"},
+		{`{"probes":[]}`, "error: describe lists no probe (does the plugin call sdk.Register?)"},
+		{`{"probes":[{"version":"1"}]}`, "error: describe: probes[0] has no name"},
+		{`{"error":"broken"}`, "error: describe: broken"},
+		{`nope`, `error: describe returned "nope", not JSON: invalid character 'o' in literal null (expecting 'u')`},
+	} {
+		infos, err := parseDescription([]byte(tc.in))
+		got := ""
+		if err != nil {
+			got = "error: " + err.Error()
+		} else {
+			got = fmt.Sprint(infos)
+		}
+		if got != tc.want {
+			t.Errorf("parseDescription(%s) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestDecodeReport(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"status":"warn","metrics":[{"name":"x.y","value":2}]}`, "warn 1 0"},
+		{`{"metrics":null}`, "ok 0 0"},
+		{`{"error":"no server"}`, "error: no server"},
+		{`{"status":"fine"}`, `error: report: status "fine" is not one of ok, warn, crit, unknown`},
+		{`{"entities":[{"kind":"k"}]}`, "error: report: entities[0]: kind and id are required"},
+		{`[1]`, `error: collect returned "[1]", not a report: json: cannot unmarshal array into Go value of type struct { sdk.Report; Error string "json:\"error\"" }`},
+	} {
+		r, err := decodeReport([]byte(tc.in))
+		got := ""
+		if err != nil {
+			got = "error: " + err.Error()
+		} else {
+			got = fmt.Sprint(r.Status, " ", len(r.Metrics), " ", len(r.Entities))
+			if r.Metrics == nil || r.Entities == nil {
+				got += " (nil slices)"
+			}
+		}
+		if got != tc.want {
+			t.Errorf("decodeReport(%s) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
