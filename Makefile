@@ -6,20 +6,47 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GO      ?= go
 
-.PHONY: all build run test test-deps vet bench clean
+# WASM probes (docs/PROBES.md). The bundle of built-in probes goes where
+# core/builtinwasm embeds it into bin/barbossa; every probe and example is
+# also built alone into bin/wasm, for drop-ins and `barbossa probe test`.
+BUILTIN_WASM := core/builtinwasm/wasm/builtin.wasm
+WASM_SRC     := go.mod $(shell find sdk plugins examples -name '*.go' -not -name '*_test.go' 2>/dev/null)
+WASM_PROBES  := $(patsubst plugins/%/cmd,bin/wasm/%.wasm,$(wildcard plugins/*/cmd)) \
+                $(patsubst examples/%/cmd,bin/wasm/%.wasm,$(wildcard examples/*/cmd)) \
+                $(patsubst examples/wat/%.wat,bin/wasm/%.wasm,$(wildcard examples/wat/*.wat))
+GO_WASM      := GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared
+
+.PHONY: all build run test test-deps vet bench clean wasm
 
 all: build
 
 build: bin/barbossa
 
-bin/barbossa: FORCE
+bin/barbossa: $(BUILTIN_WASM) FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/barbossa
 
 run: build
 	./bin/barbossa run --config barbossa.toml
 
-# Installs what the tests need (Debian packages, Go modules), then runs them all.
-test: test-deps vet
+wasm: $(BUILTIN_WASM) $(WASM_PROBES)
+
+$(BUILTIN_WASM): $(WASM_SRC)
+	$(GO_WASM) -o $@ ./plugins/bundle
+
+# The WAT example needs wat2wasm (Debian: wabt; make test-deps installs it).
+# This rule comes before the Go one: make tries pattern rules in order.
+bin/wasm/%.wasm: examples/wat/%.wat
+	@mkdir -p bin/wasm
+	@if command -v wat2wasm >/dev/null; then echo "wat2wasm $< -o $@"; wat2wasm $< -o $@; \
+	else echo "wat2wasm not found (apt-get install wabt): $@ not built"; fi
+
+bin/wasm/%.wasm: $(WASM_SRC)
+	@mkdir -p bin/wasm
+	$(GO_WASM) -o $@ ./$(firstword $(wildcard plugins/$*/cmd examples/$*/cmd))
+
+# Installs what the tests need (Debian packages, Go modules), builds the WASM
+# probes some tests load, then runs them all.
+test: test-deps vet wasm
 	$(GO) test -count=1 -timeout 40m ./...
 
 test-deps:
@@ -35,6 +62,6 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.out
 
 clean:
-	rm -rf bin bench.out
+	rm -rf bin bench.out $(BUILTIN_WASM)
 
 FORCE:
