@@ -40,6 +40,8 @@ func (s *Server) routes() http.Handler {
 	get("/api/v1/series", s.handleSeries)
 	get("/api/v1/events", s.handleEvents)
 	get("/api/v1/network", s.cached("network", func(sn *snapshot) any { return sn.network() }))
+	get("/api/v1/export", s.handleExport)
+	get("/api/v1/stream", s.handleStream)
 
 	// The original product's paths. comprehensive-status shares the
 	// status body (and its cache entry).
@@ -110,6 +112,21 @@ type queryParams struct {
 
 // parseQuery validates the query parameters. Errors are *paramError.
 func parseQuery(q map[string][]string, now time.Time) (queryParams, error) {
+	p, err := parseWindow(q, now)
+	if err != nil {
+		return p, err
+	}
+	sels := q["series"]
+	if len(sels) == 0 || (len(sels) == 1 && strings.TrimSpace(sels[0]) == "") {
+		return p, badParam("series", "required, e.g. series=system.cpu.percent or series=system.disk.used_percent{mount=\"/\"}")
+	}
+	p.Selectors, err = parseSelectors(sels)
+	return p, err
+}
+
+// parseWindow reads from, to (or range, a duration back from to) and step,
+// which default to the last hour and a step giving at most ~1000 points.
+func parseWindow(q map[string][]string, now time.Time) (queryParams, error) {
 	get := func(k string) string {
 		if v := q[k]; len(v) > 0 {
 			return v[0]
@@ -118,14 +135,24 @@ func parseQuery(q map[string][]string, now time.Time) (queryParams, error) {
 	}
 	p := queryParams{From: now.Add(-time.Hour), To: now}
 	var err error
-	if v := get("from"); v != "" {
-		if p.From, err = parseTime(v, now); err != nil {
-			return p, &paramError{Param: "from", Err: err}
-		}
-	}
 	if v := get("to"); v != "" {
 		if p.To, err = parseTime(v, now); err != nil {
 			return p, &paramError{Param: "to", Err: err}
+		}
+	}
+	if v := get("range"); v != "" {
+		if get("from") != "" {
+			return p, badParam("range", "give from or range, not both")
+		}
+		d, err := parseDuration(v)
+		if err != nil || d <= 0 {
+			return p, badParam("range", "cannot parse %q: want a duration like 1h, 24h or 7d", v)
+		}
+		p.From = p.To.Add(-d)
+	}
+	if v := get("from"); v != "" {
+		if p.From, err = parseTime(v, now); err != nil {
+			return p, &paramError{Param: "from", Err: err}
 		}
 	}
 	if !p.From.Before(p.To) {
@@ -141,21 +168,22 @@ func parseQuery(q map[string][]string, now time.Time) (queryParams, error) {
 	if n := rng / p.Step; n > maxPoints {
 		return p, badParam("step", "%s over %s gives %d points per series, more than %d: use a larger step", p.Step, rng, n, maxPoints)
 	}
-	sels := q["series"]
-	if len(sels) == 0 || (len(sels) == 1 && strings.TrimSpace(sels[0]) == "") {
-		return p, badParam("series", "required, e.g. series=system.cpu.percent or series=system.disk.used_percent{mount=\"/\"}")
-	}
+	return p, nil
+}
+
+func parseSelectors(sels []string) ([]selector, error) {
 	if len(sels) > maxSelectors {
-		return p, badParam("series", "at most %d per query, got %d", maxSelectors, len(sels))
+		return nil, badParam("series", "at most %d per query, got %d", maxSelectors, len(sels))
 	}
+	var out []selector
 	for _, v := range sels {
 		sel, err := parseSelector(v)
 		if err != nil {
-			return p, &paramError{Param: "series", Err: err}
+			return nil, &paramError{Param: "series", Err: err}
 		}
-		p.Selectors = append(p.Selectors, sel)
+		out = append(out, sel)
 	}
-	return p, nil
+	return out, nil
 }
 
 func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {

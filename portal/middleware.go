@@ -104,7 +104,8 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		defer func() {
 			d := time.Since(start)
 			level := slog.LevelDebug
-			if d > slowRequest {
+			// A stream is long by design, and an export by size.
+			if d > slowRequest && r.URL.Path != "/api/v1/stream" && r.URL.Path != "/api/v1/export" {
 				level = slog.LevelWarn
 			}
 			if !log.Enabled(r.Context(), level) {

@@ -85,6 +85,12 @@ type Server struct {
 
 	mu       sync.Mutex
 	listener net.Listener
+
+	// streams counts open /api/v1/stream responses; closing ends them all
+	// at shutdown, so they do not hold up the drain.
+	streams   streamCount
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New builds a server. It does not listen until Listen or ListenAndServe.
@@ -92,7 +98,7 @@ func New(cfg Config, src Source, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, src: src, log: logger, etagTag: randomTag()}
+	s := &Server{cfg: cfg, src: src, log: logger, etagTag: randomTag(), closing: make(chan struct{})}
 	s.cache.init(s)
 	s.metrics = s.metricsHandler()
 	s.handler = s.routes()
@@ -187,6 +193,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		return fmt.Errorf("portal: serve: %w", err)
 	case <-ctx.Done():
 	}
+	s.closeOnce.Do(func() { close(s.closing) })
 	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
