@@ -16,14 +16,28 @@ WASM_PROBES  := $(patsubst plugins/%/cmd,bin/wasm/%.wasm,$(wildcard plugins/*/cm
                 $(patsubst examples/wat/%.wat,bin/wasm/%.wasm,$(wildcard examples/wat/*.wat))
 GO_WASM      := GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared
 
-.PHONY: all build run test test-deps vet bench clean wasm
+# Native plugin probes (docs/PLUGINS.md): every plugins/*/cmd and
+# examples/*/cmd whose build constraints allow this OS (a WASM-only probe's
+# cmd says //go:build wasip1; a native-only one, like examples/procs,
+# //go:build !wasip1), each a go-plugin binary at bin/plugins/<name>.
+NATIVE_CMDS = $(shell $(GO) list -e -f '{{if .GoFiles}}{{.Dir}}{{end}}' ./plugins/*/cmd ./examples/*/cmd 2>/dev/null)
+
+.PHONY: all build run test test-deps vet bench clean wasm plugins
 
 all: build
 
-build: bin/barbossa
+build: bin/barbossa plugins
 
 bin/barbossa: $(BUILTIN_WASM) FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/barbossa
+
+plugins:
+	@mkdir -p bin/plugins
+	@for d in $(NATIVE_CMDS); do \
+		n=$$(basename $$(dirname $$d)); \
+		echo "go build -o bin/plugins/$$n $$d"; \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/plugins/$$n $$d || exit 1; \
+	done
 
 run: build
 	./bin/barbossa run --config barbossa.toml

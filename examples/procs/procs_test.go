@@ -1,0 +1,150 @@
+package procs
+
+import (
+	"context"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/barbossa-agent/barbossa/sdk"
+)
+
+func TestCPUPercent(t *testing.T) {
+	now := time.UnixMilli(1_000_000)
+	p := Proc{Created: now.Add(-100 * time.Second).UnixMilli(), CPUSeconds: 12}
+	for _, tc := range []struct {
+		name     string
+		prev     cpuMark
+		interval time.Duration
+		want     float64
+	}{
+		{"over the interval", cpuMark{created: p.Created, seconds: 10}, 4 * time.Second, 50},
+		{"two cores", cpuMark{created: p.Created, seconds: 4}, 4 * time.Second, 200},
+		{"first run: over its life", cpuMark{}, 0, 12},
+		{"pid reused: over its life", cpuMark{created: 1, seconds: 10}, 4 * time.Second, 12},
+		{"counter went back: over its life", cpuMark{created: p.Created, seconds: 20}, 4 * time.Second, 12},
+	} {
+		if got := cpuPercent(tc.prev, p, tc.interval, now); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if got := cpuPercent(cpuMark{}, Proc{CPUSeconds: 3}, 0, now); got != 0 {
+		t.Errorf("unknown start: %v", got)
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	list := []Proc{
+		{PID: 1, Name: "init", State: "sleep", CPUPercent: 0.1, RSS: 10 << 20, Threads: 1},
+		{PID: 20, Name: "worker", State: "running", CPUPercent: 95, RSS: 100 << 20, Threads: 4},
+		{PID: 21, Name: "worker", State: "sleep", CPUPercent: 5, RSS: 100 << 20, Threads: 4},
+		{PID: 30, Name: "db", State: "sleep", CPUPercent: 30, RSS: 900 << 20, Threads: 30},
+		{PID: 40, Name: "gone", State: "zombie"},
+	}
+	r := Summarize(list, Config{Top: 2, SortBy: "cpu", CPUWarnPercent: 90, ZombiesWarn: 5})
+	if r.Status != sdk.StatusWarn {
+		t.Errorf("status %s: worker is at 95%% CPU", r.Status)
+	}
+	ids := []string{}
+	for _, e := range r.Entities {
+		ids = append(ids, e.ID+":"+string(e.Health))
+	}
+	if got := strings.Join(ids, " "); got != "20:warn 30:ok" {
+		t.Errorf("entities %s", got)
+	}
+	want := map[string]float64{
+		"procs.count": 5, "procs.running": 1, "procs.zombies": 1, "procs.threads": 39,
+		"procs.name.cpu_percent{name=worker}": 100, "procs.name.count{name=worker}": 2,
+		"procs.name.rss_bytes{name=db}": 900 << 20,
+	}
+	got := map[string]float64{}
+	for _, m := range r.Metrics {
+		k := m.Name
+		if n := m.Labels["name"]; n != "" {
+			k += "{name=" + n + "}"
+		}
+		got[k] = m.Value
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if _, ok := got["procs.name.count{name=init}"]; ok {
+		t.Error("a name outside the top has metrics")
+	}
+	if r.Message != "5 processes, 1 zombie; top by cpu: worker (pid 20, 95.0% CPU, 100.0 MiB)" {
+		t.Errorf("message %q", r.Message)
+	}
+	if err := r.Validate(); err != nil {
+		t.Error(err)
+	}
+
+	r = Summarize(list, Config{Top: 1, SortBy: "rss", CPUWarnPercent: 99, RSSWarnBytes: 500 << 20, ZombiesWarn: 1})
+	if len(r.Entities) != 1 || r.Entities[0].Name != "db" || r.Entities[0].Health != sdk.StatusWarn || r.Status != sdk.StatusWarn {
+		t.Errorf("by rss: %+v, %s", r.Entities, r.Status)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  map[string]any
+		want string
+	}{
+		{map[string]any{"sort_by": "mem"}, `procs: sort_by = "mem": must be cpu or rss`},
+		{map[string]any{"top": -1}, "procs: top = -1: must be positive"},
+		{map[string]any{"top": "x"}, `config of probe "p": json: cannot unmarshal string into Go struct field Config.top of type int`},
+	} {
+		_, err := New().Collect(context.Background(), sdk.Request{Probe: "p", Config: tc.cfg})
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%v: %v, want %s", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+// TestCollectLive reads the real process table, with a process of our own
+// busy on one core: from the second run on, its CPU use is over the
+// interval and puts it on top.
+func TestCollectLive(t *testing.T) {
+	busy := exec.Command("sh", "-c", "while :; do :; done")
+	if err := busy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { busy.Process.Kill(); busy.Wait() }()
+	pid := strconv.Itoa(busy.Process.Pid)
+
+	p := New()
+	req := sdk.Request{Probe: "procs", Config: map[string]any{"top": 5}}
+	r, err := p.Collect(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(r.Message, "(CPU since each process started: first run)") {
+		t.Errorf("first run message %q", r.Message)
+	}
+	time.Sleep(500 * time.Millisecond)
+	r, err = p.Collect(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, e := range r.Entities {
+		if e.ID == pid {
+			found = true
+			if cpu := e.Attrs["cpu_percent"].(float64); cpu < 30 {
+				t.Errorf("busy loop at %.1f%% CPU", cpu)
+			}
+			if e.Attrs["cmdline"] != "sh -c while :; do :; done" || e.Attrs["user"] == "" {
+				t.Errorf("attrs %v", e.Attrs)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the busy process %s is not in the top 5: %s", pid, r.Message)
+	}
+}
