@@ -75,13 +75,8 @@ func batch[Req, Resp any](ctx context.Context, fn string, reqs []Req) ([]Resp, [
 		return fail(fmt.Errorf("%s: batch of %d requests got %d responses", fn, len(reqs), len(out.Batch)))
 	}
 	for i, raw := range out.Batch {
-		var e ErrorResponse
-		if err := json.Unmarshal(raw, &e); err != nil {
-			errs[i] = fmt.Errorf("%s: decode response: %w", fn, err)
-			continue
-		}
-		if e.Error != "" {
-			errs[i] = &HostError{Func: fn, Message: e.Error}
+		if err := hostError(fn, raw); err != nil {
+			errs[i] = err
 			continue
 		}
 		if err := json.Unmarshal(raw, &resps[i]); err != nil {
