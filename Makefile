@@ -18,8 +18,7 @@ GO_WASM      := GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-share
 
 # Native plugin probes (docs/PLUGINS.md): every plugins/*/cmd and
 # examples/*/cmd whose build constraints allow this OS (a WASM-only probe's
-# cmd says //go:build wasip1; a native-only one, like examples/procs,
-# //go:build !wasip1), each a go-plugin binary at bin/plugins/<name>.
+# cmd says //go:build wasip1), each a go-plugin binary at bin/plugins/<name>.
 NATIVE_CMDS = $(shell $(GO) list -e -f '{{if .GoFiles}}{{.Dir}}{{end}}' ./plugins/*/cmd ./examples/*/cmd 2>/dev/null)
 
 .PHONY: all build run test test-deps vet bench clean wasm plugins

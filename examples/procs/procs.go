@@ -16,7 +16,9 @@ package procs
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -105,6 +107,9 @@ type Proc struct {
 
 // Collect reads every process and reports the top ones.
 func (p *Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error) {
+	if runtime.GOOS == "wasip1" {
+		return sdk.Report{}, errors.New("procs is a native probe: run it as a plugin (runtime = \"plugin\", make plugins), not as WASM")
+	}
 	var cfg Config
 	if err := req.Decode(&cfg); err != nil {
 		return sdk.Report{}, err
