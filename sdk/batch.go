@@ -9,7 +9,7 @@ import (
 
 // BatchRequest is the envelope that sends several requests to one host
 // function in a single call: {"batch": [REQ, ...], "timeout_ms": N}. The
-// host runs them concurrently (8 at a time, at most 256 per batch) and
+// host runs them concurrently (32 at a time, at most 256 per batch) and
 // answers a BatchResponse with one response per request, in order.
 type BatchRequest[Req any] struct {
 	Batch []Req `json:"batch"`
