@@ -48,8 +48,12 @@ type Agent struct {
 	probes map[string]config.Probe
 	latest map[string]store.Record
 	// collectors is only touched by New, Run's shutdown and probe reloads,
-	// which the agent serialises.
+	// which the agent serialises: Run waits for the drop-in watcher (the
+	// only goroutine reloading) to return before it closes collectors.
 	collectors map[string]scheduler.Collector
+
+	wasm    wasmRuntime // the WASM host and shared modules (wasm.go)
+	dropIns dropIns     // probes from probes_dir (reload.go)
 }
 
 // New opens the store and prepares every configured probe. Nothing runs
@@ -90,13 +94,14 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*Agent, error
 	})
 	for _, p := range cfg.Probes {
 		if err := a.addProbe(p); err != nil {
-			st.Close()
+			a.closeAll()
 			return nil, err
 		}
 	}
+	a.initDropIns()
 	token, err := cfg.Token()
 	if err != nil {
-		st.Close()
+		a.closeAll()
 		return nil, err
 	}
 	a.portal = portal.New(portal.Config{
@@ -110,6 +115,19 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*Agent, error
 
 // addProbe builds the collector for one probe entry and schedules it.
 func (a *Agent) addProbe(p config.Probe) error {
+	var c scheduler.Collector
+	if !p.Disabled {
+		var err error
+		if c, err = a.collector(p); err != nil {
+			return fmt.Errorf("%s:%d: probe %q: %w", a.cfg.File, p.Line, p.Name, err)
+		}
+	}
+	return a.schedule(p, c)
+}
+
+// schedule hands a probe and its collector (nil when disabled) to the
+// scheduler; on failure the collector is closed.
+func (a *Agent) schedule(p config.Probe, c scheduler.Collector) error {
 	job := scheduler.Job{
 		Name:       p.Name,
 		Runtime:    p.Runtime,
@@ -119,15 +137,8 @@ func (a *Agent) addProbe(p config.Probe) error {
 		Timeout:    p.Timeout.Duration,
 		StaleAfter: p.StaleAfter.Duration,
 		Disabled:   p.Disabled,
+		Collector:  c,
 	}
-	if !p.Disabled {
-		c, err := a.collector(p)
-		if err != nil {
-			return fmt.Errorf("%s:%d: probe %q: %w", a.cfg.File, p.Line, p.Name, err)
-		}
-		job.Collector = c
-	}
-
 	if err := a.sched.Add(job); err != nil {
 		a.closeCollector(p.Name, job.Collector)
 		return fmt.Errorf("probe %q: %w", p.Name, err)
@@ -204,11 +215,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("barbossa starting", "version", a.version, "config", a.cfg.File,
 		"probes", len(a.cfg.Probes), "data_dir", a.cfg.Path(a.cfg.Agent.DataDir))
 	if err := a.portal.Listen(); err != nil {
-		a.store.Close()
+		a.closeAll()
 		return err
 	}
 	a.sched.Start(ctx)
 	go a.watchStaleness(ctx)
+	reloads := make(chan struct{})
+	go func() {
+		defer close(reloads)
+		a.watchDropIns(ctx)
+	}()
 
 	portalErr := make(chan error, 1)
 	go func() { portalErr <- a.portal.ListenAndServe(ctx) }()
@@ -221,18 +237,30 @@ func (a *Agent) Run(ctx context.Context) error {
 		cancel()
 	}
 	a.log.Info("barbossa stopping")
+	<-reloads // ctx is done: the watcher returns after any reload in progress
 	a.sched.Stop()
-	for name, c := range a.collectors {
-		a.closeCollector(name, c)
-	}
-	if cerr := a.store.Close(); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("close store: %w", cerr))
+	if cerr := a.closeAll(); cerr != nil {
+		err = errors.Join(err, cerr)
 	}
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
 	a.log.Info("barbossa stopped")
 	return err
+}
+
+// closeAll closes every collector, the WASM host and the store.
+func (a *Agent) closeAll() error {
+	for name, c := range a.collectors {
+		a.closeCollector(name, c)
+	}
+	if err := a.wasm.close(); err != nil {
+		a.log.Warn("closing the WASM host", "err", err)
+	}
+	if err := a.store.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
 }
 
 // watchStaleness moves the change counter when a probe's health state or the

@@ -1,0 +1,234 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/barbossa-agent/barbossa/core/config"
+	"github.com/barbossa-agent/barbossa/core/scheduler"
+)
+
+// dropInPoll is how often the probes folder is looked at. Polling a few
+// stat calls is cheaper than it sounds and needs no inotify dependency;
+// tests shorten it.
+var dropInPoll = 2 * time.Second
+
+// dropIns is the state of the probes folder as the agent last acted on it.
+// Only the goroutine that syncs it touches it: New, then Run's watcher.
+type dropIns struct {
+	dir     string
+	loaded  map[string]*dropIn    // by file stem
+	acted   map[string]fileStamps // the files as they were when last read
+	pending map[string]fileStamps // a change seen once, waiting to settle
+	failed  map[string][32]byte   // the content of a version already reported bad
+	orphans map[string]bool       // lone .wasm or .toml files already logged
+}
+
+// dropIn is one running drop-in probe.
+type dropIn struct {
+	name string // the probe's name
+	hash [32]byte
+}
+
+// fileStamps tells cheaply whether a pair of files may have changed.
+type fileStamps [2]fileStamp
+
+type fileStamp struct {
+	size  int64
+	mtime time.Time
+	ino   uint64
+}
+
+func stampOf(f dropInFiles) (fileStamps, error) {
+	var s fileStamps
+	for i, path := range []string{f.toml, f.wasm} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return s, err
+		}
+		s[i] = fileStamp{size: fi.Size(), mtime: fi.ModTime(), ino: inode(fi)}
+	}
+	return s, nil
+}
+
+// syncDropIns brings the running drop-in probes in line with the folder:
+// new pairs are added, changed ones (by content) replaced, removed ones
+// stopped. A bad drop-in is logged once per version with file, line and
+// key, and skipped; a bad new version of a running one leaves the running
+// version alone. Nothing else is disturbed. Except at start (settle false),
+// a change is acted on once it has stayed the same for one poll, so a file
+// still being copied is not read half-written.
+func (a *Agent) syncDropIns(settle bool) {
+	d := &a.dropIns
+	pairs, orphans, err := scanDropIns(d.dir)
+	if err != nil {
+		a.log.Error("cannot read the probes folder", "dir", d.dir, "err", err)
+		return
+	}
+	seen := map[string]bool{}
+	for _, f := range pairs {
+		seen[f.stem] = true
+		stamp, err := stampOf(f)
+		if err != nil {
+			continue // removed while we looked: the next poll sees it gone
+		}
+		if last, ok := d.acted[f.stem]; ok && last == stamp {
+			delete(d.pending, f.stem)
+			continue
+		}
+		if settle {
+			if last, ok := d.pending[f.stem]; !ok || last != stamp {
+				d.pending[f.stem] = stamp
+				continue
+			}
+		}
+		delete(d.pending, f.stem)
+		d.acted[f.stem] = stamp
+		a.applyDropIn(f, d.loaded[f.stem])
+	}
+	for stem, cur := range d.loaded {
+		if !seen[stem] {
+			a.log.Info("drop-in probe removed", "probe", cur.name, "dir", d.dir, "file", stem+".wasm")
+			a.removeProbe(cur.name)
+			delete(d.loaded, stem)
+		}
+	}
+	for _, m := range []map[string]fileStamps{d.acted, d.pending} {
+		for stem := range m {
+			if !seen[stem] {
+				delete(m, stem)
+			}
+		}
+	}
+	for stem := range d.failed {
+		if !seen[stem] {
+			delete(d.failed, stem)
+		}
+	}
+	now := map[string]bool{}
+	for _, o := range orphans {
+		now[o] = true
+		if !d.orphans[o] {
+			a.log.Warn("drop-in ignored: a probe needs both NAME.wasm and NAME.toml", "file", o)
+		}
+	}
+	d.orphans = now
+}
+
+// applyDropIn loads a new or changed drop-in; cur is the running version.
+func (a *Agent) applyDropIn(f dropInFiles, cur *dropIn) {
+	d := &a.dropIns
+	tomlData, err := os.ReadFile(f.toml)
+	if err != nil {
+		return
+	}
+	wasm, err := os.ReadFile(f.wasm)
+	if err != nil {
+		return
+	}
+	hash := dropInHash(tomlData, wasm)
+	if cur != nil && cur.hash == hash {
+		return // touched, not changed
+	}
+	if d.failed[f.stem] == hash {
+		return // this version was reported already
+	}
+	fail := func(err error) {
+		d.failed[f.stem] = hash
+		args := []any{"file", f.toml, "err", err}
+		if cur != nil {
+			args = append(args, "running", "the previous version keeps running")
+		}
+		a.log.Error("drop-in probe skipped", args...)
+	}
+
+	taken := map[string]string{}
+	for name, p := range a.snapshotProbes() {
+		if cur == nil || name != cur.name {
+			taken[name] = a.definedIn(p)
+		}
+	}
+	p, err := checkDropIn(f, tomlData, a.cfg.Store.Retention.Duration, taken)
+	if err != nil {
+		fail(err)
+		return
+	}
+	var c scheduler.Collector
+	if !p.Disabled {
+		if c, err = a.collector(p); err != nil {
+			fail(fmt.Errorf("%s: probe %q: %w", f.wasm, p.Name, err))
+			return
+		}
+	}
+	if cur != nil {
+		a.removeProbe(cur.name)
+		delete(d.loaded, f.stem)
+	}
+	if err := a.schedule(p, c); err != nil {
+		fail(err)
+		return
+	}
+	delete(d.failed, f.stem)
+	d.loaded[f.stem] = &dropIn{name: p.Name, hash: hash}
+	verb := "drop-in probe added"
+	if cur != nil {
+		verb = "drop-in probe reloaded"
+	}
+	a.log.Info(verb, "probe", p.Name, "file", f.wasm, "interval", p.Interval.Duration, "grants", grants(p.Allow))
+}
+
+// definedIn says where a probe comes from, for messages.
+func (a *Agent) definedIn(p config.Probe) string {
+	for _, dl := range a.dropIns.loaded {
+		if dl.name == p.Name {
+			return p.Source[:len(p.Source)-len(".wasm")] + ".toml"
+		}
+	}
+	return fmt.Sprintf("%s:%d", a.cfg.File, p.Line)
+}
+
+// removeProbe stops a probe, waits for a run in progress (bounded by its
+// timeout), frees what its collector holds and forgets it.
+func (a *Agent) removeProbe(name string) {
+	a.sched.Remove(name)
+	if c, ok := a.collectors[name]; ok {
+		a.closeCollector(name, c)
+		delete(a.collectors, name)
+	}
+	a.mu.Lock()
+	delete(a.probes, name)
+	delete(a.latest, name)
+	a.mu.Unlock()
+	a.changes.Add(1)
+}
+
+// watchDropIns polls the probes folder until ctx is done. Run waits for it
+// to return before closing collectors, so reloads and shutdown never
+// touch the collectors at the same time.
+func (a *Agent) watchDropIns(ctx context.Context) {
+	t := time.NewTicker(dropInPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		a.syncDropIns(true)
+	}
+}
+
+// initDropIns reads the probes folder once at start.
+func (a *Agent) initDropIns() {
+	a.dropIns = dropIns{
+		dir:     a.cfg.Path(a.cfg.Agent.ProbesDir),
+		loaded:  map[string]*dropIn{},
+		acted:   map[string]fileStamps{},
+		pending: map[string]fileStamps{},
+		failed:  map[string][32]byte{},
+		orphans: map[string]bool{},
+	}
+	a.syncDropIns(false)
+}
