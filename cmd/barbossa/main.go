@@ -1,5 +1,6 @@
 // Command barbossa is the host-monitoring agent: `barbossa run` starts it,
-// `barbossa check` validates a config, `barbossa probes` lists what would run.
+// `barbossa check` validates a config, `barbossa probes` lists what would run,
+// `barbossa probe test` runs a WASM probe once.
 package main
 
 import (
@@ -24,8 +25,10 @@ const usage = `barbossa: a host-monitoring agent
 
 usage:
   barbossa run     [--config FILE]   run the agent (default: ./barbossa.toml, else the embedded default)
-  barbossa check   [--config FILE]   validate a config and exit 0, or 1 naming file, line and key
-  barbossa probes  [--config FILE]   list the configured probes and their grants
+  barbossa check   [--config FILE]   validate a config and its drop-ins; exit 0, or 1 naming file, line and key
+  barbossa probes  [--config FILE]   list the configured and drop-in probes and their grants
+  barbossa probe test FILE.wasm [--config probe.toml]
+                                     run a WASM probe once and print its report as JSON
   barbossa version                   print the version
 `
 
@@ -39,6 +42,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, args := args[0], args[1:]
+	if cmd == "probe" {
+		return probeCmd(args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "config file")
@@ -64,10 +70,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "check":
-		fmt.Fprintf(stdout, "%s: ok (%d probes)\n", cfg.File, len(cfg.Probes))
+		dropIns, errs := agent.DropIns(cfg)
+		if len(errs) > 0 {
+			fmt.Fprintf(stderr, "barbossa: %v\n", errors.Join(errs...))
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: ok (%d probes, %d drop-ins)\n", cfg.File, len(cfg.Probes), len(dropIns))
 		return 0
 	case "probes":
-		agent.PrintProbes(stdout, cfg)
+		if errs := agent.PrintProbes(stdout, cfg); len(errs) > 0 {
+			fmt.Fprintf(stderr, "barbossa: skipped: %v\n", errors.Join(errs...))
+			return 1
+		}
 		return 0
 	}
 	logger, err := agent.NewLogger(stderr, cfg.Agent.LogLevel, cfg.Agent.LogFormat)

@@ -9,19 +9,30 @@ import (
 	"github.com/barbossa-agent/barbossa/core/config"
 )
 
-// PrintProbes writes the configured probes and their grants as a table.
-func PrintProbes(w io.Writer, cfg *config.Config) {
+// PrintProbes writes the probes the agent would load — the [[probe]]
+// entries of cfg and the drop-ins of its probes folder — with their
+// grants and where each is defined, as a table. It returns the problems
+// that would make the agent skip a drop-in, each naming file, line and key.
+func PrintProbes(w io.Writer, cfg *config.Config) []error {
+	dropIns, errs := DropIns(cfg)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tRUNTIME\tSOURCE\tINTERVAL\tTIMEOUT\tGRANTS")
-	for _, p := range cfg.Probes {
+	fmt.Fprintln(tw, "NAME\tRUNTIME\tSOURCE\tINTERVAL\tTIMEOUT\tGRANTS\tFROM")
+	row := func(p config.Probe, from string) {
 		name := p.Name
 		if p.Disabled {
 			name += " (disabled)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, p.Runtime, p.Source,
-			config.FormatDuration(p.Interval.Duration), config.FormatDuration(p.Timeout.Duration), grants(p.Allow))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, p.Runtime, p.Source,
+			config.FormatDuration(p.Interval.Duration), config.FormatDuration(p.Timeout.Duration), grants(p.Allow), from)
+	}
+	for _, p := range cfg.Probes {
+		row(p, fmt.Sprintf("%s:%d", cfg.File, p.Line))
+	}
+	for _, p := range dropIns {
+		row(p, strings.TrimSuffix(p.Source, ".wasm")+".toml")
 	}
 	tw.Flush()
+	return errs
 }
 
 func grants(a config.Allow) string {
