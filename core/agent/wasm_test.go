@@ -147,8 +147,8 @@ type wasmProbeJSON struct {
 	Denied     int    `json:"denied"`
 	IntervalMS int64  `json:"interval_ms"`
 	Report     *struct {
-		Status   string `json:"status"`
-		Message  string `json:"message"`
+		Status   string                  `json:"status"`
+		Message  string                  `json:"message"`
 		Metrics  []struct{ Name string } `json:"metrics"`
 		Entities []struct {
 			Kind, ID, State string

@@ -80,7 +80,7 @@ func TestProjectsThroughWASM(t *testing.T) {
 	gitRepo(t, alpha, "go.mod", "main.go", "util.go")
 	write(t, filepath.Join(alpha, "main.go"), "changed\n") // modified
 	write(t, filepath.Join(alpha, "util.go"), "changed\n")
-	git(t, alpha, "add", "util.go") // staged
+	git(t, alpha, "add", "util.go")                      // staged
 	write(t, filepath.Join(alpha, "notes.txt"), "new\n") // untracked
 	beta := filepath.Join(root, "group", "beta")
 	gitRepo(t, beta, "package.json", "tsconfig.json")
@@ -89,7 +89,7 @@ func TestProjectsThroughWASM(t *testing.T) {
 	gitRepo(t, empty)
 	write(t, filepath.Join(empty, "draft.py"), "x\n")
 	write(t, filepath.Join(root, "notes", "todo.txt"), "not a repository\n")
-	gitRepo(t, filepath.Join(root, ".hidden", "gamma"), "a.c")       // hidden: skipped
+	gitRepo(t, filepath.Join(root, ".hidden", "gamma"), "a.c")        // hidden: skipped
 	gitRepo(t, filepath.Join(root, "deep", "a", "b", "delta"), "a.c") // below depth 2
 
 	ctx := context.Background()
