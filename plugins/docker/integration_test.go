@@ -1,0 +1,259 @@
+//go:build linux
+
+package docker
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/core/wasmhost"
+	"github.com/barbossa-agent/barbossa/hostfuncs"
+	"github.com/barbossa-agent/barbossa/sdk"
+)
+
+// buildWASM builds the probe's module, as `make wasm` does, into a
+// temporary folder.
+func buildWASM(t testing.TB) []byte {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "docker.wasm")
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-buildmode=c-shared", "-o", out, "./cmd")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build docker.wasm: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func grants(socket string) hostfuncs.Grants {
+	return hostfuncs.Grants{HTTP: []string{"unix://" + socket}}
+}
+
+type wasmProbe struct {
+	t    testing.TB
+	host *wasmhost.Host
+	mod  *wasmhost.Module
+}
+
+func newWASMProbe(t testing.TB) *wasmProbe {
+	t.Helper()
+	ctx := context.Background()
+	host, err := wasmhost.New(wasmhost.Options{CacheDir: filepath.Join(t.TempDir(), "cache")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Close(ctx) })
+	mod, err := host.Load(ctx, "docker", buildWASM(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mod.Probes(); len(got) != 1 || got[0].Name != "docker" || got[0].Version != Version {
+		t.Fatalf("describe = %+v", got)
+	}
+	return &wasmProbe{t: t, host: host, mod: mod}
+}
+
+func (w *wasmProbe) probe(name string, g hostfuncs.Grants, cfg map[string]any, keep bool) *wasmhost.Probe {
+	w.t.Helper()
+	p, err := w.host.NewProbe(w.mod, wasmhost.ProbeOptions{Name: name, Grants: g, Config: cfg, MaxMemory: 32 << 20, KeepInstance: keep})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func collect(t testing.TB, p sdk.Probe, timeout time.Duration) sdk.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	r, err := p.Collect(ctx, sdk.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// containers puts a real dockerd's containers into every state the probe
+// must tell apart.
+func containers(t testing.TB, d *testenv.Docker) {
+	d.Container(t, testenv.ContainerSpec{Name: "web", Labels: map[string]string{"app": "web"}})
+	d.Container(t, testenv.ContainerSpec{Name: "mem", Cmd: []string{"alloc", "16"}})
+	d.Container(t, testenv.ContainerSpec{Name: "job", State: testenv.Exited, ExitCode: 2})
+	d.Container(t, testenv.ContainerSpec{Name: "ok-job", State: testenv.Exited})
+	d.Container(t, testenv.ContainerSpec{Name: "frozen", State: testenv.Paused})
+	d.Container(t, testenv.ContainerSpec{Name: "fresh", State: testenv.Created})
+	d.Container(t, testenv.ContainerSpec{Name: "sick", Health: testenv.Unhealthy})
+	d.Container(t, testenv.ContainerSpec{Name: "fine", Health: testenv.Healthy})
+}
+
+// TestRealDockerThroughWASM runs the built module in the real WASM host
+// against a real dockerd (core/testenv) with containers running, exited
+// non-zero and zero, paused, created, unhealthy and healthy.
+func TestRealDockerThroughWASM(t *testing.T) {
+	d := testenv.StartDocker(t)
+	containers(t, d)
+	sock := d.Socket()
+	w := newWASMProbe(t)
+	cfg := map[string]any{"socket": sock}
+
+	t.Run("states", func(t *testing.T) {
+		p := w.probe("docker", grants(sock), cfg, false)
+		start := time.Now()
+		r := collect(t, p, 20*time.Second)
+		t.Logf("one run: %s, %q", time.Since(start).Round(time.Millisecond), r.Message)
+		if r.Status != sdk.StatusCrit || !strings.Contains(r.Message, "job exited 2") || !strings.Contains(r.Message, "sick unhealthy") {
+			t.Errorf("status %s, message %q", r.Status, r.Message)
+		}
+		for _, tc := range []struct {
+			name, state string
+			health      sdk.Health
+			attrs       map[string]any
+		}{
+			{"web", "running", sdk.StatusOK, map[string]any{"restart_count": float64(0), "image": testenv.ImageRef}},
+			{"mem", "running", sdk.StatusOK, nil},
+			{"job", "exited", sdk.StatusCrit, map[string]any{"exit_code": float64(2)}},
+			{"ok-job", "exited", sdk.StatusOK, map[string]any{"exit_code": float64(0)}},
+			{"frozen", "paused", sdk.StatusOK, nil},
+			{"fresh", "created", sdk.StatusOK, nil},
+			{"sick", "running", sdk.StatusCrit, map[string]any{"health": "unhealthy"}},
+			{"fine", "running", sdk.StatusOK, map[string]any{"health": "healthy", "failing_streak": float64(0)}},
+		} {
+			e := find(t, r, tc.name)
+			if e.State != tc.state || e.Health != tc.health || len(e.ID) != 64 {
+				t.Errorf("%s: state %s health %s id %q", tc.name, e.State, e.Health, e.ID)
+			}
+			for k, v := range tc.attrs {
+				if e.Attrs[k] != v {
+					t.Errorf("%s: %s = %v, want %v", tc.name, k, e.Attrs[k], v)
+				}
+			}
+			_, hasStats := e.Attrs["memory_bytes"]
+			if hasStats != (tc.state == "running") {
+				t.Errorf("%s (%s): stats read: %v", tc.name, tc.state, hasStats)
+			}
+			if _, ok := e.Attrs["cpu_percent"]; ok {
+				t.Errorf("%s: cpu_percent from a single reading", tc.name)
+			}
+		}
+		web := find(t, r, "web")
+		if labels, _ := web.Attrs["labels"].(map[string]any); labels["app"] != "web" {
+			t.Errorf("web labels = %v", web.Attrs["labels"])
+		}
+		if _, err := time.Parse(time.RFC3339, web.Attrs["started_at"].(string)); err != nil {
+			t.Errorf("started_at: %v", err)
+		}
+		if m := metric(r, "docker.container.memory_bytes", "mem"); m < 16<<20 {
+			t.Errorf("mem uses %v bytes, the container touched 16 MiB", m)
+		}
+		if metric(r, "docker.container.pids", "web") < 1 || metric(r, "docker.container.cpu_seconds_total", "web") <= 0 {
+			t.Errorf("web pids/cpu: %v", r.Metrics)
+		}
+		for state, n := range map[string]float64{"running": 4, "exited": 2, "paused": 1, "created": 1, "dead": 0} {
+			if got := metric(r, "docker.containers", state, "state"); got != n {
+				t.Errorf("docker.containers{state=%s} = %v, want %v", state, got, n)
+			}
+		}
+	})
+
+	t.Run("cpu percent from the previous run", func(t *testing.T) {
+		p := w.probe("docker-kept", grants(sock), map[string]any{"socket": sock, "patterns": []any{"web", "mem"}}, true)
+		collect(t, p, 20*time.Second)
+		r := collect(t, p, 20*time.Second)
+		for _, n := range []string{"web", "mem"} {
+			if pct, ok := find(t, r, n).Attrs["cpu_percent"].(float64); !ok || pct < 0 || pct > 200 {
+				t.Errorf("%s: cpu_percent = %v", n, find(t, r, n).Attrs["cpu_percent"])
+			}
+		}
+	})
+
+	t.Run("filters", func(t *testing.T) {
+		p := w.probe("docker-jobs", grants(sock), map[string]any{"socket": sock, "patterns": []any{"*job"}, "exclude": []any{"ok-*"}, "stats": false, "labels": false}, false)
+		r := collect(t, p, 20*time.Second)
+		if len(r.Entities) != 1 || r.Entities[0].Name != "job" {
+			t.Errorf("entities = %+v", r.Entities)
+		}
+	})
+
+	t.Run("deadline", func(t *testing.T) {
+		// dockerd 20.10 answers one-shot stats at its next 1 s tick: a
+		// 400 ms run must still end in time, with what it could read.
+		p := w.probe("docker-hurried", grants(sock), cfg, false)
+		ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		r, err := p.Collect(ctx, sdk.Request{})
+		took := time.Since(start)
+		if err != nil || took > 700*time.Millisecond {
+			t.Fatalf("a 400 ms run took %s: %v", took, err)
+		}
+		if len(r.Entities) != 8 {
+			t.Errorf("%d entities", len(r.Entities))
+		}
+		t.Logf("400 ms run: %s, %q", took.Round(time.Millisecond), r.Message)
+	})
+
+	t.Run("denied", func(t *testing.T) {
+		p := w.probe("docker-denied", grants("/var/run/docker.sock"), cfg, false)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := p.Collect(ctx, sdk.Request{})
+		if err == nil || !strings.Contains(err.Error(), "denied") || !strings.Contains(err.Error(), `grant http = ["unix://`+sock+`"]`) || p.Denied() != 1 {
+			t.Errorf("err = %v, denied %d", err, p.Denied())
+		}
+	})
+
+	t.Run("not running", func(t *testing.T) {
+		gone := filepath.Join(t.TempDir(), "docker.sock")
+		p := w.probe("docker-gone", grants(gone), map[string]any{"socket": gone}, false)
+		r := collect(t, p, 10*time.Second)
+		if r.Status != sdk.StatusUnknown || r.Message != "Docker is not running (no socket at "+gone+")" || len(r.Entities) != 0 {
+			t.Errorf("report %+v", r)
+		}
+	})
+
+	// BARBOSSA_CAPTURE=1 re-records testdata/replay.json from this daemon
+	// (in-process, through the same host functions); then run the golden
+	// test with -update.
+	if os.Getenv("BARBOSSA_CAPTURE") == "1" {
+		h := hostfuncs.New(nil)
+		defer h.Close()
+		c, err := h.NewCaller("docker", grants(sock), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &recorder{next: c}
+		defer sdk.SetTransport(sdk.SetTransport(rec))
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if _, err := New().Collect(ctx, sdk.Request{Probe: "docker", Config: cfg}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range rec.log { // the socket differs per daemon
+			rec.log[i].Request = []byte(strings.ReplaceAll(string(rec.log[i].Request), sock, testSocket))
+			rec.log[i].Response = []byte(strings.ReplaceAll(string(rec.log[i].Response), filepath.Dir(sock), filepath.Dir(testSocket)))
+		}
+		rec.save(t, "testdata/replay.json")
+	}
+}
+
+func find(t testing.TB, r sdk.Report, name string) sdk.Entity {
+	t.Helper()
+	for _, e := range r.Entities {
+		if e.Name == name {
+			return e
+		}
+	}
+	t.Fatalf("no container %q in %d", name, len(r.Entities))
+	return sdk.Entity{}
+}

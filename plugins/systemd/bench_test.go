@@ -1,0 +1,89 @@
+//go:build linux
+
+package systemd
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/core/wasmhost"
+	"github.com/barbossa-agent/barbossa/hostfuncs"
+	"github.com/barbossa-agent/barbossa/sdk"
+)
+
+// BenchmarkCollect measures one run against a real systemd holding the
+// harness' units, the integration test's, and 20 more running services:
+// ~165 loaded units of which ~35 running services are detailed.
+//
+//	go test ./plugins/systemd -run '^$' -bench Collect -benchtime 100x -count 5
+func BenchmarkCollect(b *testing.B) {
+	units := append([]testenv.Unit(nil), extraUnits...)
+	for i := range 20 {
+		units = append(units, testenv.Unit{
+			Name:    fmt.Sprintf("bench-%02d.service", i),
+			Enable:  true,
+			Content: "[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n",
+		})
+	}
+	s := testenv.StartSystemd(b, units...)
+	bus := s.BusAddress()
+	cfg := map[string]any{"bus": bus}
+	w := newWASMProbe(b)
+
+	report := func(b *testing.B, p sdk.Probe) {
+		b.Helper()
+		var r sdk.Report
+		for b.Loop() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			var err error
+			r, err = p.Collect(ctx, sdk.Request{Probe: "systemd", Config: cfg})
+			cancel()
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(r.Entities)), "units")
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/run")
+	}
+	b.Run("wasm", func(b *testing.B) {
+		report(b, w.probe("systemd", grants(bus, true), nil))
+	})
+	b.Run("wasm-details-none", func(b *testing.B) {
+		cfg = map[string]any{"bus": bus, "details": "none"}
+		defer func() { cfg = map[string]any{"bus": bus} }()
+		report(b, w.probe("systemd-nodetails", grants(bus, true), nil))
+	})
+	b.Run("wasm-kept-instance", func(b *testing.B) {
+		p, err := w.host.NewProbe(w.mod, wasmhost.ProbeOptions{Name: "systemd-kept", Grants: grants(bus, true), MaxMemory: 32 << 20, KeepInstance: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		report(b, p)
+	})
+	b.Run("native", func(b *testing.B) {
+		h := hostfuncs.New(nil)
+		defer h.Close()
+		c, err := h.NewCaller("systemd", grants(bus, true), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sdk.SetTransport(sdk.SetTransport(c))
+		report(b, New())
+	})
+	b.Run("native-details-none", func(b *testing.B) {
+		h := hostfuncs.New(nil)
+		defer h.Close()
+		c, err := h.NewCaller("systemd", grants(bus, true), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sdk.SetTransport(sdk.SetTransport(c))
+		cfg = map[string]any{"bus": bus, "details": "none"}
+		defer func() { cfg = map[string]any{"bus": bus} }()
+		report(b, New())
+	})
+}
