@@ -116,6 +116,41 @@ func TestPluginProbeLeavesNothing(t *testing.T) {
 	}
 }
 
+// TestPluginProbeCrashRecovers: a plugin that crashes once costs one failed
+// run; the next run restarts it and the probe is healthy again.
+func TestPluginProbeCrashRecovers(t *testing.T) {
+	dir := t.TempDir()
+	buildTestPlugin(t, dir)
+	marker := filepath.Join(dir, "crash")
+	os.WriteFile(marker, nil, 0o600)
+	cfg := loadPluginConfig(t, dir, "")
+	cfg.Probes[0].Config = map[string]any{"crash_once": marker}
+	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		h, _ := a.sched.HealthOf("tp")
+		if h.Failures == 1 && h.State == "ok" && h.Runs >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the probe did not recover from its crash: %+v", h)
+		}
+		// The failing state lasts one interval; seen, it must say why.
+		if h.State == "failing" && !strings.Contains(h.LastError, "exited during the run (exit status 2)") {
+			t.Errorf("crash recorded as %q", h.LastError)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestPluginProbeWrongChecksum(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildTestPlugin(t, dir)

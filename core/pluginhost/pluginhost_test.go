@@ -609,3 +609,36 @@ func TestHelperAgent(t *testing.T) {
 	fmt.Printf("plugin %d\n", pr.PID())
 	time.Sleep(time.Minute)
 }
+
+// TestBadPlugins runs binaries that are not good plugins: each start fails
+// with an error saying why, and leaves no process.
+func TestBadPlugins(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, script, want string
+	}{
+		{"newer-abi", "echo '1|2|unix|/nonexistent|grpc|'; sleep 5",
+			"incompatible API version with plugin. Plugin version: 2, Client versions: [1]: the plugin was built for another protocol (ABI) version than this agent's 1; rebuild it"},
+		{"exits", "echo 'cannot start: no config' >&2; exit 1",
+			"the plugin exited before its handshake: cannot start: no config"},
+		{"chatty", "echo 'Starting up...'; sleep 5",
+			`the plugin wrote "Starting up..." to stdout before its handshake`},
+		{"netrpc", "echo '1|1|unix|/nonexistent|netrpc|'; sleep 5",
+			`unsupported plugin protocol "netrpc"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := filepath.Join(dir, tc.name)
+			os.WriteFile(bin, []byte("#!/bin/sh\n"+tc.script+"\n"), 0o755)
+			pr, _ := newProbe(t, Options{Name: tc.name, Path: bin})
+			start := time.Now()
+			_, err := collect(t, pr, 10*time.Second, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want %q in it", err, tc.want)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("took %s to fail", d)
+			}
+			assertNoChildren(t)
+		})
+	}
+}

@@ -211,6 +211,10 @@ func (pr *Probe) startError(err error) error {
 		return pr.errorf("start %s: the plugin wrote %q to stdout before its handshake: a plugin must not print to stdout before sdk.Serve (write to stderr, or use sdk.Log)", pr.opts.Path, line)
 	}
 	first, _, _ := strings.Cut(msg, "\n")
+	if strings.HasPrefix(first, "incompatible API version") {
+		return pr.errorf("start %s: %s: the plugin was built for another protocol (ABI) version than this agent's %d; rebuild it with this agent's sdk",
+			pr.opts.Path, strings.TrimSuffix(first, "."), sdk.ABIVersion)
+	}
 	return pr.errorf("start %s: %s%s", pr.opts.Path, first, pr.out.lastWords())
 }
 
