@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -174,7 +176,8 @@ func parseHCLog(s string) (slog.Level, string, []slog.Attr, bool) {
 	msg, _ := m["@message"].(string)
 	lvl, _ := m["@level"].(string)
 	var attrs []slog.Attr
-	for k, v := range m {
+	for _, k := range slices.Sorted(maps.Keys(m)) { // "@module" first
+		v := m[k]
 		switch k {
 		case "@level", "@message", "@timestamp", "@caller":
 		case "@module":

@@ -642,3 +642,24 @@ func TestBadPlugins(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseDuringStart closes a probe while its plugin is still starting:
+// Close returns only once that process is gone.
+func TestCloseDuringStart(t *testing.T) {
+	t.Setenv("TESTPLUGIN_START_DELAY", "300ms")
+	pr, _ := newProbe(t, Options{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := collect(t, pr, 10*time.Second, nil)
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if len(children(t)) != 1 {
+		t.Fatalf("children while starting: %q", children(t))
+	}
+	pr.Close()
+	assertNoChildren(t)
+	if err := <-done; !errors.Is(err, errClosed) {
+		t.Errorf("a run whose start was closed: %v", err)
+	}
+}

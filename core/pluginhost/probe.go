@@ -67,10 +67,13 @@ type Probe struct {
 	failures    int
 	lastFailure time.Time
 
-	mu     sync.Mutex // guards proc, closed, info; never held across calls
+	mu     sync.Mutex // guards the fields below; never held across calls
 	proc   *process
 	closed bool
 	info   sdk.Info
+	// starting is closed when the start in progress has ended, its process
+	// kept or, after a Close, killed.
+	starting chan struct{}
 }
 
 var _ sdk.Probe = (*Probe)(nil)
@@ -171,11 +174,14 @@ func (pr *Probe) Close() error {
 		return nil
 	}
 	pr.closed = true
-	proc := pr.proc
+	proc, starting := pr.proc, pr.starting
 	pr.proc = nil
 	pr.unlock()
 	if proc != nil {
 		proc.stop()
+	}
+	if starting != nil {
+		<-starting // bounded by the start's timeout; the starter kills it
 	}
 	if pr.ownFuncs != nil {
 		return pr.ownFuncs.Close()
@@ -269,20 +275,32 @@ func (pr *Probe) running(ctx context.Context) (*process, error) {
 		return nil, pr.errorf("not restarted yet: the plugin failed %d times in a row; next restart in %s",
 			pr.failures, wait.Round(time.Millisecond))
 	}
-	proc, err := pr.start(ctx)
-	if err != nil {
-		pr.failed1()
-		return nil, err
-	}
+	starting := make(chan struct{})
+	defer close(starting)
 	pr.lock()
 	if pr.closed {
 		pr.unlock()
+		return nil, pr.errorf("%w", errClosed)
+	}
+	pr.starting = starting
+	pr.unlock()
+	proc, err := pr.start(ctx)
+	pr.lock()
+	closed = pr.closed
+	if err == nil && !closed {
+		pr.proc = proc
+		pr.info, _ = pickKind(proc.probes, pr.opts.Kind)
+	}
+	pr.starting = nil
+	pr.unlock()
+	switch {
+	case err != nil:
+		pr.failed1()
+		return nil, err
+	case closed:
 		proc.kill()
 		return nil, pr.errorf("%w", errClosed)
 	}
-	pr.proc = proc
-	pr.info, _ = pickKind(proc.probes, pr.opts.Kind)
-	pr.unlock()
 	return proc, nil
 }
 
