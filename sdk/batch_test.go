@@ -49,3 +49,27 @@ func TestHTTPBatch(t *testing.T) {
 		t.Errorf("an empty batch called the host: %d calls", len(f.calls))
 	}
 }
+
+func TestSplitBatch(t *testing.T) {
+	items, isErr, err := splitBatch([]byte(` { "x": {"y": [1, "]"]}, "batch" : [ {"body":"a]\"}{["} , {"error":"x"},1,"s\\",[1,[2]] ,null, true ] , "z": -1.5e3 } `))
+	want := []string{`{"body":"a]\"}{["}`, `{"error":"x"}`, `1`, `"s\\"`, `[1,[2]]`, `null`, `true`}
+	if err != nil || isErr || len(items) != len(want) {
+		t.Fatalf("splitBatch = %q, %v, %v", items, isErr, err)
+	}
+	for i := range want {
+		if string(items[i]) != want[i] {
+			t.Errorf("item %d = %s, want %s", i, items[i], want[i])
+		}
+	}
+	if items, _, err := splitBatch([]byte(`{"batch":[]}`)); err != nil || len(items) != 0 {
+		t.Errorf("empty batch: %q %v", items, err)
+	}
+	if _, isErr, _ := splitBatch([]byte(`{"error":"denied: no"}`)); !isErr {
+		t.Error("an error response was not recognised")
+	}
+	for _, bad := range []string{``, `[]`, `{"batch":{}}`, `{"batch":[1,2}`, `{"batch":[1 2]}`, `{"batch":["x]}`, `{"other":1}`, `{"batch":[1]`, `{"batch":[1],}`, `{"batch":[1]}x`, `{batch:[1]}`} {
+		if _, _, err := splitBatch([]byte(bad)); err == nil {
+			t.Errorf("splitBatch(%s) did not fail", bad)
+		}
+	}
+}
