@@ -1,8 +1,10 @@
 package hostfuncs
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -37,7 +40,8 @@ const (
 // URL's host is ignored; without it the URL must fall under a granted prefix
 // (same scheme, host and port; path on a "/" boundary, after cleaning "..").
 // Redirects are not followed: a 3xx is returned to the probe. No proxy is
-// used. The call ends at timeout_ms or the run's deadline, whichever is
+// used. With "fields" (a list of keys) a JSON object body, or each object
+// of a JSON array body, keeps only those top-level keys (see selectFields). The call ends at timeout_ms or the run's deadline, whichever is
 // first; the body keeps its first 8 MiB (truncated is then true). Headers
 // with several values are joined with ", ".
 var httpFunc = jsonFunc(sdk.FuncHTTP, (*Caller).http)
@@ -117,6 +121,8 @@ func (c *Caller) http(ctx context.Context, req sdk.HTTPRequest) (any, error) {
 	resp := sdk.HTTPResponse{Status: hresp.StatusCode, Headers: map[string]string{}}
 	if len(body) > maxHTTPBody {
 		body, resp.Truncated = body[:maxHTTPBody], true
+	} else if len(req.Fields) > 0 {
+		body = selectFields(body, req.Fields)
 	}
 	for k, v := range hresp.Header {
 		resp.Headers[k] = strings.Join(v, ", ")
@@ -156,4 +162,47 @@ func (h *Host) socketTransport(path string) *http.Transport {
 	}
 	h.sockets[path] = t
 	return t
+}
+
+// selectFields keeps only the given top-level keys of a JSON object, or of
+// each object of a JSON array (the "fields" of an http request). Anything
+// else, or JSON that does not parse, is returned as it was.
+func selectFields(body []byte, fields []string) []byte {
+	keep := func(m map[string]json.RawMessage) {
+		for k := range m {
+			if !slices.Contains(fields, k) {
+				delete(m, k)
+			}
+		}
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return body
+	}
+	var out []byte
+	var err error
+	switch trimmed[0] {
+	case '{':
+		var m map[string]json.RawMessage
+		if json.Unmarshal(trimmed, &m) != nil {
+			return body
+		}
+		keep(m)
+		out, err = json.Marshal(m)
+	case '[':
+		var list []map[string]json.RawMessage
+		if json.Unmarshal(trimmed, &list) != nil {
+			return body
+		}
+		for _, m := range list {
+			keep(m)
+		}
+		out, err = json.Marshal(list)
+	default:
+		return body
+	}
+	if err != nil {
+		return body
+	}
+	return out
 }

@@ -44,6 +44,13 @@ type HTTPRequest struct {
 	Headers   map[string]string `json:"headers,omitempty"`
 	Body      string            `json:"body,omitempty"`
 	TimeoutMS int64             `json:"timeout_ms,omitempty"`
+	// Fields, when set, asks the host to keep only these top-level keys of
+	// a JSON object body, or of each object of a JSON array body, before
+	// the body crosses into the guest. Decoding JSON in a WASM guest costs
+	// ~200 ns a byte, the host's is ~100 times cheaper: a probe that reads
+	// three keys of a 5 KB document saves most of its run. A body that is
+	// not such JSON comes back whole.
+	Fields []string `json:"fields,omitempty"`
 }
 
 // HTTPResponse is an HTTP response; any status is a response, not an error.
