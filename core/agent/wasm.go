@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -170,6 +171,11 @@ func (w *wasmRuntime) load(host *wasmhost.Host, name, key string, wasm []byte) (
 		}
 		sm = &sharedModule{mod: mod}
 		w.modules[key] = sm
+		// Compiling a Go guest peaks at ~60 MB of Go heap that is garbage
+		// right after; left to the runtime it goes back to the OS over
+		// minutes (measured: agent RSS 100 MB, then 81 MB after 2.5 min).
+		// One forced GC and scavenge now costs milliseconds.
+		debug.FreeOSMemory()
 	}
 	sm.refs++
 	var once sync.Once
