@@ -1,6 +1,5 @@
 # Two commands matter on a fresh machine: `make run` and `make test`.
 export PATH := /usr/local/go/bin:$(PATH)
-export GOFLAGS ?= -mod=mod
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
