@@ -1,0 +1,73 @@
+//go:build linux
+
+package docker
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/hostfuncs"
+	"github.com/barbossa-agent/barbossa/sdk"
+)
+
+// cpuTime is the CPU time this process (the host and its WASM guests) has
+// used; dockerd's own work is not in it.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkCollect measures one run against a real dockerd with 20
+// containers: the eight of the integration test and 12 more running.
+// ms/run is wall time (on dockerd 20.10 dominated by its 1 s stats tick);
+// cpu-ms/run is what the run cost this process.
+//
+//	go test ./plugins/docker -run '^$' -bench Collect -benchtime 20x -count 5
+func BenchmarkCollect(b *testing.B) {
+	d := testenv.StartDocker(b)
+	containers(b, d)
+	for i := range 12 {
+		d.Container(b, testenv.ContainerSpec{Name: fmt.Sprintf("bench-%02d", i)})
+	}
+	sock := d.Socket()
+	w := newWASMProbe(b)
+
+	run := func(b *testing.B, p sdk.Probe, cfg map[string]any) {
+		var r sdk.Report
+		cpu0 := cpuTime()
+		for b.Loop() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			var err error
+			r, err = p.Collect(ctx, sdk.Request{Probe: "docker", Config: cfg})
+			cancel()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if r.Status == sdk.StatusUnknown || len(r.Entities) != 20 {
+				b.Fatalf("%s: %d containers", r.Message, len(r.Entities))
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/run")
+		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/run")
+	}
+	full := map[string]any{"socket": sock}
+	noStats := map[string]any{"socket": sock, "stats": false}
+	b.Run("wasm", func(b *testing.B) { run(b, w.probe("docker", grants(sock), nil, false), full) })
+	b.Run("wasm-kept-instance", func(b *testing.B) { run(b, w.probe("docker-kept", grants(sock), nil, true), full) })
+	b.Run("wasm-no-stats", func(b *testing.B) { run(b, w.probe("docker-nostats", grants(sock), nil, false), noStats) })
+	b.Run("native", func(b *testing.B) {
+		h := hostfuncs.New(nil)
+		defer h.Close()
+		c, err := h.NewCaller("docker", grants(sock), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sdk.SetTransport(sdk.SetTransport(c))
+		run(b, New(), full)
+	})
+}
