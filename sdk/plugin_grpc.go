@@ -29,8 +29,8 @@ func (grpcPlugin) GRPCServer(b *plugin.GRPCBroker, s *grpc.Server) error {
 		ServiceName: PluginProbeService,
 		HandlerType: (*any)(nil),
 		Methods: []grpc.MethodDesc{
-			bytesMethod(PluginProbeService, PluginMethodDescribe, ps.describe),
-			bytesMethod(PluginProbeService, PluginMethodCollect, ps.collect),
+			PluginMethod(PluginProbeService, PluginMethodDescribe, ps.describe),
+			PluginMethod(PluginProbeService, PluginMethodCollect, ps.collect),
 		},
 		Metadata: "docs/PLUGINS.md",
 	}, ps)
@@ -120,9 +120,10 @@ func (t *pluginTransport) Log(level Level, msg string) {
 	}
 }
 
-// bytesMethod is what protoc-gen-go-grpc would generate for
-// rpc name(BytesValue) returns (BytesValue), calling f with the bytes.
-func bytesMethod(service, name string, f func(ctx context.Context, in []byte) ([]byte, error)) grpc.MethodDesc {
+// PluginMethod is what protoc-gen-go-grpc would generate for
+// rpc name(BytesValue) returns (BytesValue), calling f with the bytes. Both
+// ends of the plugin protocol build their services from it.
+func PluginMethod(service, name string, f func(ctx context.Context, in []byte) ([]byte, error)) grpc.MethodDesc {
 	full := "/" + service + "/" + name
 	return grpc.MethodDesc{
 		MethodName: name,

@@ -84,11 +84,11 @@ func newHostServer(c hostCaller) func([]grpc.ServerOption) *grpc.Server {
 		ServiceName: sdk.PluginHostService,
 		HandlerType: (*any)(nil),
 		Methods: []grpc.MethodDesc{
-			bytesMethod(sdk.PluginHostService, sdk.FuncExec, call(sdk.FuncExec)),
-			bytesMethod(sdk.PluginHostService, sdk.FuncHTTP, call(sdk.FuncHTTP)),
-			bytesMethod(sdk.PluginHostService, sdk.FuncDBus, call(sdk.FuncDBus)),
-			bytesMethod(sdk.PluginHostService, sdk.FuncReadFile, call(sdk.FuncReadFile)),
-			bytesMethod(sdk.PluginHostService, sdk.FuncLog, logFn),
+			sdk.PluginMethod(sdk.PluginHostService, sdk.FuncExec, call(sdk.FuncExec)),
+			sdk.PluginMethod(sdk.PluginHostService, sdk.FuncHTTP, call(sdk.FuncHTTP)),
+			sdk.PluginMethod(sdk.PluginHostService, sdk.FuncDBus, call(sdk.FuncDBus)),
+			sdk.PluginMethod(sdk.PluginHostService, sdk.FuncReadFile, call(sdk.FuncReadFile)),
+			sdk.PluginMethod(sdk.PluginHostService, sdk.FuncLog, logFn),
 		},
 		Metadata: "docs/PLUGINS.md",
 	}
@@ -96,33 +96,6 @@ func newHostServer(c hostCaller) func([]grpc.ServerOption) *grpc.Server {
 		s := grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(maxResult))...)
 		s.RegisterService(desc, c)
 		return s
-	}
-}
-
-// bytesMethod is what protoc-gen-go-grpc would generate for
-// rpc name(BytesValue) returns (BytesValue), calling f with the bytes. The
-// plugin side has its twin in sdk.
-func bytesMethod(service, name string, f func(ctx context.Context, in []byte) ([]byte, error)) grpc.MethodDesc {
-	full := "/" + service + "/" + name
-	return grpc.MethodDesc{
-		MethodName: name,
-		Handler: func(srv any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
-			in := new(wrapperspb.BytesValue)
-			if err := dec(in); err != nil {
-				return nil, err
-			}
-			call := func(ctx context.Context, req any) (any, error) {
-				out, err := f(ctx, req.(*wrapperspb.BytesValue).GetValue())
-				if err != nil {
-					return nil, err
-				}
-				return wrapperspb.Bytes(out), nil
-			}
-			if icpt == nil {
-				return call(ctx, in)
-			}
-			return icpt(ctx, in, &grpc.UnaryServerInfo{Server: srv, FullMethod: full}, call)
-		},
 	}
 }
 
