@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -88,11 +89,20 @@ func (a *Agent) syncDropIns(settle bool) {
 		d.acted[f.stem] = stamp
 		a.applyDropIn(f, d.loaded[f.stem])
 	}
+	removed := false
 	for stem, cur := range d.loaded {
 		if !seen[stem] {
 			a.log.Info("drop-in probe removed", "probe", cur.name, "dir", d.dir, "file", stem+".wasm")
 			a.removeProbe(cur.name)
 			delete(d.loaded, stem)
+			removed = true
+		}
+	}
+	if removed {
+		// A drop-in refused because its name was taken may load now.
+		for stem := range d.failed {
+			delete(d.acted, stem)
+			delete(d.failed, stem)
 		}
 	}
 	for _, m := range []map[string]fileStamps{d.acted, d.pending} {
@@ -120,12 +130,16 @@ func (a *Agent) syncDropIns(settle bool) {
 // applyDropIn loads a new or changed drop-in; cur is the running version.
 func (a *Agent) applyDropIn(f dropInFiles, cur *dropIn) {
 	d := &a.dropIns
+	var wasm []byte
 	tomlData, err := os.ReadFile(f.toml)
-	if err != nil {
-		return
+	if err == nil {
+		wasm, err = os.ReadFile(f.wasm)
 	}
-	wasm, err := os.ReadFile(f.wasm)
+	if errors.Is(err, os.ErrNotExist) {
+		return // removed since the scan: the next one sees it gone
+	}
 	if err != nil {
+		a.log.Error("drop-in probe skipped", "file", f.toml, "err", err)
 		return
 	}
 	hash := dropInHash(tomlData, wasm)

@@ -133,6 +133,10 @@ timeout = "50ms"
 	put("clash.toml", []byte("name = \"steady\"\n"))
 	wantClash := filepath.Join(drop, "clash.toml") + `:1: name: probe \"steady\" is already defined in ` + filepath.Join(dir, "barbossa.toml") + ":"
 	waitFor(t, 10*time.Second, "the name clash", func() bool { return strings.Contains(logs.String(), wantClash) })
+	put("twin.wasm", v2)
+	put("twin.toml", []byte("name = \"early\"\n"))
+	wantTwin := filepath.Join(drop, "twin.toml") + `:1: name: probe \"early\" is already defined in ` + filepath.Join(drop, "early.toml")
+	waitFor(t, 10*time.Second, "the clash of two drop-ins", func() bool { return strings.Contains(logs.String(), wantTwin) })
 	steady()
 
 	// Removing either file removes the probe, and frees its module.
@@ -141,12 +145,19 @@ timeout = "50ms"
 		_, code := getProbe(t, base, "dropped")
 		return code == 404
 	})
+	// With early.toml gone, the name is free: twin, refused for taking it,
+	// loads under it.
 	os.Remove(filepath.Join(drop, "early.toml"))
-	waitFor(t, 10*time.Second, "the second removed drop-in gone", func() bool {
+	waitFor(t, 10*time.Second, "twin taking the free name", func() bool {
+		p, _ := getProbe(t, base, "early")
+		return p.Source == filepath.Join(drop, "twin.wasm") && p.Report != nil && p.Report.Message == "v2"
+	})
+	os.Remove(filepath.Join(drop, "twin.toml"))
+	waitFor(t, 10*time.Second, "the last drop-in gone", func() bool {
 		_, code := getProbe(t, base, "early")
 		return code == 404
 	})
-	if !strings.Contains(logs.String(), "a probe needs both NAME.wasm and NAME.toml") {
+	if !strings.Contains(logs.String(), `msg="drop-in ignored: a probe needs both NAME.wasm and NAME.toml" file=`+filepath.Join(drop, "early.wasm")) {
 		t.Error("the lone early.wasm is not reported")
 	}
 	a.wasm.mu.Lock()
