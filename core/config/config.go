@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -53,11 +54,76 @@ type Agent struct {
 
 // Portal is the [portal] table.
 type Portal struct {
-	Listen    string `toml:"listen"`
-	Token     string `toml:"token"`
-	TokenFile string `toml:"token_file"`
-	TLSCert   string `toml:"tls_cert"`
-	TLSKey    string `toml:"tls_key"`
+	Listen    string  `toml:"listen"`
+	Token     string  `toml:"token"`
+	TokenFile string  `toml:"token_file"`
+	TLSCert   string  `toml:"tls_cert"`
+	TLSKey    string  `toml:"tls_key"`
+	Actions   Actions `toml:"actions"`
+}
+
+// Actions is [portal.actions]: which units and containers POST
+// /api/v1/actions may start, stop or restart. Nothing is granted unless
+// listed, and no action runs without a portal token.
+type Actions struct {
+	// Units are glob patterns (path.Match) of unit names: "nginx.service",
+	// "app-*.service".
+	Units []string `toml:"units"`
+	// Containers are glob patterns of container names: "web-*".
+	Containers []string `toml:"containers"`
+	// Bus is the D-Bus the agent asks systemd on: "system" (the default;
+	// DBUS_SYSTEM_BUS_ADDRESS is honoured) or an address.
+	Bus string `toml:"bus"`
+	// Socket is the Docker Engine's unix socket.
+	Socket string `toml:"socket"`
+	// Timeout bounds one action: the job systemd runs, or Docker's stop
+	// (which waits 10 s for the container before killing it).
+	Timeout Duration `toml:"timeout"`
+}
+
+// Defaults of [portal.actions].
+const (
+	DefaultActionsBus     = "system"
+	DefaultActionsSocket  = "/var/run/docker.sock"
+	DefaultActionsTimeout = time.Minute
+)
+
+func (a *Actions) applyDefaults() {
+	if a.Bus == "" {
+		a.Bus = DefaultActionsBus
+	}
+	a.Socket = strings.TrimPrefix(a.Socket, "unix://")
+	if a.Socket == "" {
+		a.Socket = DefaultActionsSocket
+	}
+	if a.Timeout.Duration == 0 {
+		a.Timeout.Duration = DefaultActionsTimeout
+	}
+}
+
+// check returns problems as (key under portal.actions, message).
+func (a *Actions) check() [][2]string {
+	var errs [][2]string
+	for _, list := range []struct {
+		key   string
+		globs []string
+	}{{"units", a.Units}, {"containers", a.Containers}} {
+		for _, g := range list.globs {
+			if _, err := path.Match(g, ""); err != nil || strings.TrimSpace(g) == "" {
+				errs = append(errs, [2]string{list.key, fmt.Sprintf("%q is not a valid glob pattern", g)})
+			}
+		}
+	}
+	if a.Bus != "system" && a.Bus != "session" && !strings.Contains(a.Bus, ":") {
+		errs = append(errs, [2]string{"bus", fmt.Sprintf("%q is not system, session or a D-Bus address (unix:path=...)", a.Bus)})
+	}
+	if !filepath.IsAbs(a.Socket) {
+		errs = append(errs, [2]string{"socket", fmt.Sprintf("%q must be an absolute path", a.Socket)})
+	}
+	if a.Timeout.Duration < time.Second || a.Timeout.Duration > 10*time.Minute {
+		errs = append(errs, [2]string{"timeout", fmt.Sprintf("%s is outside 1s..10m", a.Timeout.Duration)})
+	}
+	return errs
 }
 
 // Store is the [store] table.
@@ -235,6 +301,7 @@ func (c *Config) applyDefaults() {
 	if c.Portal.Listen == "" {
 		c.Portal.Listen = DefaultListen
 	}
+	c.Portal.Actions.applyDefaults()
 	s := &c.Store
 	if s.Retention.Duration == 0 {
 		s.Retention.Duration = DefaultRetention
@@ -303,6 +370,9 @@ func (c *Config) check(loc *locator) []error {
 	}
 	if (c.Portal.TLSCert == "") != (c.Portal.TLSKey == "") {
 		bad("portal", 0, "portal.tls_cert", "tls_cert and tls_key go together")
+	}
+	for _, e := range c.Portal.Actions.check() {
+		bad("portal", 0, "portal.actions."+e[0], "%s", e[1])
 	}
 	seen := map[string]int{}
 	for i := range c.Probes {
