@@ -3,7 +3,9 @@ package tmux
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -219,4 +221,28 @@ func value(r sdk.Report, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// BenchmarkParseReport parses and reports a server with 50 sessions of 4
+// panes: the guest-side cost of a busy server, besides running tmux.
+//
+//	go test ./plugins/tmux -run '^$' -bench . -benchmem
+func BenchmarkParseReport(b *testing.B) {
+	var out strings.Builder
+	for s := range 50 {
+		id := fmt.Sprintf("$%d", s)
+		out.WriteString(line("S", id, fmt.Sprintf("session-%d", s), "2", "1", "1700000000", "1700000600", "/home/me/src/project"))
+		for p := range 4 {
+			out.WriteString(line("P", id, strconv.Itoa(p/2), "editor", strconv.Itoa(p%2), "1", "1", "0", "12345", "vim"))
+		}
+	}
+	text := out.String()
+	now := time.Now()
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		sessions, _ := parse(text)
+		if r := report(sessions, "default", now); len(r.Entities) != 50 {
+			b.Fatal(len(r.Entities))
+		}
+	}
 }
