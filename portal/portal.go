@@ -62,6 +62,9 @@ type Config struct {
 	Token   string // when set, every route but /healthz needs "Authorization: Bearer <Token>"
 	TLSCert string // PEM files; TLS is served when both are set
 	TLSKey  string
+	// Actions grants POST /api/v1/actions (actions.go); the zero value
+	// grants nothing.
+	Actions Actions
 }
 
 const (
