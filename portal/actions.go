@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"path"
 	"regexp"
@@ -133,7 +134,11 @@ func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		out.Error = err.Error()
 	}
-	s.log.Info("action", "remote", a.Remote, "kind", a.Kind, "target", a.Target, "action", a.Action,
+	level := slog.LevelInfo
+	if err != nil {
+		level = slog.LevelWarn
+	}
+	s.log.Log(r.Context(), level, "action", "remote", a.Remote, "kind", a.Kind, "target", a.Target, "action", a.Action,
 		"result", res.Result, "status", status, "duration", took.Round(time.Millisecond), "err", err)
 	writeJSON(w, r, status, out)
 }

@@ -104,11 +104,19 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*Agent, error
 		a.closeAll()
 		return nil, err
 	}
+	if n := len(cfg.Portal.Actions.Units) + len(cfg.Portal.Actions.Containers); n > 0 && token == "" {
+		logger.Warn("[portal.actions] grants actions but no [portal] token is set: every action will be refused")
+	}
 	a.portal = portal.New(portal.Config{
 		Listen:  cfg.Portal.Listen,
 		Token:   token,
 		TLSCert: cfg.Path(cfg.Portal.TLSCert),
 		TLSKey:  cfg.Path(cfg.Portal.TLSKey),
+		Actions: portal.Actions{
+			Units:      cfg.Portal.Actions.Units,
+			Containers: cfg.Portal.Actions.Containers,
+			Actor:      a, // actions.go
+		},
 	}, a, logger.With("component", "portal"))
 	return a, nil
 }
