@@ -10,12 +10,16 @@
 package main
 
 import (
+	"github.com/barbossa-agent/barbossa/plugins/docker"
+	"github.com/barbossa-agent/barbossa/plugins/systemd"
 	"github.com/barbossa-agent/barbossa/plugins/tmux"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
 func init() {
 	sdk.Register(tmux.New())
+	sdk.Register(systemd.New())
+	sdk.Register(docker.New())
 }
 
 func main() { sdk.Serve() }

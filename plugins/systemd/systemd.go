@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/barbossa-agent/barbossa/sdk"
@@ -91,9 +92,14 @@ func (p *Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error
 // systemd on it, or no permission. It is not an error: the agent's health
 // shows the probe running, the report says what is wrong.
 func unreachable(bus string, err error) sdk.Report {
+	why := err.Error()
+	var he *sdk.HostError
+	if errors.As(err, &he) {
+		why = strings.TrimPrefix(he.Message, "dbus: ")
+	}
 	return sdk.Report{
 		Status:   sdk.StatusUnknown,
-		Message:  fmt.Sprintf("systemd is not reachable on the %s bus: %v", busName(bus), err),
+		Message:  fmt.Sprintf("systemd is not reachable on the %s bus: %s", busName(bus), why),
 		Metrics:  []sdk.Metric{},
 		Entities: []sdk.Entity{},
 	}

@@ -202,3 +202,10 @@ func metric(r sdk.Report, name, key, value string) float64 {
 	}
 	return -1
 }
+
+func TestUnreachable(t *testing.T) {
+	r := unreachable("system", &sdk.HostError{Func: "dbus", Message: "dbus: connect to the system bus: system bus not found"})
+	if r.Status != sdk.StatusUnknown || r.Message != "systemd is not reachable on the system bus: connect to the system bus: system bus not found" {
+		t.Errorf("report %+v", r)
+	}
+}
