@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
@@ -176,5 +178,28 @@ func TestParseHelpers(t *testing.T) {
 	}
 	if m := apiMessage(`{"message":"No such container: x"}`); m != "No such container: x" {
 		t.Errorf("apiMessage = %q", m)
+	}
+}
+
+// TestSampleConfig checks that testdata/sample.toml, which the README
+// shows, is valid and says what the defaults are.
+func TestSampleConfig(t *testing.T) {
+	var file struct {
+		Probe []struct {
+			Config map[string]any `toml:"config"`
+		} `toml:"probe"`
+	}
+	if _, err := toml.DecodeFile("testdata/sample.toml", &file); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := decodeConfig(sdk.Request{Probe: "sample", Config: file.Probe[0].Config})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(cfg)
+	want, _ := json.Marshal(DefaultConfig())
+	// An empty list in the sample is the default's nil list.
+	if g := strings.ReplaceAll(string(got), "[]", "null"); g != string(want) {
+		t.Errorf("sample.toml reads as\n%s\nthe defaults are\n%s", g, want)
 	}
 }

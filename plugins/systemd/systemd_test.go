@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
@@ -207,5 +209,28 @@ func TestUnreachable(t *testing.T) {
 	r := unreachable("system", &sdk.HostError{Func: "dbus", Message: "dbus: connect to the system bus: system bus not found"})
 	if r.Status != sdk.StatusUnknown || r.Message != "systemd is not reachable on the system bus: connect to the system bus: system bus not found" {
 		t.Errorf("report %+v", r)
+	}
+}
+
+// TestSampleConfig checks that testdata/sample.toml, which the README
+// shows, is valid and says what the defaults are.
+func TestSampleConfig(t *testing.T) {
+	var file struct {
+		Probe []struct {
+			Config map[string]any `toml:"config"`
+		} `toml:"probe"`
+	}
+	if _, err := toml.DecodeFile("testdata/sample.toml", &file); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := decodeConfig(sdk.Request{Probe: "sample", Config: file.Probe[0].Config})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(cfg)
+	want, _ := json.Marshal(DefaultConfig())
+	// An empty list in the sample is the default's nil list.
+	if g := strings.ReplaceAll(string(got), "[]", "null"); g != string(want) {
+		t.Errorf("sample.toml reads as\n%s\nthe defaults are\n%s", g, want)
 	}
 }
