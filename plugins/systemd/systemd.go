@@ -151,6 +151,12 @@ func readDetails(ctx context.Context, bus string, units []Unit) (map[string]*Det
 			slots = append(slots, slot{u.Name, p})
 		}
 	}
+	// One read alone first: without the Properties.Get grant every read of
+	// a batch would be refused, and each refusal is a warning in the
+	// agent's log. One warning a run says it well enough.
+	if _, err := sdk.DBus(ctx, reqs[0]); errors.Is(err, sdk.ErrDenied) {
+		return details, fmt.Sprintf("property reads denied (grant %q)", grantFor(bus, ifaceProps+".Get"))
+	}
 	var denied, timedOut, failed int
 	var firstErr error
 	for start := 0; start < len(reqs); start += maxBatch {
