@@ -136,6 +136,10 @@ type Info struct {
 	Name        string `json:"name"`
 	Version     string `json:"version,omitempty"`
 	Description string `json:"description,omitempty"`
+	// Stateful asks the host to keep the probe's instance between runs,
+	// because the probe computes rates from the previous run's counters.
+	// Without it a WASM probe may get a fresh instance every run.
+	Stateful bool `json:"stateful,omitempty"`
 }
 
 // Request is what the host passes to one collect: the probe instance's name

@@ -52,7 +52,8 @@ func New() *Probe { return &Probe{} }
 
 // Info names the probe "docker".
 func (*Probe) Info() sdk.Info {
-	return sdk.Info{Name: "docker", Version: Version, Description: "Docker containers over the Engine API: state, health, restarts, CPU, memory, I/O"}
+	// Stateful: CPU percent is the delta from the previous run's counters.
+	return sdk.Info{Name: "docker", Version: Version, Description: "Docker containers over the Engine API: state, health, restarts, CPU, memory, I/O", Stateful: true}
 }
 
 // Collect reads the containers once. It returns an error for a bad config,
