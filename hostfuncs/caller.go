@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,7 +21,16 @@ type Caller struct {
 	logger *slog.Logger
 	denied atomic.Uint64
 	logs   logLimiter
+
+	// warned holds the denials already logged at warn: a probe that asks
+	// for the same thing every run is counted every time but warned about
+	// once, so a missing grant does not flood the log.
+	warnedMu sync.Mutex
+	warned   map[string]bool
 }
+
+// maxWarned bounds the remembered denials; past it, every denial warns.
+const maxWarned = 256
 
 // Caller implements sdk.Transport, so a native probe (or a test) can call
 // the host functions in-process with the same grant checks.
@@ -98,8 +108,28 @@ func (c *Caller) one(ctx context.Context, f hostFunc, req []byte) []byte {
 // deny logs and counts a refused call and returns the error the guest sees.
 func (c *Caller) deny(ctx context.Context, fn, what string) error {
 	c.denied.Add(1)
-	c.logger.LogAttrs(ctx, slog.LevelWarn, "host call denied", slog.String("func", fn), slog.String("denied", what))
+	level := slog.LevelWarn
+	if !c.firstDenial(fn + " " + what) {
+		level = slog.LevelDebug
+	}
+	c.logger.LogAttrs(ctx, level, "host call denied", slog.String("func", fn), slog.String("denied", what))
 	return fmt.Errorf("denied: %s is not granted to probe %q", what, c.probe)
+}
+
+// firstDenial reports whether key is denied for the first time.
+func (c *Caller) firstDenial(key string) bool {
+	c.warnedMu.Lock()
+	defer c.warnedMu.Unlock()
+	if c.warned[key] {
+		return false
+	}
+	if c.warned == nil {
+		c.warned = map[string]bool{}
+	}
+	if len(c.warned) < maxWarned {
+		c.warned[key] = true
+	}
+	return true
 }
 
 // timeout returns the budget of a call: want (0: none), cut to the time left

@@ -337,3 +337,18 @@ func alive(pid int) bool {
 	}
 	return true
 }
+
+func TestRepeatedDenialWarnsOnce(t *testing.T) {
+	c, logs := newCaller(t, Grants{})
+	ctx := ctxTimeout(t, 5*time.Second)
+	for range 5 {
+		call(t, c, ctx, "exec", sdk.ExecRequest{Argv: []string{"rm", "-rf", "/"}}, nil)
+	}
+	call(t, c, ctx, "exec", sdk.ExecRequest{Argv: []string{"reboot"}}, nil)
+	if c.Denied() != 6 {
+		t.Errorf("denied = %d, want every call counted (6)", c.Denied())
+	}
+	if n := strings.Count(logs.String(), "level=WARN msg=\"host call denied\""); n != 2 {
+		t.Errorf("%d denial warnings, want one per distinct denial (2):\n%s", n, logs)
+	}
+}
