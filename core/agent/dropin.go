@@ -1,20 +1,14 @@
 package agent
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/BurntSushi/toml"
 
 	"github.com/barbossa-agent/barbossa/core/config"
 )
@@ -74,103 +68,9 @@ func scanDropIns(dir string) (pairs []dropInFiles, orphans []string, err error) 
 	return pairs, orphans, nil
 }
 
-// parseDropIn reads the body of a [[probe]] entry from file (data) for the
-// module at wasmPath, fills in what a drop-in implies and the defaults,
-// and checks it. Every problem is a *config.Error naming file, line and key.
+// parseDropIn reads a drop-in's TOML (file, data) for the module at wasmPath.
 func parseDropIn(file string, data []byte, stem, wasmPath string, retention time.Duration) (config.Probe, error) {
-	var p config.Probe
-	md, err := toml.Decode(string(data), &p)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return p, &config.Error{File: file, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
-		}
-		return p, decodeError(file, err)
-	}
-	lines := newKeyLines(data)
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, &config.Error{File: file, Line: lines.find(key), Key: key, Msg: fmt.Sprintf(format, args...)})
-	}
-	for _, k := range md.Undecoded() {
-		if k[0] != "config" { // [config] is the probe's own
-			bad(k.String(), "unknown key")
-		}
-	}
-	if p.Name == "" {
-		p.Name = stem
-	}
-	switch p.Runtime {
-	case "":
-		p.Runtime = config.RuntimeWASM
-	case config.RuntimeWASM:
-	default:
-		bad("runtime", "%q: a drop-in is a WASM probe (%s); leave runtime out", p.Runtime, filepath.Base(wasmPath))
-	}
-	if p.Source != "" {
-		bad("source", "a drop-in runs %s beside it; leave source out", filepath.Base(wasmPath))
-	}
-	p.Source = wasmPath
-	p.ApplyDefaults(retention)
-	for _, e := range p.Check() {
-		bad(e.Key(), "probe %q: %s", p.Name, strings.TrimPrefix(e.Error(), e.Key()+": "))
-	}
-	p.Line = 1
-	return p, errors.Join(errs...)
-}
-
-// The decoder reports type mismatches as plain text with the line inside.
-var decodeErrorText = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
-
-func decodeError(file string, err error) *config.Error {
-	m := decodeErrorText.FindStringSubmatch(err.Error())
-	if m == nil {
-		return &config.Error{File: file, Msg: err.Error()}
-	}
-	line, _ := strconv.Atoi(m[1])
-	return &config.Error{File: file, Line: line, Key: m[2], Msg: m[3]}
-}
-
-// keyLines finds the line of a key in a drop-in file: a top-level key
-// ("timeout") or one in a table ("allow.exec", written under [allow] or as
-// a dotted key). The decoder keeps key positions to itself.
-type keyLines struct{ lines []string }
-
-func newKeyLines(data []byte) keyLines {
-	var k keyLines
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		k.lines = append(k.lines, sc.Text())
-	}
-	return k
-}
-
-// find returns the 1-based line of key, or 0.
-func (k keyLines) find(key string) int {
-	table := ""
-	for i, raw := range k.lines {
-		line := strings.TrimSpace(raw)
-		if strings.HasPrefix(line, "[") {
-			table = strings.Trim(strings.TrimSpace(strings.SplitN(line, "#", 2)[0]), "[] ")
-			if table == key {
-				return i + 1
-			}
-			continue
-		}
-		name, _, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		name = strings.Trim(strings.TrimSpace(name), `"'`)
-		if table != "" {
-			name = table + "." + name
-		}
-		if name == key {
-			return i + 1
-		}
-	}
-	return 0
+	return config.ParseProbe(file, data, config.ProbeFile{Name: stem, Source: wasmPath, Retention: retention})
 }
 
 // dropInHash is the identity of a drop-in's content: both files.
@@ -228,7 +128,7 @@ func checkDropIn(f dropInFiles, data []byte, retention time.Duration, taken map[
 	}
 	if where, ok := taken[p.Name]; ok {
 		key := "name"
-		return p, &config.Error{File: f.toml, Line: newKeyLines(data).find(key), Key: key,
+		return p, &config.Error{File: f.toml, Line: config.KeyLine(data, key), Key: key,
 			Msg: fmt.Sprintf("probe %q is already defined in %s", p.Name, where)}
 	}
 	return p, nil
