@@ -19,7 +19,7 @@ func builtinProbe(source string) (sdk.Probe, error) {
 	name := strings.TrimPrefix(source, "builtin:")
 	mk, ok := builtins[name]
 	if !ok {
-		return nil, fmt.Errorf("no builtin probe %q (have %s)", name, strings.Join(builtinNames(), ", "))
+		return nil, fmt.Errorf("no builtin probe %q: the in-process ones are %s; the sandboxed built-ins (tmux, systemd, docker) need runtime = \"wasm\"", name, strings.Join(builtinNames(), ", "))
 	}
 	return mk(), nil
 }

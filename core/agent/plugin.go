@@ -18,6 +18,7 @@ func (a *Agent) pluginCollector(p config.Probe) (scheduler.Collector, error) {
 		Name:   p.Name,
 		Path:   a.cfg.Path(p.Source),
 		SHA256: p.SHA256,
+		Kind:   p.Kind,
 		Grants: pluginhost.Grants(p.Allow),
 		Config: p.Config,
 		Logger: a.log,

@@ -131,7 +131,7 @@ func (a *Agent) wasmSource(p config.Probe) (wasm []byte, name, kind string, err 
 	if err != nil {
 		return nil, "", "", fmt.Errorf("source: %w", err)
 	}
-	return wasm, filepath.Base(path), "", nil
+	return wasm, filepath.Base(path), p.Kind, nil
 }
 
 // hostOf returns the WASM host, making it on first use with its

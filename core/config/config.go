@@ -138,6 +138,7 @@ type Probe struct {
 	Name       string         `toml:"name"`
 	Runtime    string         `toml:"runtime"`
 	Source     string         `toml:"source"`
+	Kind       string         `toml:"kind"`
 	Interval   Duration       `toml:"interval"`
 	Timeout    Duration       `toml:"timeout"`
 	Retention  Duration       `toml:"retention"`
@@ -414,6 +415,11 @@ func (p *Probe) Check() []FieldError {
 	}
 	if p.Runtime == RuntimeBuiltin && !strings.HasPrefix(p.Source, "builtin:") {
 		bad("source", "%q: a builtin probe's source is builtin:<name>", p.Source)
+	}
+	if p.Kind != "" && strings.HasPrefix(p.Source, "builtin:") {
+		bad("kind", "%q: kind picks a probe in a .wasm module or a plugin binary; %s names its probe already", p.Kind, p.Source)
+	} else if p.Kind != "" && !validName(p.Kind) {
+		bad("kind", "%q may hold only letters, digits, '-', '_' and '.'", p.Kind)
 	}
 	if p.Runtime == RuntimePlugin && strings.HasPrefix(p.Source, "builtin:") {
 		bad("source", "a plugin probe's source is the path to its binary")

@@ -64,6 +64,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{"x.toml:3: agent.foo: unknown key", "x.toml:7: probe.timeout"}},
 		{"bad sha", "[[probe]]\nname = \"a\"\nruntime = \"plugin\"\nsource = \"/bin/x\"\nsha256 = \"abc\"\n", []string{"x.toml:5: probe.sha256"}},
 		{"name chars", "[[probe]]\nname = \"a b\"\n", []string{"x.toml:2: probe.name"}},
+		{"kind with builtin", "[[probe]]\nname = \"t\"\nruntime = \"wasm\"\nsource = \"builtin:tmux\"\nkind = \"tmux\"\n",
+			[]string{"x.toml:5: probe.kind", "builtin:tmux names its probe already"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

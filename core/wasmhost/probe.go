@@ -35,7 +35,8 @@ type ProbeOptions struct {
 	// measured with the Go test guest, a fresh instance per run costs ~10 ms
 	// of CPU and nothing resident between runs (its memory is unmapped),
 	// while a kept one costs ~3.5 MiB resident and saves the 10 ms. Worth it
-	// for a probe run every few seconds.
+	// for a probe run every few seconds. A probe whose description says
+	// "stateful" (it keeps counters between runs) is always kept.
 	KeepInstance bool
 	// Logger for the probe's output, log messages and denied calls; the
 	// probe's name is added. nil: the Host's logger.
@@ -73,6 +74,7 @@ func (h *Host) NewProbe(m *Module, o ProbeOptions) (*Probe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wasm probe %q: %w", o.Name, err)
 	}
+	o.KeepInstance = o.KeepInstance || info.Stateful
 	logger := o.Logger
 	if logger == nil {
 		logger = h.logger

@@ -471,3 +471,21 @@ func TestGuestMemory(t *testing.T) {
 		t.Fatal("a freed memory grew")
 	}
 }
+
+// TestStatefulProbeKeepsItsInstance: a probe whose description says
+// stateful keeps its instance (and so its counters) between runs even when
+// the options do not ask for it; one that does not starts fresh each run.
+func TestStatefulProbeKeepsItsInstance(t *testing.T) {
+	h, _ := newHost(t)
+	m := load(t, h, "counter.wat")
+	for kind, want := range map[string][]float64{"counter": {1, 1, 1}, "tally": {1, 2, 3}} {
+		p := newProbe(t, h, m, ProbeOptions{Name: kind, Kind: kind})
+		var got []float64
+		for range want {
+			got = append(got, mustCollect(t, p).Metrics[0].Value)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: runs seen %v, want %v", kind, got, want)
+		}
+	}
+}
