@@ -1,6 +1,6 @@
 // Command barbossa is the host-monitoring agent: `barbossa run` starts it,
 // `barbossa check` validates a config, `barbossa probes` lists what would run,
-// `barbossa probe test` runs a WASM probe once.
+// `barbossa probe test` runs a WASM or plugin probe once.
 package main
 
 import (
@@ -27,7 +27,7 @@ usage:
   barbossa run     [--config FILE]   run the agent (default: ./barbossa.toml, else the embedded default)
   barbossa check   [--config FILE]   validate a config and its drop-ins; exit 0, or 1 naming file, line and key
   barbossa probes  [--config FILE]   list the configured and drop-in probes and their grants
-  barbossa probe test FILE.wasm [--config probe.toml]
+  barbossa probe test FILE    [--config probe.toml]
                                      run a WASM probe once and print its report as JSON
   barbossa version                   print the version
 `

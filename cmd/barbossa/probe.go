@@ -15,12 +15,13 @@ import (
 )
 
 const probeUsage = `usage:
-  barbossa probe test FILE.wasm [--config probe.toml] [--kind NAME]
+  barbossa probe test FILE [--config probe.toml] [--kind NAME]
 
-Runs one collect of a WASM probe as the agent would run it as a drop-in and
-prints the report as JSON. probe.toml is the body of its [[probe]] entry
-(interval, timeout, max_memory, [allow], [config]); without it the probe
-runs with no grants. The probe's log and denied calls go to stderr.
+Runs one collect of a probe, a WASM module (FILE.wasm) or a native plugin
+binary, as the agent would run it, and prints the report as JSON.
+probe.toml is the body of its [[probe]] entry (interval, timeout,
+max_memory, sha256, [allow], [config]); without it the probe runs with no
+grants. The probe's log and denied calls go to stderr.
 `
 
 // probeCmd is `barbossa probe test`. Flags may come before or after FILE.
@@ -53,8 +54,8 @@ func probeCmd(args []string, stdout, stderr io.Writer) int {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := agent.TestWASM(ctx, agent.TestOptions{
-		WASM:     files[0],
+	res, err := agent.TestProbe(ctx, agent.TestOptions{
+		Path:     files[0],
 		Config:   *configPath,
 		Kind:     *kind,
 		CacheDir: cacheDir(),

@@ -123,3 +123,35 @@ func TestProbesListsDropIns(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeTestPlugin runs a native plugin binary (the procs example) the
+// same way: the file's first bytes say it is not WASM.
+func TestProbeTestPlugin(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "procs")
+	if b, err := exec.Command("go", "build", "-o", bin, "../../examples/procs/cmd").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	cfg := filepath.Join(dir, "procs.toml")
+	os.WriteFile(cfg, []byte("[config]\ntop = 2\n"), 0o600)
+	var out, errOut bytes.Buffer
+	if code := run([]string{"probe", "test", bin, "--config", cfg}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var r sdk.Report
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("stdout is not a report: %v\n%s", err, out.String())
+	}
+	if len(r.Entities) != 2 || r.Entities[0].Kind != "process" {
+		t.Errorf("report entities = %+v", r.Entities)
+	}
+	if !strings.Contains(errOut.String(), `probe "procs" (procs `) {
+		t.Errorf("stderr = %s", errOut.String())
+	}
+	// A pinned checksum that does not match is refused.
+	os.WriteFile(cfg, []byte("sha256 = \""+strings.Repeat("0", 64)+"\"\n"), 0o600)
+	errOut.Reset()
+	if code := run([]string{"probe", "test", bin, "--config", cfg}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "sha256") {
+		t.Errorf("wrong checksum: exit %d: %s", code, errOut.String())
+	}
+}

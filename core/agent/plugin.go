@@ -4,6 +4,7 @@ import (
 	"github.com/barbossa-agent/barbossa/core/config"
 	"github.com/barbossa-agent/barbossa/core/pluginhost"
 	"github.com/barbossa-agent/barbossa/core/scheduler"
+	"github.com/barbossa-agent/barbossa/hostfuncs"
 )
 
 // pluginCollector runs a native go-plugin probe binary (source is its path,
@@ -19,7 +20,7 @@ func (a *Agent) pluginCollector(p config.Probe) (scheduler.Collector, error) {
 		Path:   a.cfg.Path(p.Source),
 		SHA256: p.SHA256,
 		Kind:   p.Kind,
-		Grants: pluginhost.Grants(p.Allow),
+		Grants: hostfuncs.Grants(p.Allow),
 		Config: p.Config,
 		Logger: a.log,
 	})

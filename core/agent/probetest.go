@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,82 +12,144 @@ import (
 	"time"
 
 	"github.com/barbossa-agent/barbossa/core/config"
+	"github.com/barbossa-agent/barbossa/core/pluginhost"
 	"github.com/barbossa-agent/barbossa/core/wasmhost"
+	"github.com/barbossa-agent/barbossa/hostfuncs"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
-// TestOptions say what TestWASM runs.
+// TestOptions say what TestProbe runs.
 type TestOptions struct {
-	// WASM is the path of the module.
-	WASM string
-	// Config is the path of a drop-in TOML file (the body of a [[probe]]:
+	// Path is a WASM module or a native plugin binary; which is read from
+	// the file itself.
+	Path string
+	// Config is the path of the probe's TOML (the body of a [[probe]]:
 	// interval, timeout, max_memory, [allow], [config]); "" runs the probe
 	// with the defaults and no grants.
 	Config string
-	// Kind picks a probe in a module that bundles several; "" is the first.
+	// Kind picks a probe in a module or binary that carries several; "" is
+	// the first.
 	Kind string
-	// CacheDir keeps compiled code between runs; "" compiles every time.
+	// CacheDir keeps compiled WASM between runs; "" compiles every time.
 	CacheDir string
-	// Logger receives the guest's output and log messages and denied calls.
+	// Logger receives the probe's output and log messages and denied calls.
 	Logger *slog.Logger
 }
 
 // TestResult is what one test run of a probe gave.
 type TestResult struct {
 	Probe    config.Probe  // the entry as the agent would run it
-	Info     sdk.Info      // the module's description of the probe
-	Report   sdk.Report    // valid when Err is nil
-	Duration time.Duration // of the collect, without compiling
+	Info     sdk.Info      // the probe's description of itself
+	Report   sdk.Report    // valid when the error is nil
+	Duration time.Duration // of the collect, without compiling or starting
 	Denied   uint64        // host calls the grants refused
 }
 
-// TestWASM loads a module and runs one collect as the agent would run it as
-// a drop-in with the given TOML, for probe authors (`barbossa probe test`).
-// The error is a bad file or config, a module the agent would refuse, or
-// the run's failure; the result is filled as far as the run got.
-func TestWASM(ctx context.Context, o TestOptions) (TestResult, error) {
+// testedProbe is what TestProbe needs of either runtime's probe.
+type testedProbe interface {
+	Info() sdk.Info
+	Collect(ctx context.Context, req sdk.Request) (sdk.Report, error)
+	Denied() uint64
+	Close() error
+}
+
+// TestProbe runs one collect of a WASM module or a plugin binary as the
+// agent would run it with the given TOML, for probe authors (`barbossa
+// probe test`). The error is a bad file or config, a probe the agent would
+// refuse, or the run's failure; the result is filled as far as the run got.
+func TestProbe(ctx context.Context, o TestOptions) (TestResult, error) {
 	var res TestResult
-	stem := strings.TrimSuffix(filepath.Base(o.WASM), ".wasm")
-	wasm, err := os.ReadFile(o.WASM)
+	head := make([]byte, 4)
+	f, err := os.Open(o.Path)
 	if err != nil {
 		return res, err
 	}
-	p := config.Probe{Name: stem, Runtime: config.RuntimeWASM, Source: o.WASM}
-	if o.Config != "" {
-		data, err := os.ReadFile(o.Config)
-		if err != nil {
-			return res, err
-		}
-		if p, err = parseDropIn(o.Config, data, stem, o.WASM, config.DefaultRetention); err != nil {
-			return res, err
-		}
-	} else {
-		p.ApplyDefaults(config.DefaultRetention)
-		if errs := p.Check(); len(errs) > 0 {
-			return res, fmt.Errorf("%s: %w (name the probe in a --config file)", o.WASM, errs[0])
-		}
+	_, err = io.ReadFull(f, head)
+	f.Close()
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", o.Path, err)
+	}
+	runtime := config.RuntimePlugin
+	if bytes.Equal(head, []byte("\x00asm")) {
+		runtime = config.RuntimeWASM
+	}
+	p, err := testEntry(o, runtime)
+	if err != nil {
+		return res, err
 	}
 	res.Probe = p
-	host, err := wasmhost.New(wasmhost.Options{CacheDir: o.CacheDir, Logger: o.Logger})
-	if err != nil {
-		return res, err
+	var probe testedProbe
+	if runtime == config.RuntimeWASM {
+		probe, err = testWASM(ctx, o, p)
+	} else {
+		probe, err = pluginhost.New(pluginhost.Options{
+			Name: p.Name, Path: o.Path, SHA256: p.SHA256, Kind: o.Kind,
+			Grants: hostfuncs.Grants(p.Allow), Config: p.Config, Logger: o.Logger,
+		})
 	}
-	defer host.Close(context.Background())
-	mod, err := host.Load(ctx, filepath.Base(o.WASM), wasm)
-	if err != nil {
-		return res, err
-	}
-	probe, err := host.NewProbe(mod, wasmProbeOptions(p, o.Kind))
 	if err != nil {
 		return res, err
 	}
 	defer probe.Close()
-	res.Info = probe.Info()
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout.Duration)
 	defer cancel()
 	start := time.Now()
 	res.Report, err = probe.Collect(ctx, sdk.Request{Probe: p.Name, Config: p.Config})
 	res.Duration = time.Since(start)
+	res.Info = probe.Info()
 	res.Denied = probe.Denied()
 	return res, err
+}
+
+// testEntry is the [[probe]] entry a test runs: from o.Config, or the
+// defaults, named after the file.
+func testEntry(o TestOptions, runtime string) (config.Probe, error) {
+	stem := strings.TrimSuffix(filepath.Base(o.Path), ".wasm")
+	if o.Config == "" {
+		p := config.Probe{Name: stem, Runtime: runtime, Source: o.Path, Kind: o.Kind}
+		p.ApplyDefaults(config.DefaultRetention)
+		if errs := p.Check(); len(errs) > 0 {
+			return p, fmt.Errorf("%s: %w (name the probe in a --config file)", o.Path, errs[0])
+		}
+		return p, nil
+	}
+	data, err := os.ReadFile(o.Config)
+	if err != nil {
+		return config.Probe{}, err
+	}
+	return config.ParseProbe(o.Config, data, config.ProbeFile{Name: stem, Source: o.Path, Runtime: runtime, Retention: config.DefaultRetention})
+}
+
+// testWASM compiles the module and makes its probe; closing the probe
+// closes the throw-away host too.
+func testWASM(ctx context.Context, o TestOptions, p config.Probe) (testedProbe, error) {
+	wasm, err := os.ReadFile(o.Path)
+	if err != nil {
+		return nil, err
+	}
+	host, err := wasmhost.New(wasmhost.Options{CacheDir: o.CacheDir, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	mod, err := host.Load(ctx, filepath.Base(o.Path), wasm)
+	if err == nil {
+		var probe *wasmhost.Probe
+		if probe, err = host.NewProbe(mod, wasmProbeOptions(p, o.Kind)); err == nil {
+			return &hostedProbe{Probe: probe, host: host}, nil
+		}
+	}
+	host.Close(context.Background())
+	return nil, err
+}
+
+// hostedProbe is a WASM probe that owns its host.
+type hostedProbe struct {
+	*wasmhost.Probe
+	host *wasmhost.Host
+}
+
+func (h *hostedProbe) Close() error {
+	err := h.Probe.Close()
+	h.host.Close(context.Background())
+	return err
 }

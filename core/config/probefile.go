@@ -15,7 +15,8 @@ import (
 // name defaults to NAME and whose source is NAME.wasm.
 type ProbeFile struct {
 	Name      string        // the default name
-	Source    string        // the module the entry runs; the file may not name another
+	Source    string        // the module or binary the entry runs; the file may not name another
+	Runtime   string        // what Source is: RuntimeWASM ("" too) or RuntimePlugin
 	Retention time.Duration // [store] retention, the default of the probe's
 }
 
@@ -45,12 +46,20 @@ func ParseProbe(file string, data []byte, pf ProbeFile) (Probe, error) {
 	if p.Name == "" {
 		p.Name = pf.Name
 	}
+	runtime := pf.Runtime
+	if runtime == "" {
+		runtime = RuntimeWASM
+	}
 	switch p.Runtime {
 	case "":
-		p.Runtime = RuntimeWASM
-	case RuntimeWASM:
+		p.Runtime = runtime
+	case runtime:
 	default:
-		bad("runtime", "%q: a drop-in is a WASM probe (%s); leave runtime out", p.Runtime, filepath.Base(pf.Source))
+		what := "a drop-in is a WASM probe"
+		if runtime == RuntimePlugin {
+			what = "this file is for a plugin binary"
+		}
+		bad("runtime", "%q: %s (%s); leave runtime out", p.Runtime, what, filepath.Base(pf.Source))
 	}
 	if p.Source != "" {
 		bad("source", "a drop-in runs %s beside it; leave source out", filepath.Base(pf.Source))

@@ -1,6 +1,7 @@
 package pluginhost
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -81,7 +82,7 @@ func TestHCLogBridge(t *testing.T) {
 
 func TestParseDescription(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{`{"probes":[{"name":"a","version":"1"},{"name":"b"}]}`, "[{a 1 } {b  }]"},
+		{`{"probes":[{"name":"a","version":"1"},{"name":"b","stateful":true}]}`, `[{"name":"a","version":"1"},{"name":"b","stateful":true}]`},
 		{`{"probes":[]}`, "error: describe lists no probe (does the plugin call sdk.Register?)"},
 		{`{"probes":[{"version":"1"}]}`, "error: describe: probes[0] has no name"},
 		{`{"error":"broken"}`, "error: describe: broken"},
@@ -92,7 +93,8 @@ func TestParseDescription(t *testing.T) {
 		if err != nil {
 			got = "error: " + err.Error()
 		} else {
-			got = fmt.Sprint(infos)
+			b, _ := json.Marshal(infos)
+			got = string(b)
 		}
 		if got != tc.want {
 			t.Errorf("parseDescription(%s) = %s, want %s", tc.in, got, tc.want)

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/barbossa-agent/barbossa/core/config"
 	"github.com/barbossa-agent/barbossa/hostfuncs"
 	"github.com/barbossa-agent/barbossa/sdk"
 	"github.com/hashicorp/go-plugin"
@@ -523,21 +522,6 @@ func TestNewRefuses(t *testing.T) {
 		if _, err := New(tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) = %v, want %q", tc.o, err, tc.want)
 		}
-	}
-}
-
-func TestRunOnce(t *testing.T) {
-	r, err := RunOnce(context.Background(), testBin, config.Probe{
-		Config: map[string]any{"exec": []string{"echo", "once"}},
-		Allow:  config.Allow{Exec: []string{"echo"}},
-	})
-	if err != nil || r.Message != "once\n" || gauge(r, "test.calls") != 1 {
-		t.Errorf("RunOnce = %+v, %v", r, err)
-	}
-	assertNoChildren(t)
-	_, err = RunOnce(context.Background(), testBin, config.Probe{Name: "x", SHA256: strings.Repeat("0", 64)})
-	if !errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
-		t.Errorf("RunOnce with a wrong sum: %v", err)
 	}
 }
 

@@ -232,3 +232,11 @@ func newHCLog(logger *slog.Logger) hclog.Logger {
 		JSONFormat: true,
 	})
 }
+
+// timeLeft is how long ctx has before its deadline, or d without one.
+func timeLeft(ctx context.Context, d time.Duration) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return min(d, time.Until(dl))
+	}
+	return d
+}
