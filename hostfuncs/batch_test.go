@@ -70,7 +70,7 @@ func TestBatch(t *testing.T) {
 	}
 	var denied sdk.ErrorResponse
 	json.Unmarshal(out.Batch[8], &denied)
-	if !strings.HasPrefix(denied.Error, "denied: http over socket") || c.Denied() != 1 {
+	if !strings.HasPrefix(denied.Error, "denied: http GET of /containers/json over socket") || c.Denied() != 1 {
 		t.Errorf("denied item: %s, Denied() = %d", out.Batch[8], c.Denied())
 	}
 	if peak.Load() < 2 || took > 2*time.Second {

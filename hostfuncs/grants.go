@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/url"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -14,7 +16,8 @@ import (
 //
 //	[probe.allow]
 //	exec = ["tmux"]                          # program names (PATH lookup) or absolute paths
-//	http = ["unix:///var/run/docker.sock", "http://127.0.0.1:9100/"]
+//	http = ["GET unix:///var/run/docker.sock /containers/json /containers/*/json",
+//	        "http://127.0.0.1:9100/"]
 //	dbus = ["org.freedesktop.systemd1 org.freedesktop.systemd1.Manager.ListUnits"]
 //	read = ["/proc", "/sys"]                 # path prefixes
 type Grants struct {
@@ -23,7 +26,11 @@ type Grants struct {
 	// absolute path must be given as argv[0] exactly.
 	Exec []string `toml:"exec" json:"exec,omitempty"`
 	// HTTP lists unix sockets as unix:///path and URL prefixes
-	// (scheme, host and port must match exactly, the path on a "/" boundary).
+	// (scheme, host and port must match exactly, the path on a "/" boundary),
+	// each optionally narrowed: "[METHODS] TARGET [PATH...]". METHODS is
+	// one method or several joined by commas (GET,HEAD), any when left out;
+	// PATHs are path.Match patterns the request's path must match
+	// (/containers/*/json), any path under TARGET when left out.
 	HTTP []string `toml:"http" json:"http,omitempty"`
 	// DBus lists calls as "[BUS] DESTINATION INTERFACE.MEMBER"; BUS is
 	// system (the default), session, or a D-Bus address; MEMBER may be *.
@@ -36,8 +43,7 @@ type Grants struct {
 // policy is Grants checked and resolved once, when the probe is made.
 type policy struct {
 	exec    []execGrant
-	unix    []string   // socket paths, cleaned
-	urls    []*url.URL // URL prefixes
+	http    []httpGrant
 	dbus    []dbusGrant
 	read    []string // prefixes as written, cleaned
 	readAbs []string // the same prefixes with symlinks resolved
@@ -46,6 +52,15 @@ type policy struct {
 type execGrant struct {
 	name string // as granted: "tmux" or "/usr/bin/tmux"
 	path string // absolute path; "" when a name is not in PATH (yet)
+}
+
+// httpGrant is one http grant: a unix socket or a URL prefix, with the
+// methods (nil: any) and path patterns (nil: any) it allows.
+type httpGrant struct {
+	socket  string   // cleaned socket path, or ""
+	url     *url.URL // URL prefix when socket is ""
+	methods []string
+	paths   []string
 }
 
 type dbusGrant struct {
@@ -76,28 +91,12 @@ func compile(g Grants) (*policy, error) {
 		}
 	}
 	for _, h := range g.HTTP {
-		u, err := url.Parse(h)
+		hg, err := parseHTTPGrant(h)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("http: %q: %w", h, err))
 			continue
 		}
-		switch u.Scheme {
-		case "unix":
-			if u.Host != "" || !filepath.IsAbs(u.Path) {
-				errs = append(errs, fmt.Errorf("http: %q: a socket is written unix:///absolute/path", h))
-				continue
-			}
-			p.unix = append(p.unix, filepath.Clean(u.Path))
-		case "http", "https":
-			if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-				errs = append(errs, fmt.Errorf("http: %q: a URL prefix is scheme://host[:port][/path]", h))
-				continue
-			}
-			u.Host = strings.ToLower(u.Host)
-			p.urls = append(p.urls, u)
-		default:
-			errs = append(errs, fmt.Errorf("http: %q: scheme must be http, https or unix", h))
-		}
+		p.http = append(p.http, hg)
 	}
 	for _, d := range g.DBus {
 		dg, err := parseDBusGrant(d)
@@ -144,19 +143,88 @@ func (p *policy) execPath(argv0 string) (path string, granted bool) {
 	return "", false
 }
 
-func (p *policy) socketGranted(path string) bool {
-	path = filepath.Clean(strings.TrimPrefix(path, "unix://"))
-	for _, s := range p.unix {
-		if s == path {
+// parseHTTPGrant reads "[METHODS] TARGET [PATH...]".
+func parseHTTPGrant(h string) (httpGrant, error) {
+	var g httpGrant
+	fields := strings.Fields(h)
+	if len(fields) == 0 {
+		return g, errors.New("empty grant")
+	}
+	if !strings.ContainsAny(fields[0], ":/") {
+		for _, m := range strings.Split(fields[0], ",") {
+			if m == "" || strings.ToUpper(m) != m || strings.ContainsFunc(m, func(r rune) bool { return r < 'A' || r > 'Z' }) {
+				return g, fmt.Errorf("%q is not a method list like GET or GET,HEAD", fields[0])
+			}
+			g.methods = append(g.methods, m)
+		}
+		fields = fields[1:]
+		if len(fields) == 0 {
+			return g, errors.New("methods but no target")
+		}
+	}
+	u, err := url.Parse(fields[0])
+	if err != nil {
+		return g, err
+	}
+	switch u.Scheme {
+	case "unix":
+		if u.Host != "" || !filepath.IsAbs(u.Path) {
+			return g, errors.New("a socket is written unix:///absolute/path")
+		}
+		g.socket = filepath.Clean(u.Path)
+	case "http", "https":
+		if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return g, errors.New("a URL prefix is scheme://host[:port][/path]")
+		}
+		u.Host = strings.ToLower(u.Host)
+		g.url = u
+	default:
+		return g, errors.New("scheme must be http, https or unix")
+	}
+	for _, pat := range fields[1:] {
+		if !strings.HasPrefix(pat, "/") {
+			return g, fmt.Errorf("path pattern %q must start with /", pat)
+		}
+		if _, err := path.Match(pat, "/"); err != nil {
+			return g, fmt.Errorf("path pattern %q: %w", pat, err)
+		}
+		g.paths = append(g.paths, pat)
+	}
+	return g, nil
+}
+
+// allows reports whether the grant covers method and the (cleaned) path.
+func (g httpGrant) allows(method, reqPath string) bool {
+	if g.methods != nil && !slices.Contains(g.methods, method) {
+		return false
+	}
+	if g.paths == nil {
+		return true
+	}
+	for _, pat := range g.paths {
+		if ok, _ := path.Match(pat, reqPath); ok {
 			return true
 		}
 	}
 	return false
 }
 
-func (p *policy) urlGranted(u *url.URL) bool {
-	for _, g := range p.urls {
-		if urlUnder(g, u) {
+// socketGranted reports whether a request of method for u may go over the
+// unix socket at sock.
+func (p *policy) socketGranted(sock, method string, u *url.URL) bool {
+	sock = filepath.Clean(strings.TrimPrefix(sock, "unix://"))
+	for _, g := range p.http {
+		if g.socket != "" && g.socket == sock && g.allows(method, cleanURLPath(u.Path)) {
+			return true
+		}
+	}
+	return false
+}
+
+// urlGranted reports whether a request of method to u is granted.
+func (p *policy) urlGranted(method string, u *url.URL) bool {
+	for _, g := range p.http {
+		if g.url != nil && urlUnder(g.url, u) && g.allows(method, cleanURLPath(u.Path)) {
 			return true
 		}
 	}

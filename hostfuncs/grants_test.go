@@ -90,7 +90,7 @@ func TestURLGrants(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := p.urlGranted(u); got != tc.want {
+		if got := p.urlGranted("GET", u); got != tc.want {
 			t.Errorf("urlGranted(%s) = %v, want %v", tc.url, got, tc.want)
 		}
 	}
@@ -98,8 +98,58 @@ func TestURLGrants(t *testing.T) {
 		"/var/run/docker.sock": true, "unix:///var/run/docker.sock": true, "/var/run/../run/docker.sock": true, // lexically /var/run/docker.sock
 		"/var/run/docker.sock2": false, "/run/docker.sock": false,
 	} {
-		if got := p.socketGranted(s); got != want {
+		if got := p.socketGranted(s, "POST", &url.URL{Path: "/containers/x/stop"}); got != want {
 			t.Errorf("socketGranted(%s) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestNarrowHTTPGrants: methods and path patterns narrow a grant, so a
+// probe can read the Docker API without being able to stop a container.
+func TestNarrowHTTPGrants(t *testing.T) {
+	p, err := compile(Grants{HTTP: []string{
+		"GET unix:///var/run/docker.sock /containers/json /containers/*/json /containers/*/stats",
+		"GET,HEAD http://127.0.0.1:9100/ /metrics",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method, path string
+		want         bool
+	}{
+		{"GET", "/containers/json", true},
+		{"GET", "/containers/abc/json", true},
+		{"GET", "/containers/abc/stats", true},
+		{"POST", "/containers/abc/stop", false},
+		{"GET", "/containers/abc/export", false},
+		{"GET", "/containers/abc/../../images/json", false},
+		{"DELETE", "/containers/abc/json", false},
+		{"GET", "/v1.43/containers/json", false},
+	} {
+		u, _ := url.Parse("http://docker" + tc.path)
+		u.Path = cleanURLPath(u.Path)
+		if got := p.socketGranted("/var/run/docker.sock", tc.method, u); got != tc.want {
+			t.Errorf("socket %s %s = %v, want %v", tc.method, tc.path, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		method, url string
+		want        bool
+	}{
+		{"GET", "http://127.0.0.1:9100/metrics", true},
+		{"HEAD", "http://127.0.0.1:9100/metrics", true},
+		{"POST", "http://127.0.0.1:9100/metrics", false},
+		{"GET", "http://127.0.0.1:9100/debug", false},
+	} {
+		u, _ := url.Parse(tc.url)
+		if got := p.urlGranted(tc.method, u); got != tc.want {
+			t.Errorf("url %s %s = %v, want %v", tc.method, tc.url, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"get unix:///x.sock", "GET", "GET unix:///x.sock containers", "GET unix:///x.sock /a[", "GET  ftp://x/"} {
+		if _, err := compile(Grants{HTTP: []string{bad}}); err == nil {
+			t.Errorf("grant %q accepted", bad)
 		}
 	}
 }

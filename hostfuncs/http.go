@@ -39,6 +39,7 @@ const (
 // With "socket", the socket's path must be granted as unix:///path and the
 // URL's host is ignored; without it the URL must fall under a granted prefix
 // (same scheme, host and port; path on a "/" boundary, after cleaning "..").
+// A grant may also name the methods and path patterns it allows.
 // Redirects are not followed: a 3xx is returned to the probe. No proxy is
 // used. With "fields" (a list of keys) a JSON object body, or each object
 // of a JSON array body, keeps only those top-level keys (see selectFields). The call ends at timeout_ms or the run's deadline, whichever is
@@ -58,8 +59,10 @@ func (c *Caller) http(ctx context.Context, req sdk.HTTPRequest) (any, error) {
 	var rt http.RoundTripper
 	if req.Socket != "" {
 		socket := filepath.Clean(strings.TrimPrefix(req.Socket, "unix://"))
-		if !c.policy.socketGranted(socket) {
-			return nil, c.deny(ctx, sdk.FuncHTTP, fmt.Sprintf("http over socket %q", socket))
+		// Send what was checked: ".." resolved, no raw escapes left.
+		u.Path, u.RawPath = cleanURLPath(u.Path), ""
+		if !c.policy.socketGranted(socket, method, u) {
+			return nil, c.deny(ctx, sdk.FuncHTTP, fmt.Sprintf("http %s of %s over socket %q", method, u.Path, socket))
 		}
 		if u.Scheme == "" {
 			u.Scheme = "http"
@@ -77,7 +80,7 @@ func (c *Caller) http(ctx context.Context, req sdk.HTTPRequest) (any, error) {
 		}
 		// Send what was checked: ".." resolved, no raw escapes left.
 		u.Path, u.RawPath = cleanURLPath(u.Path), ""
-		if !c.policy.urlGranted(u) {
+		if !c.policy.urlGranted(method, u) {
 			return nil, c.deny(ctx, sdk.FuncHTTP, fmt.Sprintf("http %s of %q", method, u.Redacted()))
 		}
 		rt = c.host.tcp

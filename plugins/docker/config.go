@@ -17,7 +17,7 @@ const DefaultSocket = "/var/run/docker.sock"
 // Config is the probe's [probe.config] table. Every key is optional.
 type Config struct {
 	// Socket is the Docker Engine's unix socket. It must be granted:
-	// [probe.allow] http = ["unix:///var/run/docker.sock"].
+	// [probe.allow] http = ["GET unix:///var/run/docker.sock /containers/json ..."].
 	Socket string `json:"socket"`
 	// Patterns keeps containers whose name matches one of these globs
 	// ("web-*"; path.Match syntax). Empty keeps all.

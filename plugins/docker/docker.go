@@ -6,7 +6,7 @@
 // with one grant:
 //
 //	[probe.allow]
-//	http = ["unix:///var/run/docker.sock"]
+//	http = ["GET unix:///var/run/docker.sock /containers/json /containers/*/json /containers/*/stats"]
 //
 // One run is one list request and one batch of inspect and one-shot stats
 // requests, which the host sends together (a WASM guest cannot overlap
