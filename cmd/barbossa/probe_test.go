@@ -98,10 +98,10 @@ func TestProbesListsDropIns(t *testing.T) {
 		t.Fatalf("probes:\n%s", out.String())
 	}
 	for i, want := range [][]string{
-		{"NAME", "RUNTIME", "SOURCE", "GRANTS", "FROM"},
+		{"NAME", "RUNTIME", "SOURCE", "FROM", "GRANTS"},
 		{"system", "builtin", "builtin:system", cfg + ":1"},
-		{"tmux", "wasm", "builtin:tmux", "exec=tmux", cfg + ":4"},
-		{"uptime", "wasm", filepath.Join(drop, "uptime.wasm"), "1m", "read=/proc/uptime", filepath.Join(drop, "uptime.toml")},
+		{"tmux", "wasm", "builtin:tmux", `exec=["tmux"]`, cfg + ":4"},
+		{"uptime", "wasm", filepath.Join(drop, "uptime.wasm"), "1m", `read=["/proc/uptime"]`, filepath.Join(drop, "uptime.toml")},
 	} {
 		for _, w := range want {
 			if !strings.Contains(lines[i], w) {

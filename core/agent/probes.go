@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -16,14 +17,14 @@ import (
 func PrintProbes(w io.Writer, cfg *config.Config) []error {
 	dropIns, errs := DropIns(cfg)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tRUNTIME\tSOURCE\tINTERVAL\tTIMEOUT\tGRANTS\tFROM")
+	fmt.Fprintln(tw, "NAME\tRUNTIME\tSOURCE\tINTERVAL\tTIMEOUT\tFROM\tGRANTS")
 	row := func(p config.Probe, from string) {
 		name := p.Name
 		if p.Disabled {
 			name += " (disabled)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, p.Runtime, p.Source,
-			config.FormatDuration(p.Interval.Duration), config.FormatDuration(p.Timeout.Duration), grants(p.Allow), from)
+			config.FormatDuration(p.Interval.Duration), config.FormatDuration(p.Timeout.Duration), from, grants(p.Allow))
 	}
 	for _, p := range cfg.Probes {
 		row(p, fmt.Sprintf("%s:%d", cfg.File, p.Line))
@@ -39,7 +40,12 @@ func grants(a config.Allow) string {
 	var parts []string
 	add := func(kind string, list []string) {
 		if len(list) > 0 {
-			parts = append(parts, kind+"="+strings.Join(list, ","))
+			// As TOML writes them: grants hold spaces and commas.
+			quoted := make([]string, len(list))
+			for i, g := range list {
+				quoted[i] = strconv.Quote(g)
+			}
+			parts = append(parts, kind+"=["+strings.Join(quoted, ", ")+"]")
 		}
 	}
 	add("exec", a.Exec)
