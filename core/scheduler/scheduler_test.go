@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -408,7 +409,15 @@ func TestBackoffGrowsAndResets(t *testing.T) {
 }
 
 func TestWorkerLimit(t *testing.T) {
-	const workers = 3
+	const (
+		workers = 3
+		jobs    = 30
+		work    = 50 * time.Millisecond
+		// timeout is well above one run's work, so a run slowed by a busy
+		// machine (or -race) does not time out and free its worker early,
+		// yet well below the ~500 ms the last jobs wait for a worker.
+		timeout = 300 * time.Millisecond
+	)
 	s, rec := newTest(t, workers)
 	var running, maxRunning atomic.Int32
 	c := collectFunc(func(ctx context.Context, _ sdk.Request) (sdk.Report, error) {
@@ -420,21 +429,24 @@ func TestWorkerLimit(t *testing.T) {
 				break
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(work)
 		return sdk.Report{}, nil
 	})
-	names := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
-	for _, n := range names {
-		mustAdd(t, s, Job{Name: n, Collector: c, Interval: time.Hour, Timeout: 150 * time.Millisecond})
+	for i := range jobs {
+		mustAdd(t, s, Job{Name: fmt.Sprintf("j%02d", i), Collector: c, Interval: time.Hour, Timeout: timeout})
 	}
+	began := time.Now()
 	s.Start(context.Background())
-	for range names {
+	for range jobs {
 		res := <-rec.ch
 		// Queueing for a worker is not the run's time: none timed out
-		// though the last ones waited ~200 ms for a slot.
-		if res.Err != nil || res.Duration >= 150*time.Millisecond {
+		// though the last ones waited longer than the timeout for a slot.
+		if res.Err != nil || res.Duration >= timeout {
 			t.Errorf("%s: err %v duration %s; waiting for a worker must not count", res.Probe, res.Err, res.Duration)
 		}
+	}
+	if waited := time.Since(began); waited < timeout {
+		t.Errorf("the round took %s: the last jobs did not wait longer than the timeout, so this proves nothing", waited)
 	}
 	if m := maxRunning.Load(); m != workers {
 		t.Errorf("max concurrent = %d; want %d", m, workers)
