@@ -13,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/barbossa-agent/barbossa/sdk"
+	"github.com/barbossa-agent/barbossa/sdk/sdktest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/report.golden.json")
@@ -40,7 +41,11 @@ func metric(r sdk.Report, name, value string, key ...string) float64 {
 // created, unhealthy and healthy) and compares the report with
 // testdata/report.golden.json.
 func TestGolden(t *testing.T) {
-	defer sdk.SetTransport(sdk.SetTransport(loadReplay(t, "testdata/replay.json")))
+	replay, err := sdktest.LoadReplay("testdata/replay.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdk.SetTransport(sdk.SetTransport(replay))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	r, err := New().Collect(ctx, sdk.Request{Probe: "docker", Config: map[string]any{"socket": testSocket}})

@@ -16,6 +16,7 @@ import (
 	"github.com/barbossa-agent/barbossa/core/wasmhost"
 	"github.com/barbossa-agent/barbossa/hostfuncs"
 	"github.com/barbossa-agent/barbossa/sdk"
+	"github.com/barbossa-agent/barbossa/sdk/sdktest"
 )
 
 // buildWASM builds the probe's module, as `make wasm` does, into a
@@ -233,18 +234,20 @@ func TestRealDockerThroughWASM(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := &recorder{next: c}
+		rec := &sdktest.Recorder{Next: c}
 		defer sdk.SetTransport(sdk.SetTransport(rec))
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		if _, err := New().Collect(ctx, sdk.Request{Probe: "docker", Config: cfg}); err != nil {
 			t.Fatal(err)
 		}
-		for i := range rec.log { // the socket differs per daemon
-			rec.log[i].Request = []byte(strings.ReplaceAll(string(rec.log[i].Request), sock, testSocket))
-			rec.log[i].Response = []byte(strings.ReplaceAll(string(rec.log[i].Response), filepath.Dir(sock), filepath.Dir(testSocket)))
+		for i := range rec.Calls { // the socket differs per daemon
+			rec.Calls[i].Request = []byte(strings.ReplaceAll(string(rec.Calls[i].Request), sock, testSocket))
+			rec.Calls[i].Response = []byte(strings.ReplaceAll(string(rec.Calls[i].Response), filepath.Dir(sock), filepath.Dir(testSocket)))
 		}
-		rec.save(t, "testdata/replay.json")
+		if err := rec.Save("testdata/replay.json"); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

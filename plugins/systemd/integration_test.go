@@ -16,6 +16,7 @@ import (
 	"github.com/barbossa-agent/barbossa/core/wasmhost"
 	"github.com/barbossa-agent/barbossa/hostfuncs"
 	"github.com/barbossa-agent/barbossa/sdk"
+	"github.com/barbossa-agent/barbossa/sdk/sdktest"
 )
 
 // Units the integration tests add to the harness' running and failing ones.
@@ -235,17 +236,19 @@ func TestRealSystemdThroughWASM(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := &recorder{next: c}
+		rec := &sdktest.Recorder{Next: c}
 		defer sdk.SetTransport(sdk.SetTransport(rec))
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		if _, err := New().Collect(ctx, sdk.Request{Probe: "systemd", Config: map[string]any{"bus": bus}}); err != nil {
 			t.Fatal(err)
 		}
-		for i := range rec.log { // the bus address differs per boot
-			rec.log[i].Request = []byte(strings.ReplaceAll(string(rec.log[i].Request), bus, testBus))
+		for i := range rec.Calls { // the bus address differs per boot
+			rec.Calls[i].Request = []byte(strings.ReplaceAll(string(rec.Calls[i].Request), bus, testBus))
 		}
-		rec.save(t, "testdata/replay.json")
+		if err := rec.Save("testdata/replay.json"); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/barbossa-agent/barbossa/sdk"
+	"github.com/barbossa-agent/barbossa/sdk/sdktest"
 )
 
 // BenchmarkReplay is the probe's own work, natively, on the recorded run:
@@ -13,7 +14,11 @@ import (
 //
 //	go test ./plugins/systemd -run '^$' -bench Replay -benchmem
 func BenchmarkReplay(b *testing.B) {
-	defer sdk.SetTransport(sdk.SetTransport(loadReplay(b, "testdata/replay.json")))
+	replay, err := sdktest.LoadReplay("testdata/replay.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sdk.SetTransport(sdk.SetTransport(replay))
 	for _, d := range []string{"active", "none"} {
 		b.Run(d, func(b *testing.B) {
 			for b.Loop() {

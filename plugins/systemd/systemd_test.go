@@ -13,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/barbossa-agent/barbossa/sdk"
+	"github.com/barbossa-agent/barbossa/sdk/sdktest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/report.golden.json")
@@ -25,7 +26,11 @@ const testBus = "unix:path=/run/barbossa-test/system_bus_socket"
 // with a bad setting, a timer, and the ~150 units of a minimal Debian) and
 // compares the report with testdata/report.golden.json.
 func TestGolden(t *testing.T) {
-	defer sdk.SetTransport(sdk.SetTransport(loadReplay(t, "testdata/replay.json")))
+	replay, err := sdktest.LoadReplay("testdata/replay.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdk.SetTransport(sdk.SetTransport(replay))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	r, err := New().Collect(ctx, sdk.Request{Probe: "systemd", Config: map[string]any{"bus": testBus}})
