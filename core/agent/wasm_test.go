@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -66,18 +65,6 @@ func watProbe(t *testing.T, kind, message string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// buildTmux builds the tmux probe's module alone into dir.
-func buildTmux(t *testing.T, dir string) string {
-	t.Helper()
-	out := filepath.Join(dir, "tmux.wasm")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-buildmode=c-shared", "-o", out, "../../plugins/tmux/cmd")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build tmux.wasm: %v\n%s", err, b)
-	}
-	return out
 }
 
 // logBuffer collects the agent's log for assertions.
@@ -172,7 +159,11 @@ func TestAgentRunsWASMProbes(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "modules"), 0o755)
 	os.WriteFile(filepath.Join(dir, "modules", "answer.wasm"), watProbe(t, "answer", "hello from WAT"), 0o644)
-	tmuxWASM := buildTmux(t, filepath.Join(dir, "modules"))
+	// The tmux probe's module alone, as `make wasm` builds it.
+	tmuxWASM := filepath.Join(dir, "modules", "tmux.wasm")
+	if err := os.WriteFile(tmuxWASM, testenv.BuildWASM(t, "../../plugins/tmux/cmd"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	cfg := `
 [agent]

@@ -18,6 +18,13 @@
 //		// testenv.RunningUnit is active, testenv.FailingUnit is failed ...
 //	}
 //
+// For a probe's integration test it also builds a Go probe into WASM and runs
+// it in the real WASM host:
+//
+//	host, mod := testenv.LoadWASM(t, "docker", testenv.BuildWASM(t, "./cmd"))
+//	p := testenv.NewWASMProbe(t, host, mod, wasmhost.ProbeOptions{Name: "docker", Grants: g})
+//	report := testenv.Collect(t, p, 20*time.Second)
+//
 // A missing component (not root, dockerd or systemd-nspawn not installed)
 // skips the test with the command that installs it, except under CI (CI=true)
 // where it fails: CI must never pass by skipping. scripts/test-deps.sh

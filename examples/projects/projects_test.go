@@ -5,31 +5,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/barbossa-agent/barbossa/core/testenv"
 	"github.com/barbossa-agent/barbossa/core/wasmhost"
 	"github.com/barbossa-agent/barbossa/hostfuncs"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
-
-// buildWASM builds the example as its README says, into a temporary folder.
-func buildWASM(t *testing.T) []byte {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "projects.wasm")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-buildmode=c-shared", "-o", out, "./cmd")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build projects.wasm: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // git runs git in dir with a fixed identity.
 func git(t *testing.T, dir string, args ...string) {
@@ -92,16 +76,9 @@ func TestProjectsThroughWASM(t *testing.T) {
 	gitRepo(t, filepath.Join(root, ".hidden", "gamma"), "a.c")        // hidden: skipped
 	gitRepo(t, filepath.Join(root, "deep", "a", "b", "delta"), "a.c") // below depth 2
 
+	// The example built as its README says.
 	ctx := context.Background()
-	h, err := wasmhost.New(wasmhost.Options{CacheDir: filepath.Join(t.TempDir(), "cache")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close(ctx)
-	m, err := h.Load(ctx, "projects", buildWASM(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, m := testenv.LoadWASM(t, "projects", testenv.BuildWASM(t, "./cmd"))
 	run := func(name string, g hostfuncs.Grants) (sdk.Report, uint64, error) {
 		p, err := h.NewProbe(m, wasmhost.ProbeOptions{Name: name, Grants: g, Config: map[string]any{"root": root}})
 		if err != nil {

@@ -5,9 +5,7 @@ package docker
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,23 +16,6 @@ import (
 	"github.com/barbossa-agent/barbossa/sdk"
 	"github.com/barbossa-agent/barbossa/sdk/sdktest"
 )
-
-// buildWASM builds the probe's module, as `make wasm` does, into a
-// temporary folder.
-func buildWASM(t testing.TB) []byte {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "docker.wasm")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-buildmode=c-shared", "-o", out, "./cmd")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build docker.wasm: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func grants(socket string) hostfuncs.Grants {
 	// The default config's read-only grant, on the harness's socket.
@@ -47,18 +28,11 @@ type wasmProbe struct {
 	mod  *wasmhost.Module
 }
 
+// newWASMProbe builds the probe's module, as `make wasm` does, and loads
+// it into a real WASM host.
 func newWASMProbe(t testing.TB) *wasmProbe {
 	t.Helper()
-	ctx := context.Background()
-	host, err := wasmhost.New(wasmhost.Options{CacheDir: filepath.Join(t.TempDir(), "cache")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { host.Close(ctx) })
-	mod, err := host.Load(ctx, "docker", buildWASM(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	host, mod := testenv.LoadWASM(t, "docker", testenv.BuildWASM(t, "./cmd"))
 	if got := mod.Probes(); len(got) != 1 || got[0].Name != "docker" || got[0].Version != Version {
 		t.Fatalf("describe = %+v", got)
 	}
@@ -67,23 +41,7 @@ func newWASMProbe(t testing.TB) *wasmProbe {
 
 func (w *wasmProbe) probe(name string, g hostfuncs.Grants, cfg map[string]any, keep bool) *wasmhost.Probe {
 	w.t.Helper()
-	p, err := w.host.NewProbe(w.mod, wasmhost.ProbeOptions{Name: name, Grants: g, Config: cfg, MaxMemory: 32 << 20, KeepInstance: keep})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	w.t.Cleanup(func() { p.Close() })
-	return p
-}
-
-func collect(t testing.TB, p sdk.Probe, timeout time.Duration) sdk.Report {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	r, err := p.Collect(ctx, sdk.Request{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return testenv.NewWASMProbe(w.t, w.host, w.mod, wasmhost.ProbeOptions{Name: name, Grants: g, Config: cfg, MaxMemory: 32 << 20, KeepInstance: keep})
 }
 
 // containers puts a real dockerd's containers into every state the probe
@@ -112,7 +70,7 @@ func TestRealDockerThroughWASM(t *testing.T) {
 	t.Run("states", func(t *testing.T) {
 		p := w.probe("docker", grants(sock), cfg, false)
 		start := time.Now()
-		r := collect(t, p, 20*time.Second)
+		r := testenv.Collect(t, p, 20*time.Second)
 		t.Logf("one run: %s, %q", time.Since(start).Round(time.Millisecond), r.Message)
 		if r.Status != sdk.StatusCrit || !strings.Contains(r.Message, "job exited 2") || !strings.Contains(r.Message, "sick unhealthy") {
 			t.Errorf("status %s, message %q", r.Status, r.Message)
@@ -170,8 +128,8 @@ func TestRealDockerThroughWASM(t *testing.T) {
 
 	t.Run("cpu percent from the previous run", func(t *testing.T) {
 		p := w.probe("docker-kept", grants(sock), map[string]any{"socket": sock, "patterns": []any{"web", "mem"}}, true)
-		collect(t, p, 20*time.Second)
-		r := collect(t, p, 20*time.Second)
+		testenv.Collect(t, p, 20*time.Second)
+		r := testenv.Collect(t, p, 20*time.Second)
 		for _, n := range []string{"web", "mem"} {
 			if pct, ok := find(t, r, n).Attrs["cpu_percent"].(float64); !ok || pct < 0 || pct > 200 {
 				t.Errorf("%s: cpu_percent = %v", n, find(t, r, n).Attrs["cpu_percent"])
@@ -181,7 +139,7 @@ func TestRealDockerThroughWASM(t *testing.T) {
 
 	t.Run("filters", func(t *testing.T) {
 		p := w.probe("docker-jobs", grants(sock), map[string]any{"socket": sock, "patterns": []any{"*job"}, "exclude": []any{"ok-*"}, "stats": false, "labels": false}, false)
-		r := collect(t, p, 20*time.Second)
+		r := testenv.Collect(t, p, 20*time.Second)
 		if len(r.Entities) != 1 || r.Entities[0].Name != "job" {
 			t.Errorf("entities = %+v", r.Entities)
 		}
@@ -218,7 +176,7 @@ func TestRealDockerThroughWASM(t *testing.T) {
 	t.Run("not running", func(t *testing.T) {
 		gone := filepath.Join(t.TempDir(), "docker.sock")
 		p := w.probe("docker-gone", grants(gone), map[string]any{"socket": gone}, false)
-		r := collect(t, p, 10*time.Second)
+		r := testenv.Collect(t, p, 10*time.Second)
 		if r.Status != sdk.StatusUnknown || r.Message != "Docker is not running (no socket at "+gone+")" || len(r.Entities) != 0 {
 			t.Errorf("report %+v", r)
 		}

@@ -5,9 +5,7 @@ package systemd
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -30,23 +28,6 @@ var extraUnits = []testenv.Unit{
 	{Name: timerUnit, Enable: true, Content: "[Unit]\nDescription=Barbossa test timer\n[Timer]\nOnCalendar=daily\nUnit=" + testenv.RunningUnit + "\n[Install]\nWantedBy=multi-user.target\n"},
 }
 
-// buildWASM builds the probe's module, as `make wasm` does, into a
-// temporary folder.
-func buildWASM(t testing.TB) []byte {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "systemd.wasm")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-buildmode=c-shared", "-o", out, "./cmd")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build systemd.wasm: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // grants are the narrowest grants for a probe reading bus.
 func grants(bus string, details bool) hostfuncs.Grants {
 	g := hostfuncs.Grants{DBus: []string{bus + " org.freedesktop.systemd1 org.freedesktop.systemd1.Manager.ListUnits"}}
@@ -62,18 +43,11 @@ type wasmProbe struct {
 	mod  *wasmhost.Module
 }
 
+// newWASMProbe builds the probe's module, as `make wasm` does, and loads
+// it into a real WASM host.
 func newWASMProbe(t testing.TB) *wasmProbe {
 	t.Helper()
-	ctx := context.Background()
-	host, err := wasmhost.New(wasmhost.Options{CacheDir: filepath.Join(t.TempDir(), "cache")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { host.Close(ctx) })
-	mod, err := host.Load(ctx, "systemd", buildWASM(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	host, mod := testenv.LoadWASM(t, "systemd", testenv.BuildWASM(t, "./cmd"))
 	if got := mod.Probes(); len(got) != 1 || got[0].Name != "systemd" || got[0].Version != Version {
 		t.Fatalf("describe = %+v", got)
 	}
@@ -82,23 +56,7 @@ func newWASMProbe(t testing.TB) *wasmProbe {
 
 func (w *wasmProbe) probe(name string, g hostfuncs.Grants, cfg map[string]any) *wasmhost.Probe {
 	w.t.Helper()
-	p, err := w.host.NewProbe(w.mod, wasmhost.ProbeOptions{Name: name, Grants: g, Config: cfg, MaxMemory: 32 << 20})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	w.t.Cleanup(func() { p.Close() })
-	return p
-}
-
-func collect(t testing.TB, p sdk.Probe) sdk.Report {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	r, err := p.Collect(ctx, sdk.Request{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return testenv.NewWASMProbe(w.t, w.host, w.mod, wasmhost.ProbeOptions{Name: name, Grants: g, Config: cfg, MaxMemory: 32 << 20})
 }
 
 // TestRealSystemdThroughWASM runs the built module in the real WASM host
@@ -111,7 +69,7 @@ func TestRealSystemdThroughWASM(t *testing.T) {
 	t.Run("default", func(t *testing.T) {
 		p := w.probe("systemd", grants(bus, true), map[string]any{"bus": bus})
 		start := time.Now()
-		r := collect(t, p)
+		r := testenv.Collect(t, p, 20*time.Second)
 		t.Logf("one run: %s, %d units, %q", time.Since(start).Round(time.Millisecond), len(r.Entities), r.Message)
 		if r.Status != sdk.StatusCrit || !strings.Contains(r.Message, "1 failed ("+testenv.FailingUnit+")") {
 			t.Errorf("status %s, message %q", r.Status, r.Message)
@@ -169,7 +127,7 @@ func TestRealSystemdThroughWASM(t *testing.T) {
 		p := w.probe("systemd-filtered", grants(bus, true), map[string]any{
 			"bus": bus, "patterns": []any{"barbossa-*"}, "types": []any{"service"}, "exclude": []any{badUnit},
 		})
-		r := collect(t, p)
+		r := testenv.Collect(t, p, 20*time.Second)
 		var got []string
 		for _, e := range r.Entities {
 			got = append(got, e.ID)
@@ -181,7 +139,7 @@ func TestRealSystemdThroughWASM(t *testing.T) {
 
 	t.Run("all", func(t *testing.T) {
 		p := w.probe("systemd-all", grants(bus, false), map[string]any{"bus": bus, "all": true, "details": "none"})
-		r := collect(t, p)
+		r := testenv.Collect(t, p, 20*time.Second)
 		notFound := 0
 		for _, e := range r.Entities {
 			if e.Attrs["load_state"] == "not-found" {
@@ -198,7 +156,7 @@ func TestRealSystemdThroughWASM(t *testing.T) {
 
 	t.Run("details denied", func(t *testing.T) {
 		p := w.probe("systemd-nodetails", grants(bus, false), map[string]any{"bus": bus, "patterns": []any{"barbossa-*"}})
-		r := collect(t, p)
+		r := testenv.Collect(t, p, 20*time.Second)
 		if !strings.Contains(r.Message, "property reads denied") || !strings.Contains(r.Message, "Properties.Get") || p.Denied() != 1 {
 			t.Errorf("message %q, denied %d", r.Message, p.Denied())
 		}
@@ -220,7 +178,7 @@ func TestRealSystemdThroughWASM(t *testing.T) {
 	t.Run("no systemd", func(t *testing.T) {
 		nobus := "unix:path=" + filepath.Join(t.TempDir(), "no-bus")
 		p := w.probe("systemd-nobus", grants(nobus, true), map[string]any{"bus": nobus})
-		r := collect(t, p)
+		r := testenv.Collect(t, p, 20*time.Second)
 		if r.Status != sdk.StatusUnknown || !strings.Contains(r.Message, "systemd is not reachable on the D-Bus at "+nobus) {
 			t.Errorf("report %+v", r)
 		}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,23 +17,6 @@ import (
 	"github.com/barbossa-agent/barbossa/hostfuncs"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
-
-// buildWASM builds the probe's module, as `make wasm` does, into a
-// temporary folder.
-func buildWASM(t *testing.T) []byte {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "tmux.wasm")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-buildmode=c-shared", "-o", out, "./cmd")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build tmux.wasm: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // tmuxServer is a real tmux server on a private socket.
 type tmuxServer struct {
@@ -61,17 +43,8 @@ func TestRealTmuxThroughWASM(t *testing.T) {
 		}
 		t.Skipf("tmux is not installed (sudo scripts/test-deps.sh; under CI=true this fails): %v", err)
 	}
-	wasm := buildWASM(t)
-	ctx := context.Background()
-	host, err := wasmhost.New(wasmhost.Options{CacheDir: filepath.Join(t.TempDir(), "cache")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer host.Close(ctx)
-	mod, err := host.Load(ctx, "tmux", wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The module as `make wasm` builds it, in a real WASM host.
+	host, mod := testenv.LoadWASM(t, "tmux", testenv.BuildWASM(t, "./cmd"))
 	if got := mod.Probes(); len(got) != 1 || got[0].Name != "tmux" || got[0].Version != Version {
 		t.Fatalf("describe = %+v", got)
 	}
@@ -82,25 +55,15 @@ func TestRealTmuxThroughWASM(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	srv := &tmuxServer{t: t, socket: filepath.Join(dir, "s")}
-	probe, err := host.NewProbe(mod, wasmhost.ProbeOptions{
+	probe := testenv.NewWASMProbe(t, host, mod, wasmhost.ProbeOptions{
 		Name:      "tmux-test",
 		Grants:    hostfuncs.Grants{Exec: []string{"tmux"}},
 		Config:    map[string]any{"socket": srv.socket},
 		MaxMemory: 16 << 20,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer probe.Close()
 	collect := func() sdk.Report {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		r, err := probe.Collect(ctx, sdk.Request{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
+		return testenv.Collect(t, probe, 20*time.Second)
 	}
 
 	r := collect()
@@ -167,12 +130,8 @@ func TestRealTmuxThroughWASM(t *testing.T) {
 	}
 
 	// Without the grant, the run fails with the reason and is counted.
-	denied, err := host.NewProbe(mod, wasmhost.ProbeOptions{Name: "nogrant"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer denied.Close()
-	_, err = denied.Collect(ctx, sdk.Request{})
+	denied := testenv.NewWASMProbe(t, host, mod, wasmhost.ProbeOptions{Name: "nogrant"})
+	_, err = denied.Collect(context.Background(), sdk.Request{})
 	if err == nil || !strings.Contains(err.Error(), `denied: exec of "tmux" is not granted to probe "nogrant"`) || denied.Denied() != 1 {
 		t.Errorf("without a grant: err = %v, denied = %d", err, denied.Denied())
 	}
