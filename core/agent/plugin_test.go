@@ -8,13 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/barbossa-agent/barbossa/core/config"
 	"github.com/barbossa-agent/barbossa/core/pluginhost"
+	"github.com/barbossa-agent/barbossa/core/testenv"
 )
 
 // buildTestPlugin builds core/pluginhost's test plugin into dir.
@@ -105,13 +105,13 @@ func TestPluginProbeLeavesNothing(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("agent did not stop")
 	}
-	if st := procState(pid); st != "" {
+	if st := testenv.ProcState(pid); st != "" {
 		t.Errorf("plugin pid %d left after the agent stopped: state %s", pid, st)
 	}
-	if st := procState(child); st != "" && st != "Z" { // a zombie is init's to reap
+	if st := testenv.ProcState(child); st != "" && st != "Z" { // a zombie is init's to reap
 		t.Errorf("the plugin's child %d left after the agent stopped: state %s", child, st)
 	}
-	for _, c := range childrenOf(os.Getpid()) {
+	for _, c := range testenv.Children(t, os.Getpid()) {
 		t.Errorf("process left behind: %s", c)
 	}
 }
@@ -162,41 +162,4 @@ func TestPluginProbeWrongChecksum(t *testing.T) {
 			t.Errorf("agent with a mismatching plugin: %v; want %q in it", err, want)
 		}
 	}
-}
-
-// procState returns a process's state letter (R, S, Z, ...), or "" when
-// there is no such process.
-func procState(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return ""
-	}
-	return s[i+2 : i+3]
-}
-
-// childrenOf lists the processes whose parent is ppid, as "pid (comm) state".
-func childrenOf(ppid int) []string {
-	entries, _ := os.ReadDir("/proc")
-	var out []string
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		f := strings.Fields(s[i+1:])
-		if len(f) > 1 && f[1] == strconv.Itoa(ppid) {
-			out = append(out, e.Name()+" "+s[:i+1]+" "+f[0])
-		}
-	}
-	return out
 }

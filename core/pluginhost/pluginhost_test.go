@@ -9,13 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/barbossa-agent/barbossa/core/testenv"
 	"github.com/barbossa-agent/barbossa/hostfuncs"
 	"github.com/barbossa-agent/barbossa/sdk"
 	"github.com/hashicorp/go-plugin"
@@ -124,51 +124,9 @@ func gauge(r sdk.Report, name string) float64 {
 	return -1
 }
 
-// procState returns a process's state letter from /proc (R, S, Z, ...), or
-// "" when there is no such process.
-func procState(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return ""
-	}
-	return s[i+2 : i+3]
-}
-
-// children lists the processes whose parent is this test process.
-func children(t testing.TB) []string {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	self := strconv.Itoa(os.Getpid())
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		f := strings.Fields(s[i+1:]) // state ppid ...
-		if len(f) > 1 && f[1] == self {
-			out = append(out, e.Name()+" "+s[:i+1]+" "+f[0])
-		}
-	}
-	return out
-}
-
 func assertNoChildren(t *testing.T) {
 	t.Helper()
-	if c := children(t); len(c) > 0 {
+	if c := testenv.Children(t, os.Getpid()); len(c) > 0 {
 		t.Errorf("processes left behind (pid (comm) state): %q", c)
 	}
 }
@@ -213,7 +171,7 @@ func TestCollect(t *testing.T) {
 	if _, err := collect(t, pr, time.Second, nil); !errors.Is(err, errClosed) {
 		t.Errorf("run after Close: %v", err)
 	}
-	if st := procState(pid); st != "" {
+	if st := testenv.ProcState(pid); st != "" {
 		t.Errorf("plugin pid %d still there after Close, state %s", pid, st)
 	}
 	assertNoChildren(t)
@@ -293,7 +251,7 @@ func TestHangKilledAtTimeout(t *testing.T) {
 		t.Fatalf("hung run: %v", err)
 	}
 	// Collect returns once the process is killed and reaped.
-	if st := procState(pid); st != "" {
+	if st := testenv.ProcState(pid); st != "" {
 		t.Errorf("hung plugin pid %d still there, state %s", pid, st)
 	}
 	t.Logf("hang: Collect returned %s after the deadline, process killed and reaped", overshoot)
@@ -316,7 +274,7 @@ func TestSIGKILLRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs.waitLog(t, "plugin process exited", "probe=tp", "signal: killed")
-	if st := procState(pid); st != "" {
+	if st := testenv.ProcState(pid); st != "" {
 		t.Errorf("killed plugin %d not reaped: state %s", pid, st)
 	}
 	r, err := collect(t, pr, 10*time.Second, nil)
@@ -375,19 +333,19 @@ func TestNoOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid, child := pr.PID(), int(gauge(r, "test.child_pid"))
-	if procState(child) == "" {
+	if testenv.ProcState(child) == "" {
 		t.Fatalf("the plugin's child %d is not running", child)
 	}
 	start := time.Now()
 	pr.Close()
 	t.Logf("Close took %s", time.Since(start))
-	if st := procState(pid); st != "" {
+	if st := testenv.ProcState(pid); st != "" {
 		t.Errorf("plugin %d still there after Close: state %s", pid, st)
 	}
 	// The plugin's own child was killed with its process group. Once its
 	// parent is gone it is init's to reap, so a zombie is all that may remain.
 	time.Sleep(50 * time.Millisecond)
-	if st := procState(child); st != "" && st != "Z" {
+	if st := testenv.ProcState(child); st != "" && st != "Z" {
 		t.Errorf("the plugin's child %d survived Close: state %s", child, st)
 	}
 	assertNoChildren(t)
@@ -472,7 +430,7 @@ func TestCloseDuringHang(t *testing.T) {
 		t.Fatal("a hung run outlived Close")
 	}
 	t.Logf("Close of a hung plugin took %s", time.Since(start))
-	if st := procState(pid); st != "" {
+	if st := testenv.ProcState(pid); st != "" {
 		t.Errorf("plugin %d still there: %s", pid, st)
 	}
 	assertNoChildren(t)
@@ -536,7 +494,7 @@ func TestKillAll(t *testing.T) {
 	}
 	KillAll()
 	for _, pid := range pids {
-		if st := procState(pid); st != "" {
+		if st := testenv.ProcState(pid); st != "" {
 			t.Errorf("pid %d after KillAll: %s", pid, st)
 		}
 	}
@@ -560,16 +518,16 @@ func TestAgentKilled(t *testing.T) {
 	if _, err := fmt.Fscanf(out, "plugin %d\n", &pid); err != nil || pid == 0 {
 		t.Fatalf("helper agent: %v", err)
 	}
-	if procState(pid) == "" {
+	if testenv.ProcState(pid) == "" {
 		t.Fatalf("plugin %d not running", pid)
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
 	killed := time.Now()
 	deadline := killed.Add(3 * time.Second)
-	for procState(pid) != "" && procState(pid) != "Z" {
+	for testenv.ProcState(pid) != "" && testenv.ProcState(pid) != "Z" {
 		if time.Now().After(deadline) {
-			t.Fatalf("plugin %d outlived its SIGKILLed agent: state %s", pid, procState(pid))
+			t.Fatalf("plugin %d outlived its SIGKILLed agent: state %s", pid, testenv.ProcState(pid))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -638,8 +596,8 @@ func TestCloseDuringStart(t *testing.T) {
 		done <- err
 	}()
 	time.Sleep(100 * time.Millisecond)
-	if len(children(t)) != 1 {
-		t.Fatalf("children while starting: %q", children(t))
+	if len(testenv.Children(t, os.Getpid())) != 1 {
+		t.Fatalf("children while starting: %q", testenv.Children(t, os.Getpid()))
 	}
 	pr.Close()
 	assertNoChildren(t)

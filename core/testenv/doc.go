@@ -25,6 +25,9 @@
 //	p := testenv.NewWASMProbe(t, host, mod, wasmhost.ProbeOptions{Name: "docker", Grants: g})
 //	report := testenv.Collect(t, p, 20*time.Second)
 //
+// ProcState and Children tell a test of code that starts processes (plugin
+// probes) whether any are left behind.
+//
 // A missing component (not root, dockerd or systemd-nspawn not installed)
 // skips the test with the command that installs it, except under CI (CI=true)
 // where it fails: CI must never pass by skipping. scripts/test-deps.sh
