@@ -15,6 +15,7 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -150,8 +151,16 @@ type Request struct {
 }
 
 // Decode copies the probe's config table into v (a pointer to a struct with
-// json tags), so a probe reads typed settings rather than a map.
-func (r Request) Decode(v any) error {
+// json tags), so a probe reads typed settings rather than a map. Keys v has
+// no field for are ignored; DecodeStrict rejects them.
+func (r Request) Decode(v any) error { return r.decode(v, false) }
+
+// DecodeStrict is Decode that rejects a key v has no field for, with an
+// error naming it (json: unknown field "sock"), so a misspelt key is an
+// error rather than a setting silently left at its default.
+func (r Request) DecodeStrict(v any) error { return r.decode(v, true) }
+
+func (r Request) decode(v any, strict bool) error {
 	if len(r.Config) == 0 {
 		return nil
 	}
@@ -159,7 +168,14 @@ func (r Request) Decode(v any) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if strict {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(v)
+	} else {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
 		return fmt.Errorf("config of probe %q: %w", r.Probe, err)
 	}
 	return nil

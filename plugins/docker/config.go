@@ -1,8 +1,6 @@
 package docker
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -40,16 +38,8 @@ func DefaultConfig() Config {
 // values are errors naming the key.
 func decodeConfig(req sdk.Request) (Config, error) {
 	cfg := DefaultConfig()
-	if len(req.Config) > 0 {
-		b, err := json.Marshal(req.Config)
-		if err != nil {
-			return cfg, fmt.Errorf("config: %w", err)
-		}
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&cfg); err != nil {
-			return cfg, fmt.Errorf("config of probe %q: %w", req.Probe, err)
-		}
+	if err := req.DecodeStrict(&cfg); err != nil {
+		return cfg, err
 	}
 	if err := cfg.check(); err != nil {
 		return cfg, fmt.Errorf("config of probe %q: %w", req.Probe, err)
