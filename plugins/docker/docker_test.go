@@ -1,11 +1,9 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -53,17 +51,7 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := json.MarshalIndent(r, "", " ")
-	got = append(got, '\n')
-	if *update {
-		os.WriteFile("testdata/report.golden.json", got, 0o644)
-	}
-	want, err := os.ReadFile("testdata/report.golden.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("report differs from testdata/report.golden.json (go test -run Golden -update to accept):\n%s", got)
-	}
+	sdktest.Golden(t, "testdata/report.golden.json", append(got, '\n'), *update)
 	if r.Status != sdk.StatusCrit || !strings.HasPrefix(r.Message, "8 containers: 1 created, 4 running, 1 paused, 2 exited; 2 unhealthy (job exited 2, sick unhealthy)") {
 		t.Errorf("status %s message %q", r.Status, r.Message)
 	}

@@ -1,7 +1,6 @@
 package system
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"os"
@@ -14,6 +13,7 @@ import (
 	psnet "github.com/shirou/gopsutil/v3/net"
 
 	"github.com/barbossa-agent/barbossa/sdk"
+	"github.com/barbossa-agent/barbossa/sdk/sdktest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")
@@ -60,20 +60,7 @@ func TestBuildGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = append(got, '\n')
-	golden := filepath.Join("testdata", "report.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("report differs from %s (rerun with -update and review the diff):\n%s", golden, got)
-	}
+	sdktest.Golden(t, filepath.Join("testdata", "report.golden.json"), append(got, '\n'), *update)
 }
 
 // TestBuildFixture checks, independently of the golden file, the facts the

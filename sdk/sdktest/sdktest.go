@@ -14,7 +14,9 @@
 //
 //	replay, err := sdktest.LoadReplay("testdata/replay.json")
 //	defer sdk.SetTransport(sdk.SetTransport(replay))
-//	report, err := myprobe.New().Collect(ctx, req) // compare with a golden file
+//	report, err := myprobe.New().Collect(ctx, req)
+//	got, _ := json.MarshalIndent(report, "", " ")
+//	sdktest.Golden(t, "testdata/report.golden.json", got, *update)
 //
 // Calls are matched on their function and request, without timeout_ms
 // (it follows the clock), so a probe must send the same requests as when it
@@ -23,11 +25,13 @@
 package sdktest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"sync"
+	"testing"
 
 	"github.com/barbossa-agent/barbossa/sdk"
 )
@@ -135,4 +139,24 @@ func normalize(req []byte) json.RawMessage {
 	}
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// Golden compares got with the golden file, and fails the test showing got
+// when they differ. With update (the test's -update flag, after an intended
+// change) it first writes got to the file; review the diff before
+// committing it.
+func Golden(t testing.TB, file string, got []byte, update bool) {
+	t.Helper()
+	if update {
+		if err := os.WriteFile(file, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("the output differs from %s (rerun with -update to accept it, and review the diff):\n%s", file, got)
+	}
 }

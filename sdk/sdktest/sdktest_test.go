@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,5 +104,44 @@ func TestLoadReplayErrors(t *testing.T) {
 	}
 	if err := (&Recorder{}).Save(filepath.Join(dir, "no", "such", "dir.json")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("save into a missing folder: %v", err)
+	}
+}
+
+// failures is a testing.TB that keeps what would fail the test.
+type failures struct {
+	testing.TB
+	msgs []string
+}
+
+func (f *failures) Helper()                   {}
+func (f *failures) Fatal(args ...any)         { f.msgs = append(f.msgs, fmt.Sprint(args...)) }
+func (f *failures) Errorf(s string, a ...any) { f.msgs = append(f.msgs, fmt.Sprintf(s, a...)) }
+
+func TestGolden(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "report.golden.json")
+	os.WriteFile(file, []byte("{\"status\": \"ok\"}\n"), 0o644)
+
+	f := &failures{TB: t}
+	Golden(f, file, []byte("{\"status\": \"ok\"}\n"), false)
+	if len(f.msgs) != 0 {
+		t.Errorf("same output: %q", f.msgs)
+	}
+
+	f = &failures{TB: t}
+	Golden(f, file, []byte("{\"status\": \"crit\"}\n"), false)
+	if len(f.msgs) != 1 || !strings.Contains(f.msgs[0], "differs from "+file) || !strings.Contains(f.msgs[0], `"crit"`) {
+		t.Errorf("other output: %q", f.msgs)
+	}
+
+	f = &failures{TB: t}
+	Golden(f, file, []byte("{\"status\": \"crit\"}\n"), true)
+	if b, _ := os.ReadFile(file); len(f.msgs) != 0 || string(b) != "{\"status\": \"crit\"}\n" {
+		t.Errorf("update: %q, file %q", f.msgs, b)
+	}
+
+	f = &failures{TB: t}
+	Golden(f, filepath.Join(t.TempDir(), "missing.json"), []byte("{}"), false)
+	if len(f.msgs) == 0 || !strings.Contains(f.msgs[0], "no such file") {
+		t.Errorf("no golden file: %q", f.msgs)
 	}
 }
