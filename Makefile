@@ -59,7 +59,7 @@ bin/wasm/%.wasm: $(WASM_SRC)
 # Installs what the tests need (Debian packages, Go modules), builds the WASM
 # probes some tests load, then runs them all.
 test: test-deps vet wasm
-	$(GO) test -count=1 -timeout 40m ./...
+	$(GO) test -race -count=1 -timeout 40m ./...
 
 test-deps:
 	bash scripts/test-deps.sh
