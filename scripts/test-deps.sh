@@ -20,6 +20,7 @@ set -euo pipefail
 #   xz-utils zstd      package/tarball decompression (debootstrap, docker import)
 #   util-linux         mount/umount/nsenter
 #   procps             ps/pkill used when debugging leftovers
+#   prometheus         a real Prometheus scraping the agent (testenv.StartPrometheus)
 PKGS=(
 	tmux
 	wabt
@@ -34,6 +35,7 @@ PKGS=(
 	zstd
 	util-linux
 	procps
+	prometheus
 )
 
 missing=()

@@ -59,37 +59,43 @@ timeout = "100ms"
 stale_after = "1s"
 `
 
-// startAgent runs an agent on dir until the returned stop is called.
+// startAgent runs an agent with testConfig on dir until the returned stop
+// is called (or the test ends).
 func startAgent(t *testing.T, dir string) (base string, stop func()) {
 	t.Helper()
+	base, _, _, stop = startAgentWith(t, dir, testConfig)
+	return base, stop
+}
+
+// startAgentWith runs an agent with config text cfgText (written to
+// dir/barbossa.toml) and returns its portal's base URL, its log, the agent,
+// and stop, which is safe to call more than once and is called when the
+// test ends.
+func startAgentWith(t *testing.T, dir, cfgText string) (string, *logBuffer, *Agent, func()) {
+	t.Helper()
 	file := filepath.Join(dir, "barbossa.toml")
-	if err := os.WriteFile(file, []byte(testConfig), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &logBuffer{}
+	var w io.Writer = logs
 	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		w = io.MultiWriter(logs, os.Stderr)
 	}
-	a, err := New(cfg, logger, "test")
+	a, err := New(cfg, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for a.Addr() == "" {
-		if time.Now().After(deadline) {
-			t.Fatal("portal never listened")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, "the portal", func() bool { return a.Addr() != "" })
 	stopped := false
-	stop = func() {
+	stop := func() {
 		if stopped {
 			return
 		}
@@ -100,12 +106,12 @@ func startAgent(t *testing.T, dir string) (base string, stop func()) {
 			if err != nil {
 				t.Errorf("Run: %v", err)
 			}
-		case <-time.After(15 * time.Second):
-			t.Error("agent did not stop within 15s")
+		case <-time.After(20 * time.Second):
+			t.Error("the agent did not stop within 20s")
 		}
 	}
 	t.Cleanup(stop)
-	return "http://" + a.Addr(), stop
+	return "http://" + a.Addr(), logs, a, stop
 }
 
 func getJSON(t *testing.T, url string, v any) int {

@@ -2,9 +2,7 @@ package agent
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +12,6 @@ import (
 	"time"
 
 	"github.com/barbossa-agent/barbossa/core/builtinwasm"
-	"github.com/barbossa-agent/barbossa/core/config"
 	"github.com/barbossa-agent/barbossa/core/testenv"
 )
 
@@ -92,35 +89,8 @@ func (l *logBuffer) String() string {
 // base URL and log; the agent stops at the end of the test.
 func runAgent(t *testing.T, dir, cfgText string) (string, *logBuffer, *Agent) {
 	t.Helper()
-	file := filepath.Join(dir, "barbossa.toml")
-	if err := os.WriteFile(file, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logBuffer{}
-	a, err := New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	waitFor(t, 10*time.Second, "the portal", func() bool { return a.Addr() != "" })
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("the agent did not stop within 20s")
-		}
-	})
-	return "http://" + a.Addr(), logs, a
+	base, logs, a, _ := startAgentWith(t, dir, cfgText)
+	return base, logs, a
 }
 
 // wasmProbeJSON is what /api/v1/probes/NAME says about a probe.
