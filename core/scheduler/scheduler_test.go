@@ -372,7 +372,9 @@ func TestPanicRecovered(t *testing.T) {
 
 func TestBackoffGrowsAndResets(t *testing.T) {
 	s, rec := newTest(t, 1)
-	const interval = 30 * time.Millisecond
+	// 100 ms, not less: a timer late by a busy machine (or -race) must not
+	// look like a backoff step.
+	const interval = 100 * time.Millisecond
 	const fails = 4
 	var calls atomic.Int32
 	mustAdd(t, s, Job{Name: "flaky", Interval: interval, Jitter: -1,
@@ -393,7 +395,7 @@ func TestBackoffGrowsAndResets(t *testing.T) {
 			}
 		}
 	}
-	// Gaps after 1, 2, 3, 4 failures: 30, 60, 120, 240 ms; after success 30.
+	// Gaps after 1, 2, 3, 4 failures: 100, 200, 400, 800 ms; after success 100.
 	want := []time.Duration{interval, 2 * interval, 4 * interval, 8 * interval, interval, interval}
 	for i, w := range want {
 		gap := res[i+1].Start.Sub(res[i].Start)
