@@ -19,7 +19,7 @@ func privateBus(t *testing.T) string {
 	t.Helper()
 	daemon, err := exec.LookPath("dbus-daemon")
 	if err != nil {
-		t.Skip("dbus-daemon not installed (apt-get install -y dbus)")
+		missing(t, "dbus-daemon is not installed (apt-get install -y dbus)")
 	}
 	addr := "unix:path=" + filepath.Join(t.TempDir(), "bus")
 	cmd := exec.Command(daemon, "--session", "--nofork", "--nopidfile", "--address="+addr, "--print-address")

@@ -21,6 +21,7 @@ set -euo pipefail
 #   util-linux         mount/umount/nsenter
 #   procps             ps/pkill used when debugging leftovers
 #   prometheus         a real Prometheus scraping the agent (testenv.StartPrometheus)
+#   git                the projects example reads real repositories
 PKGS=(
 	tmux
 	wabt
@@ -36,6 +37,7 @@ PKGS=(
 	util-linux
 	procps
 	prometheus
+	git
 )
 
 missing=()

@@ -57,6 +57,9 @@ func gitRepo(t *testing.T, dir string, files ...string) {
 // host over real git repositories, as the agent would.
 func TestProjectsThroughWASM(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
+		if testenv.InCI() {
+			t.Fatalf("git is not installed; CI requires it (sudo scripts/test-deps.sh): %v", err)
+		}
 		t.Skipf("git is not installed: %v", err)
 	}
 	root := t.TempDir()
