@@ -50,6 +50,7 @@ func (s *Server) metricsHandler() http.Handler {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		probeCollector{s},
 	)
+	reg.MustRegister(s.cfg.Collectors...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		// A bad metric costs that metric, not the whole scrape.
 		ErrorHandling: promhttp.ContinueOnError,

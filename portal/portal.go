@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net"
 	"net/http"
@@ -65,6 +66,9 @@ type Config struct {
 	// Actions grants POST /api/v1/actions (actions.go); the zero value
 	// grants nothing.
 	Actions Actions
+	// Collectors are added to /metrics beside the portal's own: the agent's
+	// metrics about itself (the store's dropped records, ...).
+	Collectors []prometheus.Collector
 }
 
 const (

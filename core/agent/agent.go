@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/barbossa-agent/barbossa/core/config"
 	"github.com/barbossa-agent/barbossa/core/scheduler"
 	"github.com/barbossa-agent/barbossa/core/store"
@@ -117,8 +119,23 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*Agent, error
 			Containers: cfg.Portal.Actions.Containers,
 			Actor:      a, // actions.go
 		},
+		Collectors: a.selfMetrics(),
 	}, a, logger.With("component", "portal"))
 	return a, nil
+}
+
+// selfMetrics are what /metrics says about the agent beyond its probes.
+func (a *Agent) selfMetrics() []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "barbossa_store_dropped_records_total",
+			Help: "Reports and events dropped because the store's write queue stayed full.",
+		}, func() float64 { return float64(a.store.Dropped()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "barbossa_probes",
+			Help: "Probes the agent runs, drop-ins included.",
+		}, func() float64 { return float64(len(a.sched.Health())) }),
+	}
 }
 
 // addProbe builds the collector for one probe entry and schedules it.

@@ -48,6 +48,8 @@ timeout = "100ms"
 		{`flaky_value{probe="flaky",kind="answer"}`, func(v float64) bool { return v == 42 }, "42"},
 		{`system_memory_used_percent{probe="system"}`, func(v float64) bool { return v > 0 && v <= 100 }, "a percentage"},
 		{`count(system_cpu_percent{probe="system"}) >= 1`, func(v float64) bool { return v >= 1 }, "at least the total"},
+		{`barbossa_probes`, func(v float64) bool { return v == 2 }, "2"},
+		{`barbossa_store_dropped_records_total`, func(v float64) bool { return v == 0 }, "0"},
 	} {
 		var last string
 		for {

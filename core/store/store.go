@@ -99,6 +99,10 @@ type op struct {
 	flush chan error
 }
 
+// Dropped is how many records and events were dropped because the write
+// queue stayed full; the agent exports it in /metrics.
+func (s *Store) Dropped() uint64 { return s.dropped.Load() }
+
 // Open opens (or creates) the store in o.Dir and starts its writer.
 func Open(o Options) (*Store, error) {
 	if o.Dir == "" {
