@@ -2,7 +2,6 @@ package docker
 
 import (
 	"fmt"
-	"path"
 	"path/filepath"
 	"strings"
 
@@ -17,11 +16,10 @@ type Config struct {
 	// Socket is the Docker Engine's unix socket. It must be granted:
 	// [probe.allow] http = ["GET unix:///var/run/docker.sock /containers/json ..."].
 	Socket string `json:"socket"`
-	// Patterns keeps containers whose name matches one of these globs
-	// ("web-*"; path.Match syntax). Empty keeps all.
-	Patterns []string `json:"patterns"`
-	// Exclude drops containers whose name matches one of these globs.
-	Exclude []string `json:"exclude"`
+	// NameFilter keeps containers whose name matches one of patterns
+	// ("web-*"; path.Match syntax; empty keeps all) and drops those
+	// matching one of exclude.
+	sdk.NameFilter
 	// Stats reads CPU, memory, network, block I/O and PIDs of running
 	// containers (one request each, sent together). Default true.
 	Stats bool `json:"stats"`
@@ -55,29 +53,10 @@ func (c *Config) check() error {
 	if !filepath.IsAbs(c.Socket) {
 		return fmt.Errorf("socket: %q must be an absolute path", c.Socket)
 	}
-	for key, globs := range map[string][]string{"patterns": c.Patterns, "exclude": c.Exclude} {
-		for _, g := range globs {
-			if _, err := path.Match(g, ""); err != nil || g == "" {
-				return fmt.Errorf("%s: %q is not a valid glob", key, g)
-			}
-		}
-	}
-	return nil
+	return c.NameFilter.Check()
 }
 
 // keeps reports whether the filters keep a container named name.
 func (c *Config) keeps(name string) bool {
-	if len(c.Patterns) > 0 && !matchAny(c.Patterns, name) {
-		return false
-	}
-	return !matchAny(c.Exclude, name)
-}
-
-func matchAny(globs []string, name string) bool {
-	for _, g := range globs {
-		if ok, _ := path.Match(g, name); ok {
-			return true
-		}
-	}
-	return false
+	return c.NameFilter.Keeps(name)
 }

@@ -2,7 +2,6 @@ package systemd
 
 import (
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 
@@ -19,11 +18,10 @@ type Config struct {
 	// Types keeps units of these types only ("service", "timer", ...: the
 	// suffix of the unit name). Empty keeps every type.
 	Types []string `json:"types"`
-	// Patterns keeps units whose name matches one of these globs
-	// ("nginx*", "app-*.service"; path.Match syntax). Empty keeps all.
-	Patterns []string `json:"patterns"`
-	// Exclude drops units whose name matches one of these globs.
-	Exclude []string `json:"exclude"`
+	// NameFilter keeps units whose name matches one of patterns
+	// ("nginx*", "app-*.service"; path.Match syntax; empty keeps all) and
+	// drops those matching one of exclude.
+	sdk.NameFilter
 	// All reports every unit systemd lists. By default a unit whose file
 	// was not found or which is masked is left out (such units are
 	// references, not things that run), unless it is failed.
@@ -84,14 +82,7 @@ func (c *Config) check() error {
 	for i, t := range c.Types {
 		c.Types[i] = strings.TrimPrefix(t, ".")
 	}
-	for key, globs := range map[string][]string{"patterns": c.Patterns, "exclude": c.Exclude} {
-		for _, g := range globs {
-			if _, err := path.Match(g, ""); err != nil || g == "" {
-				return fmt.Errorf("%s: %q is not a valid glob", key, g)
-			}
-		}
-	}
-	return nil
+	return c.NameFilter.Check()
 }
 
 // keeps reports whether the filters keep unit u.
@@ -102,10 +93,7 @@ func (c *Config) keeps(u Unit) bool {
 	if len(c.Types) > 0 && !slices.Contains(c.Types, u.Type()) {
 		return false
 	}
-	if len(c.Patterns) > 0 && !matchAny(c.Patterns, u.Name) {
-		return false
-	}
-	return !matchAny(c.Exclude, u.Name)
+	return c.NameFilter.Keeps(u.Name)
 }
 
 // wantsDetails reports whether u's properties are read.
@@ -118,15 +106,6 @@ func (c *Config) wantsDetails(u Unit) bool {
 		return true
 	case DetailsActive:
 		return u.ActiveState != "inactive"
-	}
-	return false
-}
-
-func matchAny(globs []string, name string) bool {
-	for _, g := range globs {
-		if ok, _ := path.Match(g, name); ok {
-			return true
-		}
 	}
 	return false
 }

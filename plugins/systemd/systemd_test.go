@@ -96,7 +96,7 @@ func TestFilters(t *testing.T) {
 		{Config{Details: DetailsActive}, "nginx.service nginx-exporter.service backup.timer gone-failed.service typo.service", "nginx.service gone-failed.service"},
 		{Config{Details: DetailsAll, All: true}, "nginx.service nginx-exporter.service backup.timer gone.service gone-failed.service masked.service typo.service", "nginx.service nginx-exporter.service gone.service gone-failed.service masked.service typo.service"},
 		{Config{Details: DetailsNone, Types: []string{"timer"}}, "backup.timer", ""},
-		{Config{Details: DetailsActive, Patterns: []string{"nginx*"}, Exclude: []string{"*-exporter.*"}}, "nginx.service", "nginx.service"},
+		{Config{Details: DetailsActive, NameFilter: sdk.NameFilter{Patterns: []string{"nginx*"}, Exclude: []string{"*-exporter.*"}}}, "nginx.service", "nginx.service"},
 	} {
 		var keep, details []string
 		for _, u := range units {

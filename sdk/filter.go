@@ -1,0 +1,48 @@
+package sdk
+
+import (
+	"fmt"
+	"path"
+)
+
+// NameFilter is the name filter most probes offer in their config: keep
+// the things whose name matches one of Patterns (all of them when it is
+// empty), then drop those matching one of Exclude. Both hold path.Match
+// globs ("web-*", "app-*.service"). Embed it in a probe's config struct to
+// get the "patterns" and "exclude" keys.
+type NameFilter struct {
+	Patterns []string `json:"patterns"`
+	Exclude  []string `json:"exclude"`
+}
+
+// Check reports the first glob that is empty or malformed, naming its key.
+func (f NameFilter) Check() error {
+	for _, set := range []struct {
+		key   string
+		globs []string
+	}{{"patterns", f.Patterns}, {"exclude", f.Exclude}} {
+		for _, g := range set.globs {
+			if _, err := path.Match(g, ""); err != nil || g == "" {
+				return fmt.Errorf("%s: %q is not a valid glob", set.key, g)
+			}
+		}
+	}
+	return nil
+}
+
+// Keeps reports whether the filter keeps name.
+func (f NameFilter) Keeps(name string) bool {
+	if len(f.Patterns) > 0 && !matchAny(f.Patterns, name) {
+		return false
+	}
+	return !matchAny(f.Exclude, name)
+}
+
+func matchAny(globs []string, name string) bool {
+	for _, g := range globs {
+		if ok, _ := path.Match(g, name); ok {
+			return true
+		}
+	}
+	return false
+}
