@@ -160,6 +160,9 @@ type Scheduler struct {
 	onResult func(Result)
 	log      *slog.Logger
 	sem      chan struct{} // one token per collecting run
+	// jitter draws a tick's random delay in [0, n): rand.N, which tests
+	// replace to know every tick's instant exactly.
+	jitter func(n time.Duration) time.Duration
 
 	mu      sync.Mutex
 	jobs    map[string]*job
@@ -215,6 +218,7 @@ func New(o Options) *Scheduler {
 		onResult: o.OnResult,
 		log:      l.With("component", "scheduler"),
 		sem:      make(chan struct{}, w),
+		jitter:   rand.N[time.Duration],
 		jobs:     make(map[string]*job),
 		stopCh:   make(chan struct{}),
 	}
@@ -363,7 +367,7 @@ func (s *Scheduler) tick(j *job, gen uint64) {
 	j.lastTick = now
 	j.tickJitter = 0
 	if j.maxJitter > 0 {
-		j.tickJitter = rand.N(j.maxJitter)
+		j.tickJitter = s.jitter(j.maxJitter)
 	}
 	if j.inFlight {
 		j.skipped++
