@@ -67,15 +67,14 @@ type cache struct {
 	cur atomic.Pointer[snapshot]
 	// mu serialises rebuilds, so concurrent requests after a change wait
 	// for one read of the Source instead of each doing their own.
-	mu     sync.Mutex
-	gen    atomic.Uint64
-	maxAge time.Duration // maxSnapshotAge; tests on a loaded machine raise it
+	mu  sync.Mutex
+	gen atomic.Uint64
 }
 
-func (c *cache) init(s *Server) { c.s, c.maxAge = s, maxSnapshotAge }
+func (c *cache) init(s *Server) { c.s = s }
 
 func (c *cache) fresh(sn *snapshot, v uint64, now time.Time) bool {
-	return sn != nil && sn.version == v && now.Sub(sn.at) < c.maxAge
+	return sn != nil && sn.version == v && now.Sub(sn.at) < maxSnapshotAge
 }
 
 // get returns a snapshot for the Source's current version, building it if

@@ -30,6 +30,10 @@ type fakeSource struct {
 	seriesList []store.SeriesInfo
 	host       Host
 	panicOn    string // "health" makes Health panic
+	// hold, when set, keeps Host from returning until it is closed: a
+	// request held in flight (on a channel, which a synctest bubble can wait
+	// on, unlike a mutex).
+	hold chan struct{}
 
 	queries     []store.Query
 	eventsSince time.Time
@@ -104,6 +108,12 @@ func (f *fakeSource) Events(since time.Time, limit int) ([]store.Event, error) {
 
 func (f *fakeSource) Host() Host {
 	f.hostCalls.Add(1)
+	f.mu.Lock()
+	hold := f.hold
+	f.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.host

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -640,45 +641,43 @@ func TestGzip(t *testing.T) {
 }
 
 func TestCacheBuildsOncePerVersion(t *testing.T) {
-	f := newFake()
-	s := New(Config{}, f, nil)
-	// 4000 requests can outlast the 10 s age bound under -race on a busy
-	// machine; this test is about versions, not age.
-	s.cache.maxAge = time.Hour
-	h := s.Handler()
-	paths := []string{"/api/v1/status", "/api/comprehensive-status", "/api/v1/probes", "/api/v1/probes/system",
-		"/api/v1/probes/tmux", "/api/v1/network", "/api/barbossa-status", "/", "/metrics", "/api/v1/probes/nope"}
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 25 {
-				for _, p := range paths {
-					get(t, h, p, "Accept-Encoding", "gzip")
-					get(t, h, p)
+	// In a bubble the clock stands still while the requests run, so this
+	// test is about versions only, however long 4000 requests take.
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		h := New(Config{}, f, nil).Handler()
+		paths := []string{"/api/v1/status", "/api/comprehensive-status", "/api/v1/probes", "/api/v1/probes/system",
+			"/api/v1/probes/tmux", "/api/v1/network", "/api/barbossa-status", "/", "/metrics", "/api/v1/probes/nope"}
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for range 25 {
+					for _, p := range paths {
+						get(t, h, p, "Accept-Encoding", "gzip")
+						get(t, h, p)
+					}
 				}
-			}
-		}()
-	}
-	wg.Wait()
-	if n := f.healthCalls.Load(); n != 1 {
-		t.Errorf("Source.Health called %d times for 4000 requests at one version, want 1", n)
-	}
-	if n := f.latestCalls.Load(); n != 4 {
-		t.Errorf("Source.Latest called %d times, want 4 (once per probe)", n)
-	}
-	if n := f.eventCalls.Load(); n != 1 {
-		t.Errorf("Source.Events called %d times, want 1", n)
-	}
+			})
+		}
+		wg.Wait()
+		if n := f.healthCalls.Load(); n != 1 {
+			t.Errorf("Source.Health called %d times for 4000 requests at one version, want 1", n)
+		}
+		if n := f.latestCalls.Load(); n != 4 {
+			t.Errorf("Source.Latest called %d times, want 4 (once per probe)", n)
+		}
+		if n := f.eventCalls.Load(); n != 1 {
+			t.Errorf("Source.Events called %d times, want 1", n)
+		}
 
-	f.bump()
-	for range 50 {
-		get(t, h, "/api/v1/status")
-	}
-	if n := f.healthCalls.Load(); n != 2 {
-		t.Errorf("after one version change Health was called %d times in all, want 2", n)
-	}
+		f.bump()
+		for range 50 {
+			get(t, h, "/api/v1/status")
+		}
+		if n := f.healthCalls.Load(); n != 2 {
+			t.Errorf("after one version change Health was called %d times in all, want 2", n)
+		}
+	})
 }
 
 func TestCacheEncodesOnce(t *testing.T) {
@@ -697,15 +696,25 @@ func TestCacheEncodesOnce(t *testing.T) {
 }
 
 func TestCacheExpiresWithoutChange(t *testing.T) {
-	f := newFake()
-	s := New(Config{}, f, nil)
-	get(t, s.Handler(), "/api/v1/status")
-	// Age the snapshot instead of sleeping.
-	s.cache.cur.Load().at = time.Now().Add(-s.cache.maxAge - time.Second)
-	get(t, s.Handler(), "/api/v1/status")
-	if n := f.healthCalls.Load(); n != 2 {
-		t.Errorf("Health called %d times, want a rebuild of an old snapshot (2)", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		h := New(Config{}, f, nil).Handler()
+		get(t, h, "/api/v1/status")
+		time.Sleep(maxSnapshotAge - time.Nanosecond)
+		get(t, h, "/api/v1/status")
+		if n := f.healthCalls.Load(); n != 1 {
+			t.Errorf("Health called %d times within the age bound, want 1", n)
+		}
+		time.Sleep(time.Nanosecond)
+		get(t, h, "/api/v1/status")
+		if n := f.healthCalls.Load(); n != 2 {
+			t.Errorf("Health called %d times at the age bound, want a rebuild of the old snapshot (2)", n)
+		}
+		get(t, h, "/api/v1/status")
+		if n := f.healthCalls.Load(); n != 2 {
+			t.Errorf("Health called %d times after the rebuild, want the new snapshot served (2)", n)
+		}
+	})
 }
 
 func TestStoreErrorIsNotCached(t *testing.T) {

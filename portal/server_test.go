@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -84,35 +85,63 @@ func TestListenAndServe(t *testing.T) {
 }
 
 func TestShutdownDrainsInFlight(t *testing.T) {
-	f := newFake()
-	s, stop := start(t, Config{}, f)
-	// Hold a Latest call so a request is in flight when shutdown begins.
-	f.mu.Lock()
-	got := make(chan int, 1)
-	go func() {
-		resp, err := http.Get("http://" + s.Addr() + "/api/v1/status")
-		if err != nil {
-			got <- -1
-			return
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		f.hold = make(chan struct{}) // a request stays in flight until closed
+		_, client, stop := startPiped(t, Config{}, f)
+		got := make(chan int, 1)
+		go func() {
+			resp, err := client.Get("http://portal/api/v1/status")
+			if err != nil {
+				got <- -1
+				return
+			}
+			resp.Body.Close()
+			got <- resp.StatusCode
+		}()
+		synctest.Wait()
+		if n := f.hostCalls.Load(); n != 1 {
+			t.Fatalf("%d requests reached the source; want the one, held", n)
 		}
-		resp.Body.Close()
-		got <- resp.StatusCode
-	}()
-	// Wait until the handler is blocked in the fake.
-	deadline := time.Now().Add(5 * time.Second)
-	for f.hostCalls.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	stopped := make(chan error, 1)
-	go func() { stopped <- stop() }()
-	time.Sleep(50 * time.Millisecond)
-	f.mu.Unlock()
-	if code := <-got; code != 200 {
-		t.Errorf("in-flight request got %d, want 200: shutdown must drain", code)
-	}
-	if err := <-stopped; err != nil {
-		t.Errorf("stop: %v", err)
-	}
+		stopped := make(chan error, 1)
+		go func() { stopped <- stop() }()
+		// Shutdown waits for the request (up to the drain timeout; it looks
+		// every 500 ms at most, so release it well before).
+		time.Sleep(drainTimeout / 2)
+		select {
+		case err := <-stopped:
+			t.Fatalf("shutdown returned (%v) with a request in flight", err)
+		default:
+		}
+		close(f.hold)
+		if code := <-got; code != 200 {
+			t.Errorf("in-flight request got %d, want 200: shutdown must drain", code)
+		}
+		if err := <-stopped; err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+}
+
+func TestShutdownDrainTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		f.hold = make(chan struct{})
+		_, client, stop := startPiped(t, Config{}, f)
+		go func() {
+			if resp, err := client.Get("http://portal/api/v1/status"); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		synctest.Wait()
+		began := time.Now()
+		err := stop()
+		// A request still held at the drain timeout is cut, and said so.
+		if took := time.Since(began); took != drainTimeout || err == nil || !strings.Contains(err.Error(), "shutdown") {
+			t.Errorf("stop after %s: %v; want a shutdown error after exactly %s", took, err, drainTimeout)
+		}
+		close(f.hold)
+	})
 }
 
 func TestListenBusyPort(t *testing.T) {
