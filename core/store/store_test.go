@@ -6,6 +6,7 @@ import (
 	"math"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -19,65 +20,92 @@ func TestOpenNeedsDir(t *testing.T) {
 	}
 }
 
-// TestLatestStale checks both paths: the in-memory copy of a Put, and the
-// persisted key read after a restart. Badger TTLs have one-second
-// granularity, so this takes about 3 s.
+// TestLatestStale checks both paths on a fake clock: the in-memory copy of
+// a Put, and the persisted key read after a restart. Badger reads its TTL
+// clock through time.Now, which the bubble fakes too, so both edges are
+// exact: in memory at Time+StaleAfter, on disk at that rounded up to Badger's
+// whole seconds.
 func TestLatestStale(t *testing.T) {
-	dir := t.TempDir()
-	s := openTest(t, dir, Options{})
-	start := time.Now()
-	rec := record("fast", start, gauge("fast.v", 1, nil))
-	rec.StaleAfter = time.Second
-	s.Put(rec)
-	slow := record("slow", start, gauge("slow.v", 2, nil))
-	slow.StaleAfter = 2 * time.Second
-	slow.Report.Message = "kept"
-	s.Put(slow)
-	s.Put(record("forever", start)) // StaleAfter 0: never stale
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		s := openTest(t, dir, Options{})
+		time.Sleep(500 * time.Millisecond) // off the whole second, to see the rounding
+		start := time.Now()
+		rec := record("fast", start, gauge("fast.v", 1, nil))
+		rec.StaleAfter = time.Second
+		s.Put(rec)
+		cold := rec
+		cold.Probe = "cold" // first read after its expiry: Badger's own TTL hides it
+		s.Put(cold)
+		slow := record("slow", start, gauge("slow.v", 2, nil))
+		slow.StaleAfter = 2 * time.Second
+		slow.Report.Message = "kept"
+		s.Put(slow)
+		s.Put(record("forever", start)) // StaleAfter 0: never stale
 
-	if got, ok, err := s.Latest("fast"); err != nil || !ok || got.Report.Metrics[0].Value != 1 {
-		t.Fatalf("Latest(fast) = %+v, %v, %v", got, ok, err)
-	}
-	if _, ok, err := s.Latest("missing"); err != nil || ok {
-		t.Fatalf("Latest(missing) = %v, %v; want false, nil", ok, err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+		if got, ok, err := s.Latest("fast"); err != nil || !ok || got.Report.Metrics[0].Value != 1 {
+			t.Fatalf("Latest(fast) = %+v, %v, %v", got, ok, err)
+		}
+		if _, ok, err := s.Latest("missing"); err != nil || ok {
+			t.Fatalf("Latest(missing) = %v, %v; want false, nil", ok, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
 
-	s = openTest(t, dir, Options{}) // Latest now comes from disk
-	got, ok, err := s.Latest("slow")
-	if err != nil || !ok {
-		t.Fatalf("Latest(slow) after restart = %v, %v", ok, err)
-	}
-	if got.Probe != "slow" || got.Report.Message != "kept" || !got.Time.Equal(start) {
-		t.Errorf("Latest(slow) after restart = %+v", got)
-	}
+		s = openTest(t, dir, Options{}) // Latest now comes from disk
+		got, ok, err := s.Latest("slow")
+		if err != nil || !ok {
+			t.Fatalf("Latest(slow) after restart = %v, %v", ok, err)
+		}
+		if got.Probe != "slow" || got.Report.Message != "kept" || !got.Time.Equal(start) {
+			t.Errorf("Latest(slow) after restart = %+v", got)
+		}
 
-	// Badger rounds expiry up to the next whole second, so from disk a 1 s
-	// StaleAfter may last until 2 s.
-	time.Sleep(time.Until(start.Add(2100 * time.Millisecond)))
-	if _, ok, _ := s.Latest("fast"); ok {
-		t.Error("fast is still fresh 2.1 s after a 1 s StaleAfter")
-	}
-	time.Sleep(time.Until(start.Add(3100 * time.Millisecond)))
-	if _, ok, _ := s.Latest("slow"); ok {
-		t.Error("slow is still fresh after its StaleAfter")
-	}
-	if _, ok, _ := s.Latest("forever"); !ok {
-		t.Error("a probe with no StaleAfter went stale")
-	}
+		// fresh reports whether probe's latest report is there at start+at.
+		fresh := func(probe string, at time.Duration) bool {
+			t.Helper()
+			time.Sleep(time.Until(start.Add(at)))
+			_, ok, err := s.Latest(probe)
+			if err != nil {
+				t.Fatalf("Latest(%s) at %s: %v", probe, at, err)
+			}
+			return ok
+		}
+		// From disk the 1 s StaleAfter of a report put at 0.5 s lasts until
+		// 2 s, not 1.5 s (Badger rounds expiry up to the next whole second),
+		// and the 2 s one until 3 s.
+		for _, c := range []struct {
+			probe string
+			at    time.Duration // after the Put
+			want  bool
+		}{
+			{"fast", time.Second, true},
+			{"fast", 1500*time.Millisecond - time.Nanosecond, true},
+			{"fast", 1500 * time.Millisecond, false},
+			{"cold", 1500 * time.Millisecond, false},
+			{"slow", 2500*time.Millisecond - time.Nanosecond, true},
+			{"slow", 2500 * time.Millisecond, false},
+			{"forever", time.Hour, true},
+		} {
+			if got := fresh(c.probe, c.at); got != c.want {
+				t.Errorf("Latest(%s) at %s after the put: fresh %v, want %v", c.probe, c.at, got, c.want)
+			}
+		}
 
-	// The in-memory path: a Put after the restart expires the same way.
-	rec.Time = time.Now()
-	s.Put(rec)
-	if _, ok, _ := s.Latest("fast"); !ok {
-		t.Fatal("fresh Put not visible")
-	}
-	time.Sleep(1100 * time.Millisecond)
-	if _, ok, _ := s.Latest("fast"); ok {
-		t.Error("in-memory latest did not go stale")
-	}
+		// The in-memory path: a Put after the restart expires exactly at
+		// Time+StaleAfter.
+		rec.Time = time.Now()
+		s.Put(rec)
+		time.Sleep(rec.StaleAfter - time.Nanosecond)
+		if _, ok, _ := s.Latest("fast"); !ok {
+			t.Fatal("fresh Put not visible")
+		}
+		time.Sleep(time.Nanosecond)
+		if _, ok, _ := s.Latest("fast"); ok {
+			t.Error("in-memory latest did not go stale at its StaleAfter")
+		}
+	})
 }
 
 // TestRestartKeepsHistory puts samples into one minute (and one hour)
@@ -192,34 +220,49 @@ func TestNonFiniteValuesSkipped(t *testing.T) {
 }
 
 func TestFlushByIntervalAndBatchSize(t *testing.T) {
-	visible := func(s *Store, name string) bool {
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
-			got, err := s.Query(Query{Name: name})
-			if err == nil && len(got) == 1 {
-				return true
-			}
-			time.Sleep(20 * time.Millisecond)
+	// visible reports whether name's samples are committed, once the writer
+	// has done what it can at this instant of the bubble's clock.
+	visible := func(t *testing.T, s *Store, name string) bool {
+		t.Helper()
+		synctest.Wait()
+		got, err := s.Query(Query{Name: name})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return false
+		return len(got) == 1
 	}
 	t.Run("interval", func(t *testing.T) {
-		s := openTest(t, "", Options{FlushInterval: 50 * time.Millisecond})
-		s.Put(record("p", time.Now(), gauge("p.v", 1, nil)))
-		if !visible(s, "p.v") {
-			t.Error("sample not committed by the flush interval")
-		}
+		synctest.Test(t, func(t *testing.T) {
+			s := openTest(t, "", Options{FlushInterval: 50 * time.Millisecond})
+			time.Sleep(20 * time.Millisecond)
+			s.Put(record("p", time.Now(), gauge("p.v", 1, nil)))
+			// Flushes tick every 50 ms from Open, whenever the Put came.
+			time.Sleep(30*time.Millisecond - time.Nanosecond)
+			if visible(t, s, "p.v") {
+				t.Error("sample committed before the flush interval")
+			}
+			time.Sleep(time.Nanosecond)
+			if !visible(t, s, "p.v") {
+				t.Error("sample not committed at the flush interval")
+			}
+		})
 	})
 	t.Run("batch size", func(t *testing.T) {
-		s := openTest(t, "", Options{FlushInterval: time.Hour, BatchSize: 10})
-		var ms []sdk.Metric
-		for i := range 10 {
-			ms = append(ms, gauge(fmt.Sprintf("p.v%d", i), 1, nil))
-		}
-		s.Put(record("p", time.Now(), ms...))
-		if !visible(s, "p.v9") {
-			t.Error("a full batch was not committed")
-		}
+		synctest.Test(t, func(t *testing.T) {
+			s := openTest(t, "", Options{FlushInterval: time.Hour, BatchSize: 10})
+			var ms []sdk.Metric
+			for i := range 9 {
+				ms = append(ms, gauge(fmt.Sprintf("p.v%d", i), 1, nil))
+			}
+			s.Put(record("p", time.Now(), ms...))
+			if visible(t, s, "p.v8") {
+				t.Error("9 samples of a batch of 10 were committed before the interval")
+			}
+			s.Put(record("p", time.Now(), gauge("p.v9", 1, nil)))
+			if !visible(t, s, "p.v9") {
+				t.Error("a full batch was not committed at once")
+			}
+		})
 	})
 }
 
