@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 func TestLineWriter(t *testing.T) {
@@ -30,17 +32,32 @@ func TestLineWriter(t *testing.T) {
 }
 
 func TestOutputLimit(t *testing.T) {
-	logs := &logBuf{}
-	o := newOutput(slog.New(slog.NewTextHandler(logs, nil)))
-	for range maxLinesPerMin + 50 {
-		o.line("stderr", []byte("chatty"))
-	}
-	if n := strings.Count(logs.String(), "msg=chatty"); n != maxLinesPerMin {
-		t.Errorf("%d lines logged, want %d", n, maxLinesPerMin)
-	}
-	if o.dropped != 50 {
-		t.Errorf("dropped = %d", o.dropped)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		logs := &logBuf{}
+		o := newOutput(slog.New(slog.NewTextHandler(logs, nil)))
+		for range maxLinesPerMin + 50 {
+			o.line("stderr", []byte("chatty"))
+		}
+		if n := strings.Count(logs.String(), "msg=chatty"); n != maxLinesPerMin {
+			t.Errorf("%d lines logged, want %d", n, maxLinesPerMin)
+		}
+		// The window is a minute from its first line: a line just before
+		// its end is still dropped; at its end a new window opens, says how
+		// many were dropped, and logs again.
+		time.Sleep(time.Minute - time.Nanosecond)
+		o.line("stderr", []byte("late"))
+		if strings.Contains(logs.String(), "late") || o.dropped != 51 {
+			t.Errorf("within the minute: dropped = %d, log:\n%s", o.dropped, logs.String())
+		}
+		time.Sleep(time.Nanosecond)
+		o.line("stderr", []byte("next"))
+		if got := logs.String(); !strings.Contains(got, "msg=\"plugin output dropped\" lines=51 limit_per_minute=200") || !strings.Contains(got, "msg=next") {
+			t.Errorf("a minute on: log lacks the drop count or the new line:\n%s", got)
+		}
+		if o.dropped != 0 || o.n != 1 {
+			t.Errorf("new window: dropped %d, n %d; want 0, 1", o.dropped, o.n)
+		}
+	})
 }
 
 func TestStderrLevelsAndLastWords(t *testing.T) {

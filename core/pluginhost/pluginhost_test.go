@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/barbossa-agent/barbossa/core/testenv"
@@ -86,7 +87,7 @@ func (l *logBuf) waitLog(t *testing.T, parts ...string) string {
 		if time.Now().After(deadline) {
 			t.Fatalf("no log line with %q in:\n%s", parts, l.String())
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // the plugin is another process: polled on the real clock
 	}
 }
 
@@ -212,21 +213,17 @@ func TestCrashLoopBacksOff(t *testing.T) {
 			t.Fatalf("run %d: %v", i, err)
 		}
 	}
-	// Two failures in a row: the next restart waits 1s.
-	start := time.Now()
+	// Two failures in a row: the next restart waits 1s (to the nanosecond
+	// in TestRestartBackoffTiming).
 	_, err := collect(t, pr, 10*time.Second, cfg)
 	if err == nil || !strings.Contains(err.Error(), "failed 2 times in a row; next restart in") {
 		t.Fatalf("third run: %v", err)
 	}
-	// At once: far below the 1 s it would take to wait out the backoff
-	// (with room for a GC pause under -race).
-	if d := time.Since(start); d > 300*time.Millisecond {
-		t.Errorf("a run in backoff took %s; it should fail at once", d)
-	}
 	if pr.PID() != 0 {
 		t.Error("a process runs during backoff")
 	}
-	time.Sleep(restartDelay(2))
+	// Age the last failure instead of sleeping out the backoff.
+	pr.lastFailure = pr.lastFailure.Add(-restartDelay(2))
 	if _, err := collect(t, pr, 10*time.Second, nil); err != nil {
 		t.Errorf("after the backoff: %v", err)
 	}
@@ -235,6 +232,47 @@ func TestCrashLoopBacksOff(t *testing.T) {
 			t.Errorf("restartDelay(%d) = %s, want %s", n, got, want)
 		}
 	}
+}
+
+// TestRestartBackoffTiming follows the restart backoff on a fake clock,
+// with the failures counted directly (TestCrashLoopBacksOff has real
+// crashes count them): a run before the restart is due fails at once,
+// saying when it is; at that instant the restart is allowed.
+func TestRestartBackoffTiming(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pr, _ := newProbe(t, Options{})
+		pr.failed1()
+		if w := pr.restartWait(); w > 0 {
+			t.Fatalf("after one failure the restart waits %s; want none", w)
+		}
+		for n, delay := range []time.Duration{2: time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second,
+			16 * time.Second, 32 * time.Second, time.Minute, time.Minute} {
+			if n < 2 {
+				continue
+			}
+			pr.failed1()
+			began := time.Now()
+			_, err := collect(t, pr, time.Hour, nil)
+			want := fmt.Sprintf("failed %d times in a row; next restart in %s", n, delay)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("run after %d failures: %v; want %q", n, err, want)
+			}
+			if d := time.Since(began); d != 0 {
+				t.Errorf("a run in backoff took %s; want it refused at once", d)
+			}
+			time.Sleep(delay - time.Millisecond)
+			if _, err := collect(t, pr, time.Hour, nil); err == nil || !strings.Contains(err.Error(), "next restart in 1ms") {
+				t.Errorf("1 ms before the restart after %d failures: %v", n, err)
+			}
+			time.Sleep(time.Millisecond)
+			if w := pr.restartWait(); w > 0 {
+				t.Errorf("restart after %d failures still %s away at its time", n, w)
+			}
+		}
+		if pr.PID() != 0 {
+			t.Error("a process was started")
+		}
+	})
 }
 
 func TestHangKilledAtTimeout(t *testing.T) {
@@ -345,10 +383,14 @@ func TestNoOrphans(t *testing.T) {
 		t.Errorf("plugin %d still there after Close: state %s", pid, st)
 	}
 	// The plugin's own child was killed with its process group. Once its
-	// parent is gone it is init's to reap, so a zombie is all that may remain.
-	time.Sleep(50 * time.Millisecond)
-	if st := testenv.ProcState(child); st != "" && st != "Z" {
-		t.Errorf("the plugin's child %d survived Close: state %s", child, st)
+	// parent is gone it is init's to reap, so a zombie is all that may remain
+	// once the kernel has delivered the SIGKILL.
+	deadline := time.Now().Add(5 * time.Second)
+	for st := testenv.ProcState(child); st != "" && st != "Z"; st = testenv.ProcState(child) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the plugin's child %d survived Close: state %s", child, st)
+		}
+		time.Sleep(10 * time.Millisecond) // another process: polled on the real clock
 	}
 	assertNoChildren(t)
 }
@@ -410,7 +452,7 @@ func TestHostCallsHonourGrants(t *testing.T) {
 }
 
 func TestCloseDuringHang(t *testing.T) {
-	pr, _ := newProbe(t, Options{})
+	pr, logs := newProbe(t, Options{})
 	if _, err := collect(t, pr, 10*time.Second, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +462,7 @@ func TestCloseDuringHang(t *testing.T) {
 		_, err := collect(t, pr, time.Minute, map[string]any{"hang": true})
 		done <- err
 	}()
-	time.Sleep(200 * time.Millisecond)
+	logs.waitLog(t, "testplugin: hanging")
 	start := time.Now()
 	pr.Close()
 	select {
@@ -531,7 +573,7 @@ func TestAgentKilled(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("plugin %d outlived its SIGKILLed agent: state %s", pid, testenv.ProcState(pid))
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // other processes: polled on the real clock
 	}
 	t.Logf("the plugin died %s after its agent", time.Since(killed).Round(time.Millisecond))
 }
@@ -551,7 +593,7 @@ func TestHelperAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Printf("plugin %d\n", pr.PID())
-	time.Sleep(time.Minute)
+	time.Sleep(time.Minute) // a helper process, alive until TestAgentKilled kills it
 }
 
 // TestBadPlugins runs binaries that are not good plugins: each start fails
@@ -597,9 +639,12 @@ func TestCloseDuringStart(t *testing.T) {
 		_, err := collect(t, pr, 10*time.Second, nil)
 		done <- err
 	}()
-	time.Sleep(100 * time.Millisecond)
-	if len(testenv.Children(t, os.Getpid())) != 1 {
-		t.Fatalf("children while starting: %q", testenv.Children(t, os.Getpid()))
+	deadline := time.Now().Add(5 * time.Second)
+	for len(testenv.Children(t, os.Getpid())) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("children while starting: %q; want the plugin", testenv.Children(t, os.Getpid()))
+		}
+		time.Sleep(5 * time.Millisecond) // a process starting: polled on the real clock
 	}
 	pr.Close()
 	assertNoChildren(t)

@@ -65,6 +65,7 @@ func (p *probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error
 		os.Exit(c.Exit)
 	}
 	if c.Hang {
+		fmt.Fprintln(os.Stderr, "testplugin: hanging") // tests wait for this line
 		select {}
 	}
 	if c.Spawn {
