@@ -42,7 +42,9 @@ type unit struct {
 	Path dbus.ObjectPath
 }
 
-type testService struct{}
+// testService is the D-Bus service the tests call. Its Slow method answers
+// only once slow is closed, at the end of the test.
+type testService struct{ slow <-chan struct{} }
 
 func (testService) Echo(s string, n uint32, l []string, m map[string]dbus.Variant) (string, uint32, []string, map[string]dbus.Variant, *dbus.Error) {
 	return s, n, l, m, nil
@@ -62,8 +64,8 @@ func (testService) Units() ([]unit, *dbus.Error) {
 	return []unit{{"ssh.service", "/u/ssh"}, {"cron.service", "/u/cron"}}, nil
 }
 
-func (testService) Slow() *dbus.Error {
-	time.Sleep(3 * time.Second)
+func (s testService) Slow() *dbus.Error {
+	<-s.slow
 	return nil
 }
 
@@ -75,7 +77,9 @@ func serve(t *testing.T, addr string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	if err := conn.Export(testService{}, "/org/barbossa/Test", "org.barbossa.Test"); err != nil {
+	slow := make(chan struct{})
+	t.Cleanup(func() { close(slow) })
+	if err := conn.Export(testService{slow: slow}, "/org/barbossa/Test", "org.barbossa.Test"); err != nil {
 		t.Fatal(err)
 	}
 	if reply, err := conn.RequestName("org.barbossa.Test", dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {

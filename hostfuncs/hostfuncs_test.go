@@ -17,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/barbossa-agent/barbossa/sdk"
@@ -299,21 +300,29 @@ func TestCallAfterDeadline(t *testing.T) {
 }
 
 func TestLogLimiter(t *testing.T) {
-	var l logLimiter
-	now := time.Now()
-	for i := range maxLogPerMinute {
-		if ok, _ := l.allow(now); !ok {
-			t.Fatalf("message %d refused", i)
+	synctest.Test(t, func(t *testing.T) {
+		c, logs := newCaller(t, Grants{})
+		for range maxLogPerMinute + 5 {
+			c.Log(sdk.LevelInfo, "chatty")
 		}
-	}
-	for range 5 {
-		if ok, _ := l.allow(now.Add(time.Second)); ok {
-			t.Fatal("message past the limit allowed")
+		if n := strings.Count(logs.String(), "msg=chatty"); n != maxLogPerMinute {
+			t.Errorf("%d messages logged in a burst, want %d", n, maxLogPerMinute)
 		}
-	}
-	if ok, dropped := l.allow(now.Add(time.Minute)); !ok || dropped != 5 {
-		t.Errorf("next window: ok %v dropped %d", ok, dropped)
-	}
+		// The window is a minute from its first message: one just before its
+		// end is still dropped; at its end a new window opens, says how many
+		// were dropped, and logs again.
+		time.Sleep(time.Minute - time.Nanosecond)
+		c.Log(sdk.LevelInfo, "late")
+		if strings.Contains(logs.String(), "late") {
+			t.Error("a message past the limit was logged before the minute was over")
+		}
+		time.Sleep(time.Nanosecond)
+		c.Log(sdk.LevelInfo, "next")
+		want := fmt.Sprintf(`msg="probe log messages dropped" probe=x dropped=6 limit_per_minute=%d`, maxLogPerMinute)
+		if got := logs.String(); !strings.Contains(got, want) || !strings.Contains(got, "msg=next") {
+			t.Errorf("a minute on: log lacks %q or the new message:\n%s", want, got)
+		}
+	})
 }
 
 func TestTransportToSDK(t *testing.T) {
@@ -344,7 +353,7 @@ func alive(pid int) bool {
 		if _, rest, ok := strings.Cut(string(stat), ") "); ok && strings.HasPrefix(rest, "Z") {
 			return false
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // another process: polled on the real clock
 	}
 	return true
 }
