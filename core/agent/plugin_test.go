@@ -78,7 +78,7 @@ func TestPluginProbeLeavesNothing(t *testing.T) {
 			cancel()
 			t.Fatalf("no report from the plugin probe: %+v", a.Health())
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // a plugin process: polled on the real clock
 		rec, ok, _ := a.Latest("tp")
 		if !ok {
 			continue
@@ -147,7 +147,7 @@ func TestPluginProbeCrashRecovers(t *testing.T) {
 		if h.State == "failing" && !strings.Contains(h.LastError, "exited during the run (exit status 2)") {
 			t.Errorf("crash recorded as %q", h.LastError)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // a plugin process: polled on the real clock
 	}
 }
 

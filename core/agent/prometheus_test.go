@@ -61,7 +61,7 @@ timeout = "100ms"
 			if ctx.Err() != nil {
 				t.Fatalf("%s: want %s, last answer %s\nprometheus log:\n%s\nagent log:\n%s", q.promql, q.want, last, prom.Log(), logs)
 			}
-			time.Sleep(250 * time.Millisecond)
+			time.Sleep(250 * time.Millisecond) // a real Prometheus scraping: polled on the real clock
 		}
 	}
 }

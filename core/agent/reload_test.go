@@ -166,11 +166,12 @@ timeout = "50ms"
 	if modules != 1 { // steady's; v1 and v2 were freed with their last probe
 		t.Errorf("%d modules loaded, want 1", modules)
 	}
-	time.Sleep(300 * time.Millisecond)
+	runs = steadyRuns
+	waitFor(t, 10*time.Second, "the steady probe running on", func() bool {
+		p, _ := getProbe(t, base, "steady")
+		return p.Runs >= runs+3
+	})
 	steady()
-	if steadyRuns < 10 {
-		t.Errorf("steady ran %d times", steadyRuns)
-	}
 }
 
 func TestParseDropIn(t *testing.T) {
