@@ -98,7 +98,7 @@ func TestBinaryRunsAndStopsCleanly(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("agent never answered: %v\n%s", err, logs.String())
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // the agent is another process: polled on the real clock
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)

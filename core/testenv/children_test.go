@@ -34,7 +34,7 @@ func TestChildrenAndProcState(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("killed child in state %q, want Z until it is waited for", ProcState(pid))
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // the kernel reaps a real process: polled on the real clock
 	}
 	cmd.Wait()
 	if st := ProcState(pid); st != "" {

@@ -124,7 +124,7 @@ func TestCollectLive(t *testing.T) {
 	if !strings.HasSuffix(r.Message, "(CPU since each process started: first run)") {
 		t.Errorf("first run message %q", r.Message)
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // real CPU time of a real process accrues on the real clock
 	r, err = p.Collect(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)

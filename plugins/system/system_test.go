@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/shirou/gopsutil/v3/disk"
@@ -213,48 +214,42 @@ func TestCollectCancelled(t *testing.T) {
 	}
 }
 
-// TestStatfsStuck checks the dead-NFS guard: a statfs that hangs is given
-// up on after the timeout, the mount is skipped while that call is still
-// stuck, and is read again once the call returns.
+// TestStatfsStuck checks the dead-NFS guard on a fake clock: a statfs that
+// hangs is given up on at exactly the timeout, the mount is skipped while
+// that call is still stuck, and is read again once the call returns.
 func TestStatfsStuck(t *testing.T) {
-	p := New()
-	release := make(chan struct{})
-	var hung atomic.Bool
-	p.usage = func(ctx context.Context, path string) (*disk.UsageStat, error) {
-		if path == "/mnt/nas" && hung.CompareAndSwap(false, true) {
-			<-release // the first call hangs like a dead server until the test lets go
+	synctest.Test(t, func(t *testing.T) {
+		p := New()
+		release := make(chan struct{})
+		var hung atomic.Bool
+		p.usage = func(ctx context.Context, path string) (*disk.UsageStat, error) {
+			if path == "/mnt/nas" && hung.CompareAndSwap(false, true) {
+				<-release // the first call hangs like a dead server until the test lets go
+			}
+			return &disk.UsageStat{Path: path, Total: 100, Used: 10, Free: 90, UsedPercent: 10}, nil
 		}
-		return &disk.UsageStat{Path: path, Total: 100, Used: 10, Free: 90, UsedPercent: 10}, nil
-	}
-	ctx := context.Background()
+		ctx := context.Background()
 
-	if _, err := p.statfs(ctx, "/mnt/nas", 10*time.Millisecond); err == nil || errors.Is(err, errStuck) {
-		t.Fatalf("first call: err = %v, want a timeout", err)
-	}
-	if _, err := p.statfs(ctx, "/mnt/nas", time.Hour); !errors.Is(err, errStuck) {
-		t.Fatalf("while stuck: err = %v, want errStuck", err)
-	}
-	if u, err := p.statfs(ctx, "/other", time.Hour); err != nil || u.Total != 100 {
-		t.Fatalf("another mount: %v, %v", u, err)
-	}
-	close(release)
-	// The hung call clears the mark when it returns; wait for that.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		p.mu.Lock()
-		stuck := p.stuck["/mnt/nas"]
-		p.mu.Unlock()
-		if !stuck {
-			break
+		began := time.Now()
+		if _, err := p.statfs(ctx, "/mnt/nas", 10*time.Millisecond); err == nil || errors.Is(err, errStuck) {
+			t.Fatalf("first call: err = %v, want a timeout", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("mount still marked stuck after its call returned")
+		if took := time.Since(began); took != 10*time.Millisecond {
+			t.Errorf("the hung call was given up on after %s; want the 10ms timeout", took)
 		}
-		time.Sleep(time.Millisecond)
-	}
-	if u, err := p.statfs(ctx, "/mnt/nas", time.Hour); err != nil || u.UsedPercent != 10 {
-		t.Fatalf("after the call returned: %v, %v", u, err)
-	}
+		began = time.Now()
+		if _, err := p.statfs(ctx, "/mnt/nas", time.Hour); !errors.Is(err, errStuck) || time.Since(began) != 0 {
+			t.Fatalf("while stuck: err = %v after %s, want errStuck at once", err, time.Since(began))
+		}
+		if u, err := p.statfs(ctx, "/other", time.Hour); err != nil || u.Total != 100 {
+			t.Fatalf("another mount: %v, %v", u, err)
+		}
+		close(release)
+		synctest.Wait() // the hung call returns and clears the mark
+		if u, err := p.statfs(ctx, "/mnt/nas", time.Hour); err != nil || u.UsedPercent != 10 {
+			t.Fatalf("after the call returned: %v, %v", u, err)
+		}
+	})
 }
 
 func keys(m map[string]sdk.Entity) []string {

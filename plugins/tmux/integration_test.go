@@ -93,7 +93,7 @@ func TestRealTmuxThroughWASM(t *testing.T) {
 		if value(r, "tmux.clients") == 1 && value(r, "tmux.sessions") == 2 && deadPanes(r) == 1 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // a real tmux server and client: polled on the real clock
 	}
 	t.Logf("report: %+v", r)
 	if r.Message != "2 sessions, 1 attached" {
