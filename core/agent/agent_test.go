@@ -73,14 +73,7 @@ func startAgent(t *testing.T, dir string) (base string, stop func()) {
 // test ends.
 func startAgentWith(t *testing.T, dir, cfgText string) (string, *logBuffer, *Agent, func()) {
 	t.Helper()
-	file := filepath.Join(dir, "barbossa.toml")
-	if err := os.WriteFile(file, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeConfig(t, dir, cfgText)
 	logs := &logBuffer{}
 	var w io.Writer = logs
 	if testing.Verbose() {

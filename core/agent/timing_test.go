@@ -13,11 +13,8 @@ import (
 	"github.com/barbossa-agent/barbossa/core/config"
 )
 
-// newBubbleAgent makes an agent from cfgText (written to dir/barbossa.toml)
-// without running it, for tests inside a synctest bubble that drive its
-// parts: Run would serve the portal on a real socket, whose I/O a bubble
-// cannot wait for. The agent is closed when the test ends.
-func newBubbleAgent(t *testing.T, dir, cfgText string) *Agent {
+// writeConfig writes cfgText to dir/barbossa.toml and loads it.
+func writeConfig(t *testing.T, dir, cfgText string) *config.Config {
 	t.Helper()
 	file := filepath.Join(dir, "barbossa.toml")
 	if err := os.WriteFile(file, []byte(cfgText), 0o600); err != nil {
@@ -27,7 +24,32 @@ func newBubbleAgent(t *testing.T, dir, cfgText string) *Agent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), "test")
+	return cfg
+}
+
+// runUntilEnd runs loop in a goroutine until the test ends, and returns the
+// context it gets.
+func runUntilEnd(t *testing.T, loop func(context.Context)) context.Context {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		loop(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return ctx
+}
+
+// newBubbleAgent makes an agent from cfgText (written to dir/barbossa.toml)
+// without running it, for tests inside a synctest bubble that drive its
+// parts: Run would serve the portal on a real socket, whose I/O a bubble
+// cannot wait for. The agent is closed when the test ends.
+func newBubbleAgent(t *testing.T, dir, cfgText string) *Agent {
+	t.Helper()
+	a, err := New(writeConfig(t, dir, cfgText), slog.New(slog.NewTextHandler(io.Discard, nil)), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,16 +75,7 @@ func TestDropInsSettle(t *testing.T) {
 			t.Fatal(err)
 		}
 		a := newBubbleAgent(t, dir, "[agent]\ndata_dir = \"data\"\nprobes_dir = \"probes.d\"\n")
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			a.watchDropIns(ctx) // polls every dropInPoll from now
-		}()
-		defer func() {
-			cancel()
-			<-done
-		}()
+		runUntilEnd(t, a.watchDropIns) // polls every dropInPoll from now
 		t0 := time.Now()
 		// loaded reports, once the watcher has done what it can at this
 		// instant, whether the drop-in runs.
@@ -124,16 +137,7 @@ func TestStalenessOnFakeClock(t *testing.T) {
 		// One run, at start: nothing but time changes after it.
 		a := newBubbleAgent(t, t.TempDir(), "[agent]\ndata_dir = \"data\"\n"+
 			"[[probe]]\nname = \"flaky\"\ninterval = \"1h\"\ntimeout = \"1s\"\nstale_after = \"3s\"\n")
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			a.watchStaleness(ctx) // looks every second from now
-		}()
-		defer func() {
-			cancel()
-			<-done
-		}()
+		ctx := runUntilEnd(t, a.watchStaleness) // looks every second from now
 		t0 := time.Now()
 		a.sched.Start(ctx)
 		synctest.Wait()
