@@ -105,18 +105,22 @@ func TestConfig(t *testing.T) {
 }
 
 // TestCollectLive reads the real process table, with a process of our own
-// busy on one core: from the second run on, its CPU use is over the
-// interval and puts it on top.
+// busy on one core and an idle one: from the second run on, CPU use is over
+// the interval, so the busy one ranks above the idle one. (Not necessarily
+// on top: on a shared machine other processes may be busier.)
 func TestCollectLive(t *testing.T) {
 	busy := exec.Command("sh", "-c", "while :; do :; done")
-	if err := busy.Start(); err != nil {
-		t.Fatal(err)
+	idle := exec.Command("sleep", "600")
+	for _, c := range []*exec.Cmd{busy, idle} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { c.Process.Kill(); c.Wait() }()
 	}
-	defer func() { busy.Process.Kill(); busy.Wait() }()
-	pid := strconv.Itoa(busy.Process.Pid)
+	busyPID, idlePID := strconv.Itoa(busy.Process.Pid), strconv.Itoa(idle.Process.Pid)
 
 	p := New()
-	req := sdk.Request{Probe: "procs", Config: map[string]any{"top": 5}}
+	req := sdk.Request{Probe: "procs", Config: map[string]any{"top": 100000}} // every process
 	r, err := p.Collect(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
@@ -132,19 +136,21 @@ func TestCollectLive(t *testing.T) {
 	if err := r.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	var found bool
-	for _, e := range r.Entities {
-		if e.ID == pid {
-			found = true
-			if cpu := e.Attrs["cpu_percent"].(float64); cpu < 30 {
-				t.Errorf("busy loop at %.1f%% CPU", cpu)
-			}
-			if e.Attrs["cmdline"] != "sh -c while :; do :; done" || e.Attrs["user"] == "" {
-				t.Errorf("attrs %v", e.Attrs)
-			}
+	rank := map[string]int{}
+	cpu := map[string]float64{}
+	for i, e := range r.Entities {
+		rank[e.ID], cpu[e.ID] = i+1, e.Attrs["cpu_percent"].(float64)
+		if e.ID == busyPID && (e.Attrs["cmdline"] != "sh -c while :; do :; done" || e.Attrs["user"] == "") {
+			t.Errorf("attrs %v", e.Attrs)
 		}
 	}
-	if !found {
-		t.Errorf("the busy process %s is not in the top 5: %s", pid, r.Message)
+	if rank[busyPID] == 0 || rank[idlePID] == 0 {
+		t.Fatalf("busy process %s at rank %d, idle %s at %d; want both reported: %s", busyPID, rank[busyPID], idlePID, rank[idlePID], r.Message)
+	}
+	// Over 500 ms a busy loop gets a good share of a core even on a loaded
+	// machine; a sleeping process gets next to nothing.
+	if cpu[busyPID] < 5 || cpu[idlePID] >= 5 || rank[busyPID] > rank[idlePID] {
+		t.Errorf("busy loop at %.1f%% CPU (rank %d), idle process at %.1f%% (rank %d); want the busy one above 5%%, the idle one below, and ranked above it",
+			cpu[busyPID], rank[busyPID], cpu[idlePID], rank[idlePID])
 	}
 }
