@@ -29,7 +29,7 @@ func (f *fakeActor) Act(ctx context.Context, a Action) (ActionResult, error) {
 
 func post(t testing.TB, h http.Handler, body string, hdr ...string) (*httptest.ResponseRecorder, actionResponse) {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, "/api/v1/actions", strings.NewReader(body))
+	req := localRequest(http.MethodPost, "/api/v1/actions", strings.NewReader(body))
 	req.RemoteAddr = "192.0.2.7:41234"
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
@@ -107,7 +107,7 @@ func TestActions(t *testing.T) {
 		}
 	}
 
-	req := httptest.NewRequest(http.MethodGet, "/api/v1/actions", nil)
+	req := localRequest(http.MethodGet, "/api/v1/actions", nil)
 	req.Header.Set(auth[0], auth[1])
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)

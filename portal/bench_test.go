@@ -92,7 +92,7 @@ func benchStatus(b *testing.B, bump bool, hdr ...string) {
 }
 
 func benchServe(b *testing.B, f *fakeSource, h http.Handler, bump bool, hdr ...string) {
-	req := httptest.NewRequest(http.MethodGet, "/api/v1/status", nil)
+	req := localRequest(http.MethodGet, "/api/v1/status", nil)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
@@ -127,7 +127,7 @@ func BenchmarkStatusNotModified(b *testing.B) {
 	f := bigFake()
 	h := New(Config{}, f, nil).Handler()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/status", nil))
+	h.ServeHTTP(rec, localRequest(http.MethodGet, "/api/v1/status", nil))
 	benchServe(b, f, h, false, "If-None-Match", rec.Header().Get("ETag"))
 }
 
@@ -139,7 +139,7 @@ func BenchmarkStatusEncode(b *testing.B) { benchStatus(b, true) }
 func BenchmarkMetricsScrape(b *testing.B) {
 	f := bigFake()
 	h := New(Config{}, f, nil).Handler()
-	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req := localRequest(http.MethodGet, "/metrics", nil)
 	w := &discard{h: http.Header{}}
 	b.ReportAllocs()
 	for b.Loop() {

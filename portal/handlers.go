@@ -63,6 +63,7 @@ func (s *Server) routes() http.Handler {
 
 	var h http.Handler = r
 	h = requireToken(s.cfg.Token, h)
+	h = requireKnownHost(s.cfg, h)
 	h = securityHeaders(h)
 	h = recoverPanics(s.log, h)
 	h = logRequests(s.log, h)

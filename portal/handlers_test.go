@@ -20,9 +20,17 @@ func newTestServer(t testing.TB, f *fakeSource, token string) http.Handler {
 	return New(Config{Token: token}, f, nil).Handler()
 }
 
+// localRequest is httptest.NewRequest as a browser on this machine sends
+// it: to localhost (httptest's example.com is refused with no token set).
+func localRequest(method, target string, body io.Reader) *http.Request {
+	req := httptest.NewRequest(method, target, body)
+	req.Host = "localhost"
+	return req
+}
+
 func get(t testing.TB, h http.Handler, path string, hdr ...string) *httptest.ResponseRecorder {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, path, nil)
+	req := localRequest(http.MethodGet, path, nil)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
@@ -275,7 +283,7 @@ func TestProbeUnknown404(t *testing.T) {
 
 func TestMethodNotAllowed(t *testing.T) {
 	h := newTestServer(t, newFake(), "")
-	req := httptest.NewRequest(http.MethodPost, "/api/v1/status", nil)
+	req := localRequest(http.MethodPost, "/api/v1/status", nil)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	wantStatus(t, rec, http.StatusMethodNotAllowed)
@@ -286,7 +294,7 @@ func TestMethodNotAllowed(t *testing.T) {
 
 func TestHead(t *testing.T) {
 	h := newTestServer(t, newFake(), "")
-	req := httptest.NewRequest(http.MethodHead, "/api/v1/status", nil)
+	req := localRequest(http.MethodHead, "/api/v1/status", nil)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	wantStatus(t, rec, 200)

@@ -69,6 +69,12 @@ type Config struct {
 	// Collectors are added to /metrics beside the portal's own: the agent's
 	// metrics about itself (the store's dropped records, ...).
 	Collectors []prometheus.Collector
+	// Hosts are names a request's Host may carry, with no Token, beside
+	// localhost and IP addresses (hosts.go).
+	Hosts []string
+	// InsecureNoToken lets Listen bind a non-loopback address with no
+	// Token; without it Listen refuses.
+	InsecureNoToken bool
 }
 
 const (
@@ -137,7 +143,14 @@ func (s *Server) Listen() error {
 	if addr == "" {
 		addr = "127.0.0.1:8080"
 	}
-	l, err := net.Listen("tcp", addr)
+	ta, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("portal: listen: %w", err)
+	}
+	if err := s.checkExposure(ta); err != nil {
+		return err
+	}
+	l, err := net.ListenTCP("tcp", ta)
 	if err != nil {
 		return fmt.Errorf("portal: listen: %w", err)
 	}

@@ -91,7 +91,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 		_, client, stop := startPiped(t, Config{}, f)
 		got := make(chan int, 1)
 		go func() {
-			resp, err := client.Get("http://portal/api/v1/status")
+			resp, err := client.Get("http://localhost/api/v1/status")
 			if err != nil {
 				got <- -1
 				return
@@ -129,7 +129,7 @@ func TestShutdownDrainTimeout(t *testing.T) {
 		f.hold = make(chan struct{})
 		_, client, stop := startPiped(t, Config{}, f)
 		go func() {
-			if resp, err := client.Get("http://portal/api/v1/status"); err == nil {
+			if resp, err := client.Get("http://localhost/api/v1/status"); err == nil {
 				resp.Body.Close()
 			}
 		}()

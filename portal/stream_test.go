@@ -95,7 +95,7 @@ func TestStreamTiming(t *testing.T) {
 		f := newFake()
 		_, client, stop := startPiped(t, Config{}, f)
 		t0 := time.Now()
-		resp, err := client.Get("http://portal/api/v1/stream")
+		resp, err := client.Get("http://localhost/api/v1/stream")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -119,7 +119,9 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*Agent, error
 			Containers: cfg.Portal.Actions.Containers,
 			Actor:      a, // actions.go
 		},
-		Collectors: a.selfMetrics(),
+		Collectors:      a.selfMetrics(),
+		Hosts:           cfg.Portal.Hosts,
+		InsecureNoToken: cfg.Portal.InsecureNoToken,
 	}, a, logger.With("component", "portal"))
 	return a, nil
 }

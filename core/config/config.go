@@ -38,7 +38,8 @@ type Config struct {
 	Probes []Probe `toml:"probe"`
 
 	// File is where the config came from ("" or "(embedded)" for the default).
-	File string `toml:"-"`
+	File string   `toml:"-"`
+	loc  *locator // the file's text, to locate keys in messages
 }
 
 // Agent is the [agent] table.
@@ -60,6 +61,11 @@ type Portal struct {
 	TLSCert   string  `toml:"tls_cert"`
 	TLSKey    string  `toml:"tls_key"`
 	Actions   Actions `toml:"actions"`
+	// Hosts are names, beyond localhost and IP addresses, that requests
+	// may carry in their Host header when no token is set (portal.go).
+	Hosts []string `toml:"hosts"`
+	// InsecureNoToken lets the portal listen beyond loopback with no token.
+	InsecureNoToken bool `toml:"insecure_no_token"`
 }
 
 // Actions is [portal.actions]: which units and containers POST
@@ -150,7 +156,8 @@ type Probe struct {
 	Config     map[string]any `toml:"config"`
 
 	// Line is where the entry starts in its file, for messages about it.
-	Line int `toml:"-"`
+	Line   int     `toml:"-"`
+	origin *origin // where its keys are written (Errorf)
 }
 
 // Allow is [probe.allow]: the host capabilities granted to a sandboxed probe.
@@ -261,8 +268,10 @@ func undecoded(md toml.MetaData) []unknownKey {
 }
 
 func (c *Config) locateProbes(loc *locator) {
+	c.loc = loc
 	for i := range c.Probes {
 		c.Probes[i].Line = loc.tableLine("probe", i)
+		c.Probes[i].origin = &origin{file: c.File, loc: loc, index: i}
 	}
 }
 
@@ -375,6 +384,13 @@ func (c *Config) check(loc *locator) []error {
 	for _, e := range c.Portal.Actions.check() {
 		bad("portal", 0, "portal.actions."+e[0], "%s", e[1])
 	}
+	errs = append(errs, c.checkExposure()...)
+	for key, path := range map[string]string{"agent.data_dir": c.Agent.DataDir, "agent.probes_dir": c.Agent.ProbesDir,
+		"portal.token_file": c.Portal.TokenFile, "portal.tls_cert": c.Portal.TLSCert, "portal.tls_key": c.Portal.TLSKey} {
+		if strings.ContainsRune(path, 0) {
+			errs = append(errs, c.errorf(key, "%q holds a NUL byte, which no path can", path))
+		}
+	}
 	seen := map[string]int{}
 	for i := range c.Probes {
 		for _, e := range c.Probes[i].Check() {
@@ -424,6 +440,9 @@ func (p *Probe) Check() []FieldError {
 	if p.Runtime == RuntimePlugin && strings.HasPrefix(p.Source, "builtin:") {
 		bad("source", "a plugin probe's source is the path to its binary")
 	}
+	if strings.ContainsRune(p.Source, 0) {
+		bad("source", "%q holds a NUL byte, which no path can", p.Source)
+	}
 	if p.Interval.Duration < 100*time.Millisecond {
 		bad("interval", "%s is too short (at least 100ms)", p.Interval.Duration)
 	}
@@ -457,16 +476,14 @@ func oneOf(s string, set []string) bool {
 	return false
 }
 
-// Token returns the portal token, read from token_file when one is set.
+// Token returns the portal token, read from token_file when one is set. A
+// token_file that is a folder, unreadable, or empty (whitespace only) is an
+// error: it must never silently turn authentication off.
 func (c *Config) Token() (string, error) {
 	if c.Portal.TokenFile == "" {
 		return c.Portal.Token, nil
 	}
-	b, err := os.ReadFile(c.Path(c.Portal.TokenFile))
-	if err != nil {
-		return "", fmt.Errorf("portal.token_file: %w", err)
-	}
-	return strings.TrimSpace(string(b)), nil
+	return readToken(c.Path(c.Portal.TokenFile), c.errorf)
 }
 
 // The decoder reports type mismatches as plain text with the line inside.

@@ -3,6 +3,7 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -109,4 +110,43 @@ func (l *locator) keyLine(k toml.Key, probe int) int {
 		return l.lineIn("", 0, "", k[0])
 	}
 	return l.lineIn(k[0], 0, strings.Join(k[:len(k)-1], "."), k[len(k)-1])
+}
+
+// origin is where a probe entry was read from, so that problems found
+// after parsing (a grant the host refuses, a missing module) can name the
+// file, line and key as the parser's own checks do.
+type origin struct {
+	file  string
+	loc   *locator
+	index int // the entry's [[probe]] in a main file; -1 in a probe file
+}
+
+// Errorf is a problem with key ("source", "allow.exec") of this entry,
+// located in the file the entry came from: barbossa.toml:14:
+// probe.allow.exec in the main file, probes.d/x.toml:3: allow.exec in a
+// drop-in's. An entry made in code has no file and gives its Line.
+func (p *Probe) Errorf(key, format string, args ...any) *Error {
+	e := &Error{Line: p.Line, Key: key, Msg: fmt.Sprintf(format, args...)}
+	if o := p.origin; o != nil {
+		e.File = o.file
+		if o.index < 0 {
+			if n := o.loc.flatKeyLine(key); n > 0 {
+				e.Line = n
+			}
+		} else {
+			e.Key = "probe." + key
+			e.Line = o.loc.line("probe", o.index, e.Key)
+		}
+	}
+	return e
+}
+
+// errorf is a problem with key ("portal.token_file") of the main file.
+func (c *Config) errorf(key, format string, args ...any) *Error {
+	e := &Error{File: c.File, Key: key, Msg: fmt.Sprintf(format, args...)}
+	if c.loc != nil {
+		table, _, _ := strings.Cut(key, ".")
+		e.Line = c.loc.line(table, 0, key)
+	}
+	return e
 }

@@ -70,6 +70,7 @@ func ParseProbe(file string, data []byte, pf ProbeFile) (Probe, error) {
 		bad(e.Key(), "probe %q: %s", p.Name, e.msg)
 	}
 	p.Line = 1
+	p.origin = &origin{file: file, loc: loc, index: -1}
 	return p, errors.Join(errs...)
 }
 
