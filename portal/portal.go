@@ -188,6 +188,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ConnContext:       withConn, // stream.go
 	}
 	tlsOn := s.cfg.TLSCert != ""
 	if tlsOn {

@@ -2,8 +2,13 @@ package portal
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -16,6 +21,16 @@ const (
 	streamKeepAlive = 15 * time.Second
 	// maxStreams bounds open streams; each holds a connection and a goroutine.
 	maxStreams = 64
+	// streamWriteTimeout is how long one event may take to reach the
+	// client. A client that stops reading is cut off once a write has
+	// waited this long, and its slot is free again.
+	streamWriteTimeout = 10 * time.Second
+	// streamSendBuffer is the kernel send buffer of a stream's connection.
+	// Linux grows it to 4 MiB by itself, which a client that never reads
+	// would fill for an hour at a status every few seconds before a write
+	// blocks; at 32 KiB (64 KiB as the kernel counts) writes block after
+	// ~200 KB, the client's receive buffer included.
+	streamSendBuffer = 32 << 10
 )
 
 // handleStream is /api/v1/stream: server-sent events, one "status" event
@@ -29,10 +44,20 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.streams.Add(-1)
 
-	rc := http.NewResponseController(w)
 	// The server's write timeout is for ordinary responses; a stream lives
-	// until the client or the server goes away.
-	_ = rc.SetWriteDeadline(time.Time{})
+	// until the client or the server goes away, or the client stops
+	// reading: each write gets its own deadline.
+	dl := &streamDeadline{rc: http.NewResponseController(w)}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-s.closing:
+			dl.cutOff() // a write stuck on a stalled client must not hold up shutdown
+		case <-done:
+		}
+	}()
+	shrinkSendBuffer(r.Context())
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -44,6 +69,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	lastSent := time.Now()
 	var sentGen uint64
 	for {
+		if dl.arm() != nil {
+			return
+		}
 		sn := s.cache.get()
 		if sn.gen != sentGen {
 			sentGen = sn.gen
@@ -58,7 +86,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 			}
 			lastSent = time.Now()
 		}
-		if err := rc.Flush(); err != nil {
+		if err := dl.rc.Flush(); err != nil {
 			return
 		}
 		select {
@@ -72,6 +100,58 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 }
 
 var errTooManyStreams = httpError("too many open streams; try again later")
+
+// streamDeadline arms a stream's write deadline before each write and cuts
+// the stream at shutdown. Once cut, arming fails and a write in progress
+// fails at once.
+type streamDeadline struct {
+	rc  *http.ResponseController
+	mu  sync.Mutex
+	cut bool
+}
+
+var errStreamCut = errors.New("stream cut off at shutdown")
+
+func (d *streamDeadline) arm() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cut {
+		return errStreamCut
+	}
+	// A writer without deadlines (a test recorder, an embedding server)
+	// streams without one.
+	_ = d.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	return nil
+}
+
+func (d *streamDeadline) cutOff() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cut = true
+	_ = d.rc.SetWriteDeadline(time.Unix(1, 0))
+}
+
+// connKey carries a request's connection in its context (withConn).
+type connKey struct{}
+
+// withConn is the server's ConnContext: it lets a stream reach its TCP
+// connection to bound the send buffer.
+func withConn(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// shrinkSendBuffer bounds the kernel's send buffer of the request's TCP
+// connection (see streamSendBuffer), so a client that never reads stalls
+// the stream's writes soon, and the write deadline frees its slot.
+func shrinkSendBuffer(ctx context.Context) {
+	c, _ := ctx.Value(connKey{}).(net.Conn)
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if tcp, ok := c.(*net.TCPConn); ok {
+		_ = tcp.SetWriteBuffer(streamSendBuffer)
+	}
+}
 
 type httpError string
 
