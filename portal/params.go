@@ -27,6 +27,15 @@ func badParam(param string, format string, args ...any) error {
 // this large as seconds would be in the year 33658, so it must be millis.
 const unixMillisCutoff = 1e11
 
+// maxUnixMillis is the end of year 9999, the last RFC 3339 can write: a
+// larger number is no time anyone means, and past 2^63 it would not even
+// convert to one.
+const maxUnixMillis = 253402300799999
+
+// maxDuration is the longest duration there is (~292 years, 106751d):
+// longer ones overflow and are refused.
+const maxDuration = time.Duration(math.MaxInt64)
+
 // parseTime reads a point in time as RFC 3339 ("2025-08-10T12:00:00Z"),
 // unix seconds ("1754827200", fractions allowed; numbers above 1e11 are
 // taken as unix milliseconds), "now", or a duration relative to now
@@ -56,6 +65,9 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("cannot parse %q as unix seconds", s)
 		}
 		if f >= unixMillisCutoff {
+			if f > maxUnixMillis {
+				return time.Time{}, fmt.Errorf("%q is past the year 9999 as unix milliseconds", s)
+			}
 			return time.UnixMilli(int64(f)), nil
 		}
 		sec, frac := math.Modf(f)
@@ -104,6 +116,9 @@ func parseDuration(s string) (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("bad duration %q: %c must follow a whole number", s, u.c)
 		}
+		if n > uint64((maxDuration-total)/u.d) {
+			return 0, fmt.Errorf("bad duration %q: longer than %dd", s, maxDuration/(24*time.Hour))
+		}
 		total += time.Duration(n) * u.d
 		s = s[i+1:]
 	}
@@ -115,31 +130,44 @@ func parseDuration(s string) (time.Duration, error) {
 		if d < 0 {
 			return 0, fmt.Errorf("bad duration %q: must not be negative", s)
 		}
+		if d > maxDuration-total {
+			return 0, fmt.Errorf("bad duration %q: longer than %dd", s, maxDuration/(24*time.Hour))
+		}
 		total += d
 	}
 	return total, nil
 }
 
+// minStep is the finest step: the store keeps time in milliseconds.
+const minStep = time.Millisecond
+
 // parseStep reads a query step: empty or "auto" (returns 0, meaning choose
-// one), a duration ("30s", "5m", "1d") or a plain number of seconds.
+// one), a duration ("30s", "5m", "1d") or a plain number of seconds, from
+// 1ms to the longest duration (106751d).
 func parseStep(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "auto" {
 		return 0, nil
 	}
+	var d time.Duration
 	if isNumber(s) {
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil || f <= 0 || math.IsInf(f, 0) {
 			return 0, fmt.Errorf("cannot parse %q: want a positive number of seconds or a duration like 1m", s)
 		}
-		return time.Duration(f * float64(time.Second)), nil
+		ns := f * float64(time.Second)
+		if ns >= 1<<63 { // past 2^63 ns the conversion to a Duration is undefined
+			return 0, fmt.Errorf("%q seconds is longer than any range (at most %d)", s, int64(maxDuration.Seconds()))
+		}
+		d = time.Duration(ns)
+	} else {
+		var err error
+		if d, err = parseDuration(s); err != nil {
+			return 0, fmt.Errorf("cannot parse %q: %w", s, err)
+		}
 	}
-	d, err := parseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("cannot parse %q: %w", s, err)
-	}
-	if d <= 0 {
-		return 0, fmt.Errorf("must be positive, got %q", s)
+	if d < minStep {
+		return 0, fmt.Errorf("%q is below the finest step, %s", s, minStep)
 	}
 	return d, nil
 }

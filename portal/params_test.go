@@ -1,6 +1,8 @@
 package portal
 
 import (
+	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -191,4 +193,137 @@ func TestBearer(t *testing.T) {
 			t.Errorf("bearer(%q) = %q, %v", tt.in, tok, ok)
 		}
 	}
+}
+
+// TestParamsOverflow: numbers past what a time or a duration holds are a
+// clear 400 naming the parameter, never a wrapped value and a 500.
+func TestParamsOverflow(t *testing.T) {
+	h := newTestServer(t, newFake(), "")
+	for _, tc := range []struct{ query, param, contains string }{
+		{"step=9223372036854775807", "step", "longer than any range"},
+		{"step=9223372037", "step", "longer than any range"},
+		{"step=1e400", "step", "cannot parse"},
+		{"step=106752d", "step", "longer than 106751d"},
+		{"step=4294967295w", "step", "longer than 106751d"},
+		{"step=106751d2562047h", "step", "longer than 106751d"},
+		{"step=0.0000000001", "step", "below the finest step, 1ms"},
+		{"step=1ns", "step", "below the finest step"},
+		{"range=4294967295w", "range", "cannot parse"},
+		{"range=106751d9999999h", "range", "cannot parse"},
+		{"from=99999999999999999999", "from", "past the year 9999"},
+		{"to=9223372036854775807000", "to", "past the year 9999"},
+		{"from=now-4294967295w", "from", "relative time"},
+	} {
+		rec := get(t, h, "/api/v1/query?series=a&"+tc.query)
+		wantStatus(t, rec, http.StatusBadRequest)
+		var e errorJSON
+		decode(t, rec, &e)
+		if e.Param != tc.param || !strings.Contains(e.Error, tc.contains) {
+			t.Errorf("%s: %+v, want param %s and %q", tc.query, e, tc.param, tc.contains)
+		}
+		rec = get(t, h, "/api/v1/export?"+tc.query)
+		wantStatus(t, rec, http.StatusBadRequest)
+	}
+	// The largest step that fits is a step, not an error.
+	rec := get(t, h, "/api/v1/query?series=a&step=106751d")
+	wantStatus(t, rec, http.StatusOK)
+}
+
+// fuzzNow is the fuzz targets' fixed clock.
+var fuzzNow = time.Date(2025, 8, 10, 12, 0, 0, 0, time.UTC)
+
+var paramSeeds = []string{
+	"", "now", "-1h", "now-30m", "+5m", "-7d", "-1d12h", "-2w", "1754827200", "1754827200.5", "1754827200000",
+	"2025-08-10T11:00:00Z", "2025-08-10T13:00:00+02:00", "abc", "-", "-h", "nowish", "1e5", "auto", "30s", "0.5",
+	"9223372036854775807", "99999999999999999999", "4294967295w", "106751d", "106752d", "106751d2562047h",
+	"0.0000000001", "1ns", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59-23:59", "253402300799999", "253402300800000", "-0", "+-1h", "now+", ".", "1.", "0x10", "1_000", "\x00", "ä", "1d-1h", "1w1w",
+}
+
+func FuzzParseTime(f *testing.F) {
+	for _, s := range paramSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseTime(s, fuzzNow)
+		if err != nil {
+			return
+		}
+		if y := got.Year(); y < 0 || y > 9999 {
+			t.Fatalf("parseTime(%q) = %s: out of the years 0..9999", s, got)
+		}
+	})
+}
+
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range paramSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseDuration(s)
+		if err == nil && d < 0 {
+			t.Fatalf("parseDuration(%q) = %s: negative (overflow)", s, d)
+		}
+	})
+}
+
+func FuzzParseStep(f *testing.F) {
+	for _, s := range paramSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseStep(s)
+		if err == nil && d != 0 && d < minStep {
+			t.Fatalf("parseStep(%q) = %s: below %s", s, d, minStep)
+		}
+	})
+}
+
+func FuzzParseSelector(f *testing.F) {
+	for _, s := range []string{"a", `a{b="c"}`, `system.disk.used_percent{mount="/",device="sda1"}`, `a{b="\"\\\n\t"}`,
+		`a{`, `a{}`, `a{b=}`, `a{b="c",}`, `a{b="c"`, `{b="c"}`, `a{b="c" d="e"}`, `a{b="c",b="d"}`, `a{b="\x"}`, "a{b=\"\xff\"}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sel, err := parseSelector(s)
+		if err != nil {
+			return
+		}
+		if sel.Name == "" {
+			t.Fatalf("parseSelector(%q): empty name", s)
+		}
+		for _, c := range sel.Name {
+			if !isNameRune(c) {
+				t.Fatalf("parseSelector(%q): name %q holds %q", s, sel.Name, c)
+			}
+		}
+		for k := range sel.Labels {
+			if k == "" {
+				t.Fatalf("parseSelector(%q): empty label name", s)
+			}
+		}
+	})
+}
+
+// FuzzQueryParams feeds whole query strings to the query and events
+// parsers: whatever they accept is a window the store can answer.
+func FuzzQueryParams(f *testing.F) {
+	for _, s := range []string{"series=a", "series=a&from=-1h&step=1m", "series=a&range=7d", "series=a&step=9223372036854775807",
+		"series=a&from=99999999999999999999", "series=a&range=4294967295w&to=-1h", "since=-1h&limit=10", "limit=99999999999999999999",
+		"series=a&from=0&to=253402300799999", "series=a&from=now&to=-1h", "series=a&range=1h&from=-1h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		if p, err := parseQuery(q, fuzzNow); err == nil {
+			if !p.From.Before(p.To) || p.Step < minStep || p.To.Sub(p.From)/p.Step > maxPoints || len(p.Selectors) == 0 || len(p.Selectors) > maxSelectors {
+				t.Fatalf("parseQuery(%q) = %+v", raw, p)
+			}
+		}
+		if _, limit, err := parseEventsQuery(q, fuzzNow); err == nil && (limit < 1 || limit > maxEventLimit) {
+			t.Fatalf("parseEventsQuery(%q): limit %d", raw, limit)
+		}
+	})
 }
