@@ -94,11 +94,14 @@ func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
 		deny(http.StatusForbidden, Action{}, "actions need a token: set [portal] token (or token_file) and send it as Authorization: Bearer <token>")
 		return
 	}
-	var a Action
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxActionBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&a); err != nil {
-		deny(http.StatusBadRequest, a, fmt.Sprintf("body: want {\"kind\": \"unit\"|\"container\", \"target\": NAME, \"action\": \"start\"|\"stop\"|\"restart\"}: %v", err))
+	a, err := decodeAction(http.MaxBytesReader(w, r.Body, maxActionBody))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		deny(http.StatusRequestEntityTooLarge, a, fmt.Sprintf("body: over %d bytes: an action is one small JSON object", maxActionBody))
+		return
+	}
+	if err != nil {
+		deny(http.StatusBadRequest, a, fmt.Sprintf("body: want one {\"kind\": \"unit\"|\"container\", \"target\": NAME, \"action\": \"start\"|\"stop\"|\"restart\"}: %v", err))
 		return
 	}
 	a.Remote = r.RemoteAddr
@@ -141,6 +144,27 @@ func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
 	s.log.Log(r.Context(), level, "action", "remote", a.Remote, "kind", a.Kind, "target", a.Target, "action", a.Action,
 		"result", res.Result, "status", status, "duration", took.Round(time.Millisecond), "err", err)
 	writeJSON(w, r, status, out)
+}
+
+// decodeAction reads a body holding exactly one action object: unknown
+// fields, a second value or anything but white space after it are errors,
+// so that what a proxy or a log saw is what runs.
+func decodeAction(body io.Reader) (Action, error) {
+	var a Action
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil {
+		return a, err
+	}
+	var more json.RawMessage
+	switch err := dec.Decode(&more); {
+	case err == io.EOF:
+		return a, nil
+	case err == nil:
+		return a, fmt.Errorf("a second JSON value follows the object (%.40s)", more)
+	default:
+		return a, fmt.Errorf("after the object: %w", err)
+	}
 }
 
 // valid checks the shape of a request before any grant is looked at.

@@ -73,6 +73,11 @@ func TestActions(t *testing.T) {
 		{"path as target", `{"kind":"unit","target":"../x.service","action":"stop"}`, auth, 400, "is not a unit name"},
 		{"unknown field", `{"kind":"unit","target":"nginx.service","action":"stop","force":true}`, auth, 400, `unknown field "force"`},
 		{"not json", `stop nginx`, auth, 400, "body: want"},
+		{"second object", `{"kind":"unit","target":"nginx.service","action":"restart"}{"kind":"unit","target":"sshd.service","action":"stop"}`, auth, 400, "a second JSON value follows the object"},
+		{"second object after a newline", "{\"kind\":\"unit\",\"target\":\"nginx.service\",\"action\":\"restart\"}\n[1]", auth, 400, "a second JSON value follows"},
+		{"trailing garbage", `{"kind":"unit","target":"nginx.service","action":"restart"}garbage`, auth, 400, "after the object: invalid character"},
+		{"trailing white space", "{\"kind\":\"unit\",\"target\":\"nginx.service\",\"action\":\"restart\"}\r\n\t ", auth, 200, ""},
+		{"too big", `{"kind":"unit","target":"nginx.service","action":"restart"}` + strings.Repeat(" ", maxActionBody), auth, 413, "body: over 4096 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec, out := post(t, h, tc.body, tc.hdr...)
@@ -84,8 +89,8 @@ func TestActions(t *testing.T) {
 			}
 		})
 	}
-	if len(actor.got) != 3 {
-		t.Fatalf("the actor ran %d times, want 3 (granted requests only): %+v", len(actor.got), actor.got)
+	if len(actor.got) != 4 {
+		t.Fatalf("the actor ran %d times, want 4 (granted requests only): %+v", len(actor.got), actor.got)
 	}
 	if a := actor.got[0]; a.Kind != "unit" || a.Target != "nginx.service" || a.Action != "restart" || a.Remote != "192.0.2.7:41234" {
 		t.Errorf("actor got %+v", a)
@@ -148,5 +153,32 @@ func TestActionGrants(t *testing.T) {
 		if tc.deny == "" && got != "" || tc.deny != "" && !strings.Contains(got, tc.deny) {
 			t.Errorf("%+v %s %s: denies = %q, want %q", tc.g.Units, tc.a.Kind, tc.a.Target, got, tc.deny)
 		}
+	}
+}
+
+// TestActionSmuggledSecondObject sends, over HTTP to a running portal, a
+// body whose first object a proxy or log would see and a second one behind
+// it: the request is refused and nothing runs.
+func TestActionSmuggledSecondObject(t *testing.T) {
+	actor := &fakeActor{res: ActionResult{Result: "done"}}
+	s, _ := start(t, Config{Token: "s3cret", Actions: Actions{Units: []string{"*.service"}, Actor: actor}}, newFake())
+	for _, body := range []string{
+		`{"kind":"unit","target":"nginx.service","action":"restart"}{"kind":"unit","target":"sshd.service","action":"stop"}`,
+		`{"kind":"unit","target":"nginx.service","action":"restart"} {"kind":"unit","target":"sshd.service","action":"stop"}`,
+		`{"kind":"unit","target":"nginx.service","action":"restart"}}`,
+	} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+s.Addr()+"/api/v1/actions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", body, resp.StatusCode)
+		}
+	}
+	if len(actor.got) != 0 {
+		t.Errorf("the actor ran: %+v", actor.got)
 	}
 }
