@@ -67,6 +67,14 @@ type dbusGrant struct {
 	bus, destination, iface, member string
 }
 
+// Check compiles g as NewCaller does, without making a caller: it returns
+// what NewCaller would refuse, every bad grant joined. `barbossa check`
+// uses it to report a bad grant before the agent runs.
+func (g Grants) Check() error {
+	_, err := compile(g)
+	return err
+}
+
 // compile checks g and resolves what it names. A program missing from PATH
 // is not an error (it may be installed later; the call then fails).
 func compile(g Grants) (*policy, error) {

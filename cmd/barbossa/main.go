@@ -63,20 +63,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "barbossa: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
+	if cmd == "check" {
+		return check(*configPath, stdout, stderr)
+	}
 	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "barbossa: %v\n", err)
 		return 1
 	}
 	switch cmd {
-	case "check":
-		dropIns, errs := agent.DropIns(cfg)
-		if len(errs) > 0 {
-			fmt.Fprintf(stderr, "barbossa: %v\n", errors.Join(errs...))
-			return 1
-		}
-		fmt.Fprintf(stdout, "%s: ok (%d probes, %d drop-ins)\n", cfg.File, len(cfg.Probes), len(dropIns))
-		return 0
 	case "probes":
 		if errs := agent.PrintProbes(stdout, cfg); len(errs) > 0 {
 			fmt.Fprintf(stderr, "barbossa: skipped: %v\n", errors.Join(errs...))
@@ -103,13 +98,51 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// check is `barbossa check`: everything `run` would refuse, all at once.
+func check(path string, stdout, stderr io.Writer) int {
+	name, data, err := readConfig(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "barbossa: %v\n", err)
+		return 1
+	}
+	cfg, err := config.ParseAll(name, data)
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if cfg != nil {
+		errs = append(errs, agent.Check(cfg)...)
+	}
+	if len(errs) > 0 {
+		fmt.Fprintf(stderr, "barbossa: %v\n", errors.Join(errs...))
+		return 1
+	}
+	dropIns, _ := agent.DropIns(cfg)
+	fmt.Fprintf(stdout, "%s: ok (%d probes, %d drop-ins)\n", cfg.File, len(cfg.Probes), len(dropIns))
+	return 0
+}
+
 // loadConfig reads --config, else ./barbossa.toml, else the embedded default.
 func loadConfig(path string) (*config.Config, error) {
-	if path != "" {
-		return config.Load(path)
+	name, data, err := readConfig(path)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := os.Stat("barbossa.toml"); err == nil {
-		return config.Load("barbossa.toml")
+	return config.Parse(name, data)
+}
+
+// readConfig finds the config's text: --config, else ./barbossa.toml,
+// else the embedded default.
+func readConfig(path string) (name string, data []byte, err error) {
+	if path == "" {
+		if _, err := os.Stat("barbossa.toml"); err != nil {
+			return barbossa.DefaultConfigName, barbossa.DefaultConfig, nil
+		}
+		path = "barbossa.toml"
 	}
-	return config.Parse(barbossa.DefaultConfigName, barbossa.DefaultConfig)
+	data, err = os.ReadFile(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("config: %w", err)
+	}
+	return path, data, nil
 }

@@ -118,3 +118,97 @@ func TestBinaryRunsAndStopsCleanly(t *testing.T) {
 		t.Errorf("no store under the config's data_dir: %v", err)
 	}
 }
+
+// TestCheckReportsAllRunRefuses: check says at once, each with file, line
+// and key, everything run would refuse or skip: a config error, bad grants,
+// a missing source, a NUL in a source, a token_file that is a folder, a
+// sha256 that does not match, a drop-in whose file is writable by others
+// and one whose grant the host refuses.
+func TestCheckReportsAllRunRefuses(t *testing.T) {
+	dir := t.TempDir()
+	wasm := uptimeWASM(t, dir)
+	os.Mkdir(filepath.Join(dir, "tokens"), 0o700)
+	drop := filepath.Join(dir, "probes.d")
+	os.Mkdir(drop, 0o755)
+	mod, _ := os.ReadFile(wasm)
+	os.WriteFile(filepath.Join(drop, "loose.wasm"), mod, 0o666)
+	os.Chmod(filepath.Join(drop, "loose.wasm"), 0o666)
+	os.WriteFile(filepath.Join(drop, "loose.toml"), nil, 0o644)
+	os.WriteFile(filepath.Join(drop, "grant.wasm"), mod, 0o644)
+	os.WriteFile(filepath.Join(drop, "grant.toml"), []byte("interval = \"1m\"\n\n[allow]\nhttp = [\"ftp://x/\"]\n"), 0o644)
+	cfg := filepath.Join(dir, "barbossa.toml")
+	os.WriteFile(cfg, []byte(`[agent]
+wrokers = 2
+
+[portal]
+token_file = "tokens"
+
+[[probe]]
+name = "grants"
+runtime = "wasm"
+source = "uptime.wasm"
+[probe.allow]
+read = ["proc"]
+exec = ["", "bin/sh"]
+
+[[probe]]
+name = "missing"
+runtime = "wasm"
+source = "nope.wasm"
+
+[[probe]]
+name = "nul"
+runtime = "wasm"
+source = "uptime.wasm\u0000.txt"
+
+[[probe]]
+name = "pinned"
+runtime = "wasm"
+source = "uptime.wasm"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+
+[[probe]]
+name = "noplugin"
+runtime = "plugin"
+source = "nope-plugin"
+
+[[probe]]
+name = "nobuiltin"
+source = "builtin:nope"
+`), 0o600)
+
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check", "--config", cfg}, &out, &errOut); code != 1 {
+		t.Fatalf("exit %d: %s%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{
+		cfg + ":2: agent.wrokers: unknown key",
+		cfg + ":5: portal.token_file: " + filepath.Join(dir, "tokens") + " is a folder",
+		cfg + ":12: probe.allow.read: probe \"grants\": read: \"proc\": a path prefix must be absolute",
+		cfg + ":13: probe.allow.exec: probe \"grants\": exec: empty program name",
+		cfg + ":13: probe.allow.exec: probe \"grants\": exec: \"bin/sh\": a path must be absolute",
+		cfg + ":18: probe.source: probe \"missing\": open " + filepath.Join(dir, "nope.wasm") + ": no such file or directory",
+		cfg + ":23: probe.source: probe \"nul\": \"uptime.wasm\\x00.txt\" holds a NUL byte",
+		cfg + ":29: probe.sha256: probe \"pinned\": uptime.wasm has SHA-256 ",
+		cfg + ":34: probe.source: plugin probe \"noplugin\": stat " + filepath.Join(dir, "nope-plugin") + ": no such file or directory",
+		cfg + ":38: probe.source: probe \"nobuiltin\": no builtin probe \"nope\"",
+		filepath.Join(drop, "loose.wasm") + ": the drop-in file is writable by others (-rw-rw-rw-): refused",
+		filepath.Join(drop, "grant.toml") + ":4: allow.http: probe \"grant\": http: \"ftp://x/\"",
+	} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("check does not say\n  %s\nit said:\n%s", want, errOut.String())
+		}
+	}
+	// The NUL is said once, quoted, by the config's check: never raw.
+	if strings.Contains(errOut.String(), "\x00") || strings.Count(errOut.String(), `probe "nul"`) != 1 {
+		t.Errorf("the NUL in a source is reported raw or more than once:\n%q", errOut.String())
+	}
+
+	// And run refuses what check reported, saying the same.
+	os.WriteFile(cfg, []byte("[[probe]]\nname = \"grants\"\nruntime = \"wasm\"\nsource = \"uptime.wasm\"\n[probe.allow]\nexec = [\"bin/sh\"]\n"), 0o600)
+	errOut.Reset()
+	if code := run([]string{"run", "--config", cfg}, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), cfg+`:6: probe.allow.exec: probe \"grants\": exec: \"bin/sh\": a path must be absolute`) {
+		t.Errorf("run: exit %d: %s", code, errOut.String())
+	}
+}

@@ -86,7 +86,7 @@ func TestProbesListsDropIns(t *testing.T) {
 	os.MkdirAll(drop, 0o755)
 	cfg := filepath.Join(dir, "barbossa.toml")
 	os.WriteFile(cfg, []byte("[[probe]]\nname = \"system\"\n\n[[probe]]\nname = \"tmux\"\nruntime = \"wasm\"\nsource = \"builtin:tmux\"\n[probe.allow]\nexec = [\"tmux\"]\n"), 0o600)
-	os.WriteFile(filepath.Join(drop, "uptime.wasm"), []byte("not read by probes"), 0o600)
+	uptimeWASM(t, drop)
 	os.WriteFile(filepath.Join(drop, "uptime.toml"), []byte("interval = \"1m\"\n[allow]\nread = [\"/proc/uptime\"]\n"), 0o600)
 
 	var out, errOut bytes.Buffer
@@ -114,7 +114,7 @@ func TestProbesListsDropIns(t *testing.T) {
 		t.Errorf("check: exit %d: %s%s", code, out.String(), errOut.String())
 	}
 
-	os.WriteFile(filepath.Join(drop, "bad.wasm"), nil, 0o600)
+	os.WriteFile(filepath.Join(drop, "bad.wasm"), []byte("\x00asm"), 0o600)
 	os.WriteFile(filepath.Join(drop, "bad.toml"), []byte("\ninterval = \"forever\"\n"), 0o600)
 	for _, cmd := range []string{"probes", "check"} {
 		errOut.Reset()

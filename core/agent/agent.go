@@ -144,8 +144,15 @@ func (a *Agent) selfMetrics() []prometheus.Collector {
 func (a *Agent) addProbe(p config.Probe) error {
 	var c scheduler.Collector
 	if !p.Disabled {
+		if errs := grantProblems(p); len(errs) > 0 {
+			return errors.Join(errs...) // as barbossa check says it
+		}
 		var err error
 		if c, err = a.collector(p); err != nil {
+			var located *config.Error
+			if errors.As(err, &located) {
+				return err
+			}
 			return fmt.Errorf("%s:%d: probe %q: %w", a.cfg.File, p.Line, p.Name, err)
 		}
 	}

@@ -26,7 +26,8 @@ import (
 //
 // name defaults to NAME, runtime is wasm and source is NAME.wasm. The
 // entry gets the same defaults and checks as a [[probe]] in the main file
-// (config.Probe.ApplyDefaults and Check).
+// (config.Probe.ApplyDefaults and Check). The folder and both files must
+// be the agent's to trust (trust.go).
 
 // dropInFiles is one NAME.wasm with its NAME.toml.
 type dropInFiles struct {
@@ -88,7 +89,29 @@ func dropInHash(tomlData, wasm []byte) [32]byte {
 // module: the probes it would run, and the problems that would make the
 // agent skip a drop-in. `barbossa probes` and `barbossa check` use it.
 func DropIns(cfg *config.Config) ([]config.Probe, []error) {
+	read, errs := readDropIns(cfg)
+	probes := make([]config.Probe, len(read))
+	for i, d := range read {
+		probes[i] = d.probe
+	}
+	return probes, errs
+}
+
+// dropInRead is a drop-in read and checked as the agent would load it.
+type dropInRead struct {
+	probe config.Probe
+	wasm  []byte
+}
+
+func readDropIns(cfg *config.Config) ([]dropInRead, []error) {
 	dir := cfg.Path(cfg.Agent.ProbesDir)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	folder, err := trustFolder(dir)
+	if err != nil {
+		return nil, []error{err}
+	}
 	pairs, _, err := scanDropIns(dir)
 	if err != nil {
 		return nil, []error{err}
@@ -97,39 +120,52 @@ func DropIns(cfg *config.Config) ([]config.Probe, []error) {
 	for _, p := range cfg.Probes {
 		taken[p.Name] = fmt.Sprintf("%s:%d", cfg.File, p.Line)
 	}
-	var probes []config.Probe
+	var out []dropInRead
 	var errs []error
 	for _, f := range pairs {
-		p, err := readDropIn(f, cfg.Store.Retention.Duration, taken)
+		tomlData, wasm, err := readDropInFiles(folder, f, int64(cfg.Agent.MaxModuleSize))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p, err := checkDropIn(f, tomlData, cfg.Store.Retention.Duration, taken)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		taken[p.Name] = f.toml
-		probes = append(probes, p)
+		out = append(out, dropInRead{probe: p, wasm: wasm})
 	}
-	return probes, errs
+	return out, errs
 }
 
-// readDropIn reads and checks one drop-in's TOML; taken maps the probe
-// names already in use to where they were defined.
-func readDropIn(f dropInFiles, retention time.Duration, taken map[string]string) (config.Probe, error) {
-	data, err := os.ReadFile(f.toml)
+// readDropInFiles reads a drop-in's two files as the agent trusts them
+// (trust.go): the TOML up to 1 MiB, the module up to maxModule bytes.
+func readDropInFiles(folder probesFolder, f dropInFiles, maxModule int64) (tomlData, wasm []byte, err error) {
+	tomlData, err = readDropInFile(folder, f.toml, maxDropInTOML, "a drop-in's TOML")
 	if err != nil {
-		return config.Probe{}, fmt.Errorf("drop-in: %w", err)
+		return nil, nil, err
 	}
-	return checkDropIn(f, data, retention, taken)
+	wasm, err = readDropInFile(folder, f.wasm, maxModule, "[agent] max_module_size")
+	if err != nil {
+		return nil, nil, err
+	}
+	return tomlData, wasm, nil
 }
 
+// checkDropIn parses a drop-in's TOML and checks what the agent would
+// refuse: its entry, its name (taken maps the names in use to where they
+// were defined) and its grants.
 func checkDropIn(f dropInFiles, data []byte, retention time.Duration, taken map[string]string) (config.Probe, error) {
 	p, err := parseDropIn(f.toml, data, f.stem, f.wasm, retention)
 	if err != nil {
 		return p, err
 	}
 	if where, ok := taken[p.Name]; ok {
-		key := "name"
-		return p, &config.Error{File: f.toml, Line: config.KeyLine(data, key), Key: key,
-			Msg: fmt.Sprintf("probe %q is already defined in %s", p.Name, where)}
+		return p, p.Errorf("name", "probe %q is already defined in %s", p.Name, where)
+	}
+	if !p.Disabled {
+		return p, errors.Join(grantProblems(p)...)
 	}
 	return p, nil
 }

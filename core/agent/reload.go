@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/barbossa-agent/barbossa/core/config"
@@ -25,6 +28,51 @@ type dropIns struct {
 	pending map[string]fileStamps // a change seen once, waiting to settle
 	failed  map[string][32]byte   // the content of a version already reported bad
 	orphans map[string]bool       // lone .wasm or .toml files already logged
+	// folderErr is the probes folder's problem as last logged, so that it
+	// is logged once, not every poll.
+	folderErr string
+
+	mu      sync.Mutex               // guards refused, read by RefusedDropIns
+	refused map[string]RefusedDropIn // by file stem; "" for the folder
+}
+
+// RefusedDropIn is a drop-in the agent does not run, and why: the file at
+// fault (NAME.toml, NAME.wasm, or the probes folder itself) and the error,
+// which names file, line and key where it has them. A new version of a
+// running drop-in that is refused is listed too: the previous one runs on.
+type RefusedDropIn struct {
+	File string
+	Err  error
+}
+
+// RefusedDropIns lists the drop-ins refused as the folder is now, by file.
+// It is safe to call from any goroutine.
+func (a *Agent) RefusedDropIns() []RefusedDropIn {
+	d := &a.dropIns
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]RefusedDropIn, 0, len(d.refused))
+	for _, r := range d.refused {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].File < out[j].File })
+	return out
+}
+
+func (d *dropIns) setRefused(stem, file string, err error) {
+	var located *config.Error
+	if errors.As(err, &located) && located.File != "" {
+		file = located.File
+	}
+	d.mu.Lock()
+	d.refused[stem] = RefusedDropIn{File: file, Err: err}
+	d.mu.Unlock()
+}
+
+func (d *dropIns) clearRefused(stem string) {
+	d.mu.Lock()
+	delete(d.refused, stem)
+	d.mu.Unlock()
 }
 
 // dropIn is one running drop-in probe.
@@ -36,10 +84,14 @@ type dropIn struct {
 // fileStamps tells cheaply whether a pair of files may have changed.
 type fileStamps [2]fileStamp
 
+// fileStamp holds what a change of content or of trust (a chmod, a chown)
+// changes.
 type fileStamp struct {
 	size  int64
 	mtime time.Time
 	ino   uint64
+	mode  fs.FileMode
+	uid   uint32
 }
 
 func stampOf(f dropInFiles) (fileStamps, error) {
@@ -49,7 +101,8 @@ func stampOf(f dropInFiles) (fileStamps, error) {
 		if err != nil {
 			return s, err
 		}
-		s[i] = fileStamp{size: fi.Size(), mtime: fi.ModTime(), ino: inode(fi)}
+		uid, _ := owner(fi)
+		s[i] = fileStamp{size: fi.Size(), mtime: fi.ModTime(), ino: inode(fi), mode: fi.Mode(), uid: uid}
 	}
 	return s, nil
 }
@@ -60,12 +113,17 @@ func stampOf(f dropInFiles) (fileStamps, error) {
 // key, and skipped; a bad new version of a running one leaves the running
 // version alone. Nothing else is disturbed. Except at start (settle false),
 // a change is acted on once it has stayed the same for one poll, so a file
-// still being copied is not read half-written.
+// still being copied is not read half-written. While the folder is not one
+// the agent trusts (trust.go) nothing is loaded, reloaded or stopped.
 func (a *Agent) syncDropIns(settle bool) {
 	d := &a.dropIns
+	folder, err := a.trustedFolder()
+	if err != nil {
+		return
+	}
 	pairs, orphans, err := scanDropIns(d.dir)
 	if err != nil {
-		a.log.Error("cannot read the probes folder", "dir", d.dir, "err", err)
+		a.folderProblem(err)
 		return
 	}
 	seen := map[string]bool{}
@@ -87,7 +145,7 @@ func (a *Agent) syncDropIns(settle bool) {
 		}
 		delete(d.pending, f.stem)
 		d.acted[f.stem] = stamp
-		a.applyDropIn(f, d.loaded[f.stem])
+		a.applyDropIn(folder, f, d.loaded[f.stem])
 	}
 	removed := false
 	for stem, cur := range d.loaded {
@@ -117,6 +175,13 @@ func (a *Agent) syncDropIns(settle bool) {
 			delete(d.failed, stem)
 		}
 	}
+	d.mu.Lock()
+	for stem := range d.refused {
+		if stem != "" && !seen[stem] {
+			delete(d.refused, stem)
+		}
+	}
+	d.mu.Unlock()
 	now := map[string]bool{}
 	for _, o := range orphans {
 		now[o] = true
@@ -127,35 +192,74 @@ func (a *Agent) syncDropIns(settle bool) {
 	d.orphans = now
 }
 
-// applyDropIn loads a new or changed drop-in; cur is the running version.
-func (a *Agent) applyDropIn(f dropInFiles, cur *dropIn) {
+// trustedFolder checks the probes folder, when there is one, and logs and
+// records a change in its problem.
+func (a *Agent) trustedFolder() (probesFolder, error) {
 	d := &a.dropIns
-	var wasm []byte
-	tomlData, err := os.ReadFile(f.toml)
-	if err == nil {
-		wasm, err = os.ReadFile(f.wasm)
+	if _, err := os.Stat(d.dir); errors.Is(err, os.ErrNotExist) {
+		a.folderProblem(nil)
+		return probesFolder{}, nil
 	}
+	folder, err := trustFolder(d.dir)
+	a.folderProblem(err)
+	return folder, err
+}
+
+// folderProblem logs a problem of the probes folder once, and when it is
+// gone.
+func (a *Agent) folderProblem(err error) {
+	d := &a.dropIns
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	if msg == d.folderErr {
+		return
+	}
+	d.folderErr = msg
+	if err == nil {
+		d.clearRefused("")
+		a.log.Info("probes folder usable again", "dir", d.dir)
+		return
+	}
+	d.setRefused("", d.dir, err)
+	a.log.Error("probes folder refused: no drop-in is loaded, reloaded or stopped until it is fixed; running ones run on", "dir", d.dir, "err", err)
+}
+
+// refuse logs and records a drop-in the agent will not run; cur is the
+// running version, if any.
+func (a *Agent) refuse(f dropInFiles, cur *dropIn, err error) {
+	a.dropIns.setRefused(f.stem, f.toml, err)
+	args := []any{"file", f.toml, "err", err}
+	if cur != nil {
+		args = append(args, "running", "the previous version keeps running")
+	}
+	a.log.Error("drop-in probe skipped", args...)
+}
+
+// applyDropIn loads a new or changed drop-in of folder; cur is the running
+// version.
+func (a *Agent) applyDropIn(folder probesFolder, f dropInFiles, cur *dropIn) {
+	d := &a.dropIns
+	tomlData, wasm, err := readDropInFiles(folder, f, int64(a.cfg.Agent.MaxModuleSize))
 	if errors.Is(err, os.ErrNotExist) {
 		return // removed since the scan: the next one sees it gone
 	}
 	if err != nil {
-		a.log.Error("drop-in probe skipped", "file", f.toml, "err", err)
+		a.refuse(f, cur, err) // once: until a file changes, its stamp is acted on
 		return
 	}
 	hash := dropInHash(tomlData, wasm)
 	if cur != nil && cur.hash == hash {
-		return // touched, not changed
+		d.clearRefused(f.stem) // touched (or trusted again), not changed
+		return
 	}
 	if d.failed[f.stem] == hash {
 		return // this version was reported already
 	}
 	fail := func(err error) {
 		d.failed[f.stem] = hash
-		args := []any{"file", f.toml, "err", err}
-		if cur != nil {
-			args = append(args, "running", "the previous version keeps running")
-		}
-		a.log.Error("drop-in probe skipped", args...)
+		a.refuse(f, cur, err)
 	}
 
 	taken := map[string]string{}
@@ -171,8 +275,12 @@ func (a *Agent) applyDropIn(f dropInFiles, cur *dropIn) {
 	}
 	var c scheduler.Collector
 	if !p.Disabled {
-		if c, err = a.collector(p); err != nil {
-			fail(fmt.Errorf("%s: probe %q: %w", f.wasm, p.Name, err))
+		if c, err = a.wasmProbe(p, wasm, f.stem+".wasm", p.Kind); err != nil {
+			var located *config.Error
+			if !errors.As(err, &located) {
+				err = fmt.Errorf("%s: probe %q: %w", f.wasm, p.Name, err)
+			}
+			fail(err)
 			return
 		}
 	}
@@ -185,6 +293,7 @@ func (a *Agent) applyDropIn(f dropInFiles, cur *dropIn) {
 		return
 	}
 	delete(d.failed, f.stem)
+	d.clearRefused(f.stem)
 	d.loaded[f.stem] = &dropIn{name: p.Name, hash: hash}
 	verb := "drop-in probe added"
 	if cur != nil {
@@ -243,6 +352,7 @@ func (a *Agent) initDropIns() {
 		pending: map[string]fileStamps{},
 		failed:  map[string][32]byte{},
 		orphans: map[string]bool{},
+		refused: map[string]RefusedDropIn{},
 	}
 	a.syncDropIns(false)
 }

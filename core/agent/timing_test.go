@@ -49,7 +49,13 @@ func runUntilEnd(t *testing.T, loop func(context.Context)) context.Context {
 // cannot wait for. The agent is closed when the test ends.
 func newBubbleAgent(t *testing.T, dir, cfgText string) *Agent {
 	t.Helper()
-	a, err := New(writeConfig(t, dir, cfgText), slog.New(slog.NewTextHandler(io.Discard, nil)), "test")
+	return newBubbleAgentLogging(t, dir, cfgText, io.Discard)
+}
+
+// newBubbleAgentLogging is newBubbleAgent with its log written to w.
+func newBubbleAgentLogging(t *testing.T, dir, cfgText string, w io.Writer) *Agent {
+	t.Helper()
+	a, err := New(writeConfig(t, dir, cfgText), slog.New(slog.NewTextHandler(w, nil)), "test")
 	if err != nil {
 		t.Fatal(err)
 	}

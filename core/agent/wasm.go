@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -84,10 +82,17 @@ func (a *Agent) wasmCollector(p config.Probe) (scheduler.Collector, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(wasm)
-	if p.SHA256 != "" && !strings.EqualFold(p.SHA256, hex.EncodeToString(sum[:])) {
-		return nil, fmt.Errorf("sha256: %s has SHA-256 %x, the config wants %s", p.Source, sum, p.SHA256)
+	return a.wasmProbe(p, wasm, name, kind)
+}
+
+// wasmProbe makes a WASM probe of module bytes already read (a drop-in's
+// are read once, checked as the agent trusts them): name is the module's
+// for messages, kind the probe to run in it ("" for its first).
+func (a *Agent) wasmProbe(p config.Probe, wasm []byte, name, kind string) (scheduler.Collector, error) {
+	if err := checkSHA256(p, wasm); err != nil {
+		return nil, err
 	}
+	sum := sha256.Sum256(wasm)
 	host, err := a.wasm.hostOf(a)
 	if err != nil {
 		return nil, err
@@ -123,15 +128,11 @@ func (a *Agent) wasmSource(p config.Probe) (wasm []byte, name, kind string, err 
 		wasm, err := bundle()
 		return wasm, builtinwasm.Name, k, err
 	}
-	if p.Source == "" {
-		return nil, "", "", errors.New("source: a WASM probe needs builtin:NAME or the path of a .wasm file")
-	}
-	path := a.cfg.Path(p.Source)
-	wasm, err = os.ReadFile(path)
+	wasm, err = readModule(a.cfg, p)
 	if err != nil {
-		return nil, "", "", fmt.Errorf("source: %w", err)
+		return nil, "", "", err
 	}
-	return wasm, filepath.Base(path), p.Kind, nil
+	return wasm, filepath.Base(p.Source), p.Kind, nil
 }
 
 // hostOf returns the WASM host, making it on first use with its

@@ -51,6 +51,9 @@ type Agent struct {
 	ProbesDir string `toml:"probes_dir"`
 	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT); 0 leaves it alone.
 	MemoryLimit Size `toml:"memory_limit"`
+	// MaxModuleSize bounds a .wasm file the agent reads: a drop-in's or a
+	// [[probe]]'s source.
+	MaxModuleSize Size `toml:"max_module_size"`
 }
 
 // Portal is the [portal] table.
@@ -177,6 +180,9 @@ const (
 	DefaultBatchSize     = 1000
 	DefaultFlushInterval = time.Second
 	DefaultMaxMemory     = 64 << 20
+	// DefaultMaxModuleSize is 3-4 times a Go guest with encoding/json; compiling a module
+	// takes about 3 times its size in memory.
+	DefaultMaxModuleSize = 16 << 20
 )
 
 // Error is one problem in a config file, located as precisely as possible.
@@ -213,6 +219,18 @@ func Load(path string) (*Config, error) {
 // Parse decodes and checks config text; name labels errors and anchors
 // relative paths (its directory), or "" for the current directory.
 func Parse(name string, data []byte) (*Config, error) {
+	cfg, err := ParseAll(name, data)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// ParseAll is Parse for `barbossa check`: it returns the config even when
+// it has problems (nil only when the TOML cannot be decoded), defaults
+// filled, so that check can go on to find what the agent would refuse
+// later and report it all at once. A config with problems must not run.
+func ParseAll(name string, data []byte) (*Config, error) {
 	cfg := &Config{File: name}
 	md, err := toml.Decode(string(data), cfg)
 	if err != nil {
@@ -230,10 +248,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	cfg.applyDefaults()
 	errs = append(errs, cfg.check(loc)...)
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return cfg, nil
+	return cfg, errors.Join(errs...)
 }
 
 type unknownKey struct {
@@ -307,6 +322,9 @@ func (c *Config) applyDefaults() {
 	}
 	if a.ProbesDir == "" {
 		a.ProbesDir = "probes.d"
+	}
+	if a.MaxModuleSize == 0 {
+		a.MaxModuleSize = DefaultMaxModuleSize
 	}
 	if c.Portal.Listen == "" {
 		c.Portal.Listen = DefaultListen
@@ -390,6 +408,9 @@ func (c *Config) check(loc *locator) []error {
 		if strings.ContainsRune(path, 0) {
 			errs = append(errs, c.errorf(key, "%q holds a NUL byte, which no path can", path))
 		}
+	}
+	if c.Agent.MaxModuleSize < 1<<10 {
+		bad("agent", 0, "agent.max_module_size", "%d bytes is too small for any module (at least 1KiB)", c.Agent.MaxModuleSize)
 	}
 	seen := map[string]int{}
 	for i := range c.Probes {

@@ -107,6 +107,22 @@ func TestNULInPaths(t *testing.T) {
 	}
 }
 
+func TestMaxModuleSize(t *testing.T) {
+	cfg, err := Parse("x.toml", nil)
+	if err != nil || cfg.Agent.MaxModuleSize != DefaultMaxModuleSize {
+		t.Fatalf("default: %v %v", cfg, err)
+	}
+	cfg, err = Parse("x.toml", []byte("[agent]\nmax_module_size = \"64MiB\"\n"))
+	if err != nil || cfg.Agent.MaxModuleSize != 64<<20 {
+		t.Fatalf("64MiB: %v %v", cfg, err)
+	}
+	for _, v := range []string{`"100B"`, `"9223372036854775807GiB"`, `-1`} {
+		if _, err := Parse("x.toml", []byte("[agent]\nmax_module_size = "+v+"\n")); err == nil || !strings.Contains(err.Error(), "x.toml:2") {
+			t.Errorf("max_module_size = %s: %v", v, err)
+		}
+	}
+}
+
 // TestProbeErrorf locates a key of an entry in the file it came from.
 func TestProbeErrorf(t *testing.T) {
 	cfg, err := Parse("x.toml", []byte("[[probe]]\nname = \"a\"\n[[probe]]\nname = \"b\"\nruntime = \"wasm\"\nsource = \"b.wasm\"\n[probe.allow]\nread = [\"/x\"]\nexec = [\"sh\"]\n"))
