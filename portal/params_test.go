@@ -239,10 +239,14 @@ var paramSeeds = []string{
 	"0.0000000001", "1ns", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59-23:59", "253402300799999", "253402300800000", "-0", "+-1h", "now+", ".", "1.", "0x10", "1_000", "\x00", "ä", "1d-1h", "1w1w",
 }
 
-func FuzzParseTime(f *testing.F) {
+func seedParams(f *testing.F) {
 	for _, s := range paramSeeds {
 		f.Add(s)
 	}
+}
+
+func FuzzParseTime(f *testing.F) {
+	seedParams(f)
 	f.Fuzz(func(t *testing.T, s string) {
 		got, err := parseTime(s, fuzzNow)
 		if err != nil {
@@ -255,9 +259,7 @@ func FuzzParseTime(f *testing.F) {
 }
 
 func FuzzParseDuration(f *testing.F) {
-	for _, s := range paramSeeds {
-		f.Add(s)
-	}
+	seedParams(f)
 	f.Fuzz(func(t *testing.T, s string) {
 		d, err := parseDuration(s)
 		if err == nil && d < 0 {
@@ -267,9 +269,7 @@ func FuzzParseDuration(f *testing.F) {
 }
 
 func FuzzParseStep(f *testing.F) {
-	for _, s := range paramSeeds {
-		f.Add(s)
-	}
+	seedParams(f)
 	f.Fuzz(func(t *testing.T, s string) {
 		d, err := parseStep(s)
 		if err == nil && d != 0 && d < minStep {
