@@ -40,11 +40,27 @@ func (p hostPolicy) allows(hostport string) bool {
 	if !ok {
 		return false
 	}
-	if _, err := netip.ParseAddr(host); err == nil {
-		return true
+	if ipLike(host) {
+		if _, err := netip.ParseAddr(host); err == nil {
+			return true
+		}
 	}
 	name, ok := normalHost(host)
 	return ok && p.names[name]
+}
+
+// ipLike says whether host may be an address (IPv4 digits and dots, or
+// IPv6 with a colon), so that names skip the parser's costly error.
+func ipLike(host string) bool {
+	if strings.IndexByte(host, ':') >= 0 {
+		return true
+	}
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // splitHost takes the port off a Host header: "name:8080" → "name",
