@@ -20,7 +20,7 @@ GO_WASM      := GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-share
 # cmd says //go:build wasip1), each a go-plugin binary at bin/plugins/<name>.
 NATIVE_CMDS = $(shell $(GO) list -e -f '{{if .GoFiles}}{{.Dir}}{{end}}' ./plugins/*/cmd ./examples/*/cmd 2>/dev/null)
 
-.PHONY: all build run test test-deps vet bench clean wasm plugins
+.PHONY: all build run test test-deps vet bench footprint clean wasm plugins
 
 all: build
 
@@ -68,10 +68,17 @@ test-deps:
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "not gofmt'ed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags footprint ./scripts/footprint
 
 # Benchmarks quoted in docs/PERFORMANCE.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.out
+
+# What the agent costs its host (docs/PERFORMANCE.md): RSS, peak RSS, idle
+# CPU, status throughput, start-up; medians of agents run side by side.
+# ARGS are passed on: make footprint ARGS='-minutes 2 -runs 1'
+footprint:
+	bash scripts/footprint.sh $(ARGS)
 
 clean:
 	rm -rf bin bench.out $(BUILTIN_WASM)
