@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/barbossa-agent/barbossa/sdk"
+	psnet "github.com/shirou/gopsutil/v3/net"
 )
 
 // Run with:
@@ -92,4 +93,30 @@ func BenchmarkParseConfig(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkConnections compares the two ways of reading the socket table
+// with the owners of listening sockets, side by side: gopsutil reading every
+// process's fds every run (what the probe did before), and the probe's own
+// reader, which scans only for listeners it has not seen.
+func BenchmarkConnections(b *testing.B) {
+	ctx := context.Background()
+	b.Run("gopsutil", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := psnet.ConnectionsMaxWithoutUidsWithContext(ctx, "inet", 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("kept-owners", func(b *testing.B) {
+		p := New()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := p.connections(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(p.owners.scans)/float64(b.N), "scans/op")
+	})
 }

@@ -17,7 +17,8 @@ import (
 )
 
 // tcpStates are the TCP states counted in system.net.connections. All are
-// reported, zeros included, so every series exists from the first run.
+// reported, zeros included, so every series exists from the first run. They
+// are in the kernel's order: state n of /proc/net/tcp is tcpStates[n-1].
 var tcpStates = []string{
 	"ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
 	"TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING",
@@ -185,6 +186,17 @@ func (l listener) entity(process string) sdk.Entity {
 	return sdk.Entity{Kind: "listener", ID: l.ID(), Name: name, State: "listening", Health: sdk.StatusOK, Attrs: attrs}
 }
 
+// listenerProto says whether c waits for peers, and over which protocol.
+func listenerProto(c psnet.ConnectionStat) (string, bool) {
+	switch {
+	case c.Type == syscall.SOCK_STREAM && c.Status == "LISTEN":
+		return "tcp", true
+	case c.Type == syscall.SOCK_DGRAM && c.Laddr.Port != 0 && c.Raddr.Port == 0:
+		return "udp", true
+	}
+	return "", false
+}
+
 // listeners picks the listening sockets out of a connection table, one per
 // ID (forked servers share one socket), sorted by proto, port and address.
 func listeners(conns []psnet.ConnectionStat) []listener {
@@ -192,12 +204,8 @@ func listeners(conns []psnet.ConnectionStat) []listener {
 	var out []listener
 	for _, c := range conns {
 		var l listener
-		switch {
-		case c.Type == syscall.SOCK_STREAM && c.Status == "LISTEN":
-			l.Proto = "tcp"
-		case c.Type == syscall.SOCK_DGRAM && c.Laddr.Port != 0 && c.Raddr.Port == 0:
-			l.Proto = "udp"
-		default:
+		var ok bool
+		if l.Proto, ok = listenerProto(c); !ok {
 			continue
 		}
 		l.Family = "ipv4"

@@ -38,9 +38,9 @@ type Config struct {
 	// syntax, "veth*") whose counters are not reported.
 	InterfaceExclude []string `json:"interface_exclude"`
 
-	// Connections turns on connection counts and listener entities. Finding
-	// which process owns a socket reads every process's fd table, which costs
-	// time proportional to the open files on the host.
+	// Connections turns on connection counts and listener entities. Reading
+	// the socket tables costs time proportional to the sockets on the host;
+	// finding a new listener's owner reads every process's fd table.
 	Connections bool `json:"connections"`
 	// MaxListeners caps the listener entities in one report. The
 	// system.net.listeners metric still counts all of them.

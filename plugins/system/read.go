@@ -128,9 +128,7 @@ func (p *Probe) read(ctx context.Context, cfg parsedConfig, s *snapshot) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		// WithoutUids: the uid lookup reads /proc/<pid>/status once per
-		// socket, and nothing here shows uids.
-		if s.Conns, err = net.ConnectionsMaxWithoutUidsWithContext(ctx, "inet", 0); err != nil {
+		if s.Conns, err = p.connections(); err != nil {
 			s.fail("connections", err)
 		}
 		s.ProcNames = processNames(ctx, listeners(s.Conns), cfg.MaxListeners)
@@ -214,6 +212,30 @@ func (p *Probe) statfs(ctx context.Context, mount string, timeout time.Duration)
 	}
 	p.mu.Unlock()
 	return nil, cause
+}
+
+// connections reads the socket tables and gives each listening socket
+// its owner's PID (sockets.go).
+func (p *Probe) connections() ([]net.ConnectionStat, error) {
+	socks, err := readSockets(p.owners.procDir)
+	if err != nil {
+		return nil, err
+	}
+	var inodes []uint64
+	for _, s := range socks {
+		if _, ok := listenerProto(s.conn); ok {
+			inodes = append(inodes, s.inode)
+		}
+	}
+	pids := p.owners.lookup(inodes, time.Now())
+	conns := make([]net.ConnectionStat, len(socks))
+	for i, s := range socks {
+		conns[i] = s.conn
+		if _, ok := listenerProto(s.conn); ok {
+			conns[i].Pid = pids[s.inode]
+		}
+	}
+	return conns, nil
 }
 
 // processNames looks up the names of the processes owning the first max

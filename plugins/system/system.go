@@ -16,6 +16,7 @@ package system
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -40,6 +41,7 @@ type Probe struct {
 	stuck   map[string]bool // mounts whose statfs has not returned
 	host    hostInfo        // cached static host facts
 	hostAt  time.Time       // when host was read
+	owners  *owners         // of listening sockets, kept between runs
 
 	// usage is disk.UsageWithContext; tests swap in a statfs that hangs.
 	usage func(ctx context.Context, path string) (*disk.UsageStat, error)
@@ -49,7 +51,15 @@ var _ sdk.Probe = (*Probe)(nil)
 
 // New returns a system probe.
 func New() *Probe {
-	return &Probe{stuck: map[string]bool{}, usage: disk.UsageWithContext}
+	return &Probe{stuck: map[string]bool{}, usage: disk.UsageWithContext, owners: newOwners(procRoot())}
+}
+
+// procRoot is where /proc is: HOST_PROC when set, as gopsutil honours it.
+func procRoot() string {
+	if d := os.Getenv("HOST_PROC"); d != "" {
+		return d
+	}
+	return "/proc"
 }
 
 // Info names the probe "system".
