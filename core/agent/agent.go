@@ -45,6 +45,8 @@ type Agent struct {
 
 	// changes counts data changes; the portal re-encodes when it moves.
 	changes atomic.Uint64
+	// staleWake wakes watchStaleness when reports or probes arrive.
+	staleWake chan struct{}
 
 	mu     sync.RWMutex
 	probes map[string]config.Probe
@@ -71,6 +73,8 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*Agent, error
 		started: time.Now(),
 		probes:  map[string]config.Probe{},
 		latest:  map[string]store.Record{},
+
+		staleWake: make(chan struct{}, 1),
 
 		collectors: map[string]scheduler.Collector{},
 	}
@@ -181,6 +185,7 @@ func (a *Agent) schedule(p config.Probe, c scheduler.Collector) error {
 	a.mu.Lock()
 	a.probes[p.Name] = p
 	a.mu.Unlock()
+	a.wakeStalenessWatcher()
 	if rec, ok, err := a.store.Latest(p.Name); err == nil && ok {
 		a.setLatest(rec)
 	}
@@ -239,6 +244,7 @@ func (a *Agent) setLatest(rec store.Record) {
 	a.latest[rec.Probe] = rec
 	a.mu.Unlock()
 	a.changes.Add(1)
+	a.wakeStalenessWatcher()
 }
 
 // Run starts the scheduler and the portal and blocks until ctx is done or
@@ -299,9 +305,12 @@ func (a *Agent) closeAll() error {
 
 // watchStaleness moves the change counter when a probe's health state or the
 // freshness of its report flips without a new result (a probe going stale),
-// so cached responses follow.
+// so cached responses follow. It sleeps until the next moment such a flip
+// can happen, or until a report or a probe arrives (staleWake): an idle
+// agent's probes go stale seconds apart at most once per run, so polling
+// every second would be ~all wake-ups for nothing.
 func (a *Agent) watchStaleness(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	last := ""
 	for {
@@ -309,6 +318,7 @@ func (a *Agent) watchStaleness(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-a.staleWake:
 		}
 		var sig strings.Builder
 		for _, h := range a.sched.Health() {
@@ -319,6 +329,39 @@ func (a *Agent) watchStaleness(ctx context.Context) {
 			last = sig.String()
 			a.changes.Add(1)
 		}
+		t.Stop()
+		if next := a.nextFlip(time.Now()); !next.IsZero() {
+			t.Reset(time.Until(next))
+		}
+	}
+}
+
+// nextFlip is the earliest time after now at which a probe turns stale or
+// its report stops being served as fresh (see Latest); zero if never.
+func (a *Agent) nextFlip(now time.Time) time.Time {
+	next := a.sched.NextStateChange(now)
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	for name, rec := range a.latest {
+		after := a.probes[name].StaleAfter.Duration
+		if after <= 0 {
+			continue
+		}
+		// Latest compares with >: the report is stale just after this.
+		at := rec.Time.Add(after + time.Nanosecond)
+		if at.After(now) && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	return next
+}
+
+// wakeStalenessWatcher tells watchStaleness that the times at which probes
+// go stale have moved (a report, a new probe).
+func (a *Agent) wakeStalenessWatcher() {
+	select {
+	case a.staleWake <- struct{}{}:
+	default: // a wake-up is already pending
 	}
 }
 

@@ -598,6 +598,35 @@ func (s *Scheduler) HealthOf(name string) (Health, bool) {
 	return h, true
 }
 
+// NextStateChange is the earliest time after now at which a job's Health
+// State changes with no run finishing (an ok or pending job turning stale),
+// or the zero time when none would. Watchers sleep until then instead of
+// polling Health.
+func (s *Scheduler) NextStateChange(now time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var next time.Time
+	for _, j := range s.jobs {
+		var at time.Time
+		switch {
+		case j.disabled:
+			continue
+		case !j.hasResult && !j.since.IsZero():
+			at = j.since.Add(j.staleAfter)
+		case j.hasResult && j.outcome == StateOK:
+			at = j.lastSuccess.Add(j.staleAfter)
+		default:
+			continue
+		}
+		// state compares with >: the state changes just after at.
+		at = at.Add(time.Nanosecond)
+		if at.After(now) && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	return next
+}
+
 // health snapshots a job. s.mu must be held.
 func (j *job) health(now time.Time) Health {
 	return Health{

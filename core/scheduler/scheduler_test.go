@@ -876,3 +876,53 @@ func TestConcurrentRound(t *testing.T) {
 		}
 	})
 }
+
+func TestNextStateChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New(Options{Workers: 4, Logger: quiet()})
+		defer s.Stop()
+		var failNow atomic.Bool
+		mustAdd(t, s, Job{Name: "fine", Interval: 10 * time.Second, StaleAfter: 15 * time.Second, Jitter: -1,
+			Collector: collectFunc(func(context.Context, sdk.Request) (sdk.Report, error) {
+				if failNow.Load() {
+					return sdk.Report{}, errors.New("down")
+				}
+				return sdk.Report{}, nil
+			})})
+		mustAdd(t, s, Job{Name: "hung", Interval: time.Hour, Timeout: time.Hour, StaleAfter: 5 * time.Second, Jitter: -1,
+			Collector: collectFunc(func(ctx context.Context, _ sdk.Request) (sdk.Report, error) {
+				<-ctx.Done()
+				return sdk.Report{}, ctx.Err()
+			})})
+		mustAdd(t, s, Job{Name: "off", Interval: time.Second, Disabled: true, Collector: ok})
+
+		t0 := time.Now()
+		if next := s.NextStateChange(t0); !next.IsZero() {
+			t.Errorf("before Start: %v, want none", next)
+		}
+		s.Start(context.Background())
+		synctest.Wait() // fine has run once, hung is collecting
+		// hung is pending and turns stale just after 5 s; fine just after 15 s.
+		if got, want := s.NextStateChange(t0), t0.Add(5*time.Second+time.Nanosecond); !got.Equal(want) {
+			t.Errorf("after Start: %v, want %v", got.Sub(t0), want.Sub(t0))
+		}
+		time.Sleep(6 * time.Second)
+		if h := health(t, s, "hung"); h.State != StateStale {
+			t.Errorf("hung at 6 s: %s", h.State)
+		}
+		if got, want := s.NextStateChange(time.Now()), t0.Add(15*time.Second+time.Nanosecond); !got.Equal(want) {
+			t.Errorf("at 6 s: %v, want %v", got.Sub(t0), want.Sub(t0))
+		}
+		time.Sleep(5 * time.Second) // fine ran again at 10 s
+		synctest.Wait()
+		if got, want := s.NextStateChange(time.Now()), t0.Add(25*time.Second+time.Nanosecond); !got.Equal(want) {
+			t.Errorf("at 11 s: %v, want %v", got.Sub(t0), want.Sub(t0))
+		}
+		failNow.Store(true)
+		time.Sleep(10 * time.Second) // fine failed at 20 s: a failing job does not go stale
+		synctest.Wait()
+		if got := s.NextStateChange(time.Now()); !got.IsZero() {
+			t.Errorf("with fine failing and hung stale: %v, want none", got.Sub(t0))
+		}
+	})
+}

@@ -1,0 +1,78 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/barbossa-agent/barbossa/core/config"
+	"github.com/barbossa-agent/barbossa/core/scheduler"
+	"github.com/barbossa-agent/barbossa/core/store"
+	"github.com/barbossa-agent/barbossa/sdk"
+)
+
+// TestWatchStaleness checks that the change counter moves exactly when a
+// probe's report stops being fresh and when its health turns stale, and
+// that the watcher does not wake up in between.
+func TestWatchStaleness(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+		a := &Agent{
+			log:       quiet,
+			sched:     scheduler.New(scheduler.Options{Logger: quiet}),
+			probes:    map[string]config.Probe{},
+			latest:    map[string]store.Record{},
+			staleWake: make(chan struct{}, 1),
+		}
+		ok := sdkCollector(func() {})
+		// Health turns stale just after 30 s without a success (3 intervals);
+		// the report is served as fresh for 20 s (stale_after).
+		p := config.Probe{Name: "p", Interval: config.Duration{Duration: 10 * time.Second}, StaleAfter: config.Duration{Duration: 20 * time.Second}}
+		if err := a.sched.Add(scheduler.Job{Name: "p", Interval: time.Hour, StaleAfter: 30 * time.Second, Collector: ok}); err != nil {
+			t.Fatal(err)
+		}
+		a.probes["p"] = p
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		t0 := time.Now()
+		a.sched.Start(ctx)
+		defer a.sched.Stop()
+		a.setLatest(store.Record{Probe: "p", Time: t0})
+		go a.watchStaleness(ctx)
+		synctest.Wait()
+		base := a.Version()
+
+		time.Sleep(20 * time.Second) // the report's freshness flips just after 20 s
+		synctest.Wait()
+		if got := a.Version(); got != base {
+			t.Fatalf("at 20 s: version moved by %d, want 0", got-base)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if got := a.Version(); got != base+1 {
+			t.Fatalf("just after 20 s: version moved by %d, want 1", got-base)
+		}
+		time.Sleep(10 * time.Second) // the job's health is stale just after 30 s
+		synctest.Wait()
+		if got := a.Version(); got != base+2 {
+			t.Fatalf("just after 30 s: version moved by %d, want 2", got-base)
+		}
+		if h, _ := a.sched.HealthOf("p"); h.State != scheduler.StateStale {
+			t.Errorf("state %s, want stale", h.State)
+		}
+		if next := a.nextFlip(time.Now()); !next.IsZero() {
+			t.Errorf("nothing left to flip, but nextFlip = %v", next.Sub(t0))
+		}
+	})
+}
+
+// sdkCollector is a collector that calls f and reports ok.
+type sdkCollector func()
+
+func (f sdkCollector) Collect(context.Context, sdk.Request) (sdk.Report, error) {
+	f()
+	return sdk.Report{Status: sdk.StatusOK}, nil
+}
