@@ -42,11 +42,11 @@ case " $* " in
 		printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee /usr/sbin/policy-rc.d >/dev/null
 		"${SUDO[@]}" chmod 755 /usr/sbin/policy-rc.d
 		trap '"${SUDO[@]}" rm -f /usr/sbin/policy-rc.d' EXIT
-		install prometheus-node-exporter glances netdata
+		install prometheus-node-exporter glances python3-bottle netdata
 		"${SUDO[@]}" rm -f /usr/sbin/policy-rc.d
 		trap - EXIT
 	else
-		install prometheus-node-exporter glances netdata
+		install prometheus-node-exporter glances python3-bottle netdata
 	fi
 	;;
 esac
