@@ -9,6 +9,7 @@ package system
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	psnet "github.com/shirou/gopsutil/v3/net"
+	"github.com/shirou/gopsutil/v3/process"
 )
 
 // socketTables are the files read, in the order gopsutil's "inet" kind
@@ -190,11 +192,11 @@ func parseSocketAddr(family uint32, s []byte, ips map[string]string) (psnet.Addr
 // noticed within this time.
 const ownerMaxAge = 10 * time.Minute
 
-// owner is a process holding a socket: its PID and start time (clock ticks
-// after boot, /proc/PID/stat field 22), which tell a reused PID apart.
+// owner is a process holding a socket: its PID and start time, which tell
+// a reused PID apart.
 type owner struct {
 	pid   int32
-	start uint64
+	start int64
 }
 
 // owners remembers which process owns each listening socket. Like
@@ -299,7 +301,7 @@ func (o *owners) procScan(want map[uint64]bool) map[uint64]owner {
 		}
 		fds, _ := f.Readdirnames(-1)
 		f.Close()
-		var start uint64
+		var start int64
 		for _, fd := range fds {
 			target, err := os.Readlink(filepath.Join(fdDir, fd))
 			if err != nil {
@@ -337,25 +339,9 @@ func socketInode(target string) (uint64, bool) {
 	return n, err == nil
 }
 
-// startTime reads field 22 of /proc/PID/stat.
-func (o *owners) startTime(pid int32) (uint64, error) {
-	b, err := os.ReadFile(filepath.Join(o.procDir, strconv.Itoa(int(pid)), "stat"))
-	if err != nil {
-		return 0, err
-	}
-	return parseStartTime(string(b))
-}
-
-// parseStartTime reads starttime from a /proc/PID/stat line. The command
-// name may hold spaces and ')', so fields are counted from the last ')'.
-func parseStartTime(stat string) (uint64, error) {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, errors.New("stat: no ')' after the command name")
-	}
-	f := strings.Fields(stat[i+1:])
-	if len(f) < 20 {
-		return 0, fmt.Errorf("stat: %d fields after the command name, want 20", len(f))
-	}
-	return strconv.ParseUint(f[19], 10, 64)
+// startTime is when process pid started (ms since the epoch, from
+// /proc/PID/stat): with the PID it names one process, not a reused PID.
+func (o *owners) startTime(pid int32) (int64, error) {
+	p := process.Process{Pid: pid}
+	return p.CreateTimeWithContext(context.Background())
 }

@@ -84,18 +84,6 @@ func FuzzParseSockets(f *testing.F) {
 	})
 }
 
-func TestParseStartTime(t *testing.T) {
-	got, err := parseStartTime("42 (a) b) c) S 1 42 42 0 -1 4194304 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 50")
-	if err != nil || got != 987654 {
-		t.Errorf("got %d, %v; want 987654", got, err)
-	}
-	for _, bad := range []string{"", "42 (a S 1", "42 (a) S 1 2 3", "42 (a) S 1 42 42 0 -1 4194304 100 0 0 0 1 2 0 0 20 0 1 0 x"} {
-		if _, err := parseStartTime(bad); err == nil {
-			t.Errorf("parseStartTime(%q) did not fail", bad)
-		}
-	}
-}
-
 // fakeOwners answers from a table instead of /proc.
 type fakeOwners struct {
 	held map[uint64][]owner // inode → processes holding it, lowest PID first

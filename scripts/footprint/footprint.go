@@ -5,21 +5,20 @@
 // runs the measurement, TestFootprint in measure_test.go (build tag
 // footprint), and prints the table docs/PERFORMANCE.md quotes.
 //
-// This file is the pure part: parsing /proc and wrk's output, medians and
-// the table. It has no build tag, so its tests run with `make test`.
+// This file is the pure part: reading /proc (with prometheus/procfs),
+// parsing wrk's output, medians and the table. It has no build tag, so its
+// tests run with `make test`.
 package footprint
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // ClockTick is the unit of utime and stime in /proc/PID/stat (USER_HZ,
@@ -37,80 +36,25 @@ type Proc struct {
 
 // ReadProc reads /proc/PID/stat and /proc/PID/status.
 func ReadProc(pid int) (Proc, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return Proc{}, err
 	}
-	var p Proc
-	if p.CPU, err = ParseStatCPU(string(stat)); err != nil {
-		return Proc{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	stat, err := p.Stat()
 	if err != nil {
 		return Proc{}, err
 	}
-	defer f.Close()
-	if err := ParseStatus(f, &p); err != nil {
-		return Proc{}, fmt.Errorf("/proc/%d/status: %w", pid, err)
+	status, err := p.NewStatus()
+	if err != nil {
+		return Proc{}, err
 	}
-	return p, nil
-}
-
-// ParseStatCPU returns utime + stime of a /proc/PID/stat line. The command
-// name may hold spaces and parentheses, so fields are counted from the last
-// ')': state is field 3, utime 14 and stime 15.
-func ParseStatCPU(s string) (time.Duration, error) {
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("no ')' after the command name")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("%d fields after the command name, want at least 13", len(f))
-	}
-	var ticks uint64
-	for _, k := range []int{11, 12} { // utime, stime: fields 14 and 15
-		n, err := strconv.ParseUint(f[k], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("field %d: %w", k+3, err)
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * ClockTick, nil
-}
-
-// ParseStatus fills p's memory fields from /proc/PID/status. VmRSS and
-// VmHWM must be there; RssAnon and RssFile are read when present.
-func ParseStatus(r io.Reader, p *Proc) error {
-	fields := map[string]*int64{"VmRSS": &p.RSS, "VmHWM": &p.Peak, "RssAnon": &p.RSSAnon, "RssFile": &p.RSSFile}
-	seen := map[string]bool{}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		key, val, ok := strings.Cut(sc.Text(), ":")
-		dst, want := fields[key]
-		if !ok || !want {
-			continue
-		}
-		f := strings.Fields(val)
-		if len(f) != 2 || f[1] != "kB" {
-			return fmt.Errorf("%s: %q is not a number of kB", key, strings.TrimSpace(val))
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return fmt.Errorf("%s: %w", key, err)
-		}
-		*dst = n << 10
-		seen[key] = true
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	for _, k := range []string{"VmRSS", "VmHWM"} {
-		if !seen[k] {
-			return fmt.Errorf("no %s line", k)
-		}
-	}
-	return nil
+	return Proc{
+		CPU:     time.Duration(stat.UTime+stat.STime) * ClockTick,
+		RSS:     int64(status.VmRSS),
+		Peak:    int64(status.VmHWM),
+		RSSAnon: int64(status.RssAnon),
+		RSSFile: int64(status.RssFile),
+	}, nil
 }
 
 // Load is what wrk measured against one URL.
