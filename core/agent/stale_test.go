@@ -14,10 +14,10 @@ import (
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
-// TestWatchStaleness checks that the change counter moves exactly when a
-// probe's report stops being fresh and when its health turns stale, and
-// that the watcher does not wake up in between.
-func TestWatchStaleness(t *testing.T) {
+// TestStalenessWatcherSleepsUntilFlips checks that the change counter moves
+// exactly when a probe's report stops being fresh and, later, when its
+// health turns stale: the watcher wakes for each, at that instant.
+func TestStalenessWatcherSleepsUntilFlips(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 		a := &Agent{
@@ -27,11 +27,10 @@ func TestWatchStaleness(t *testing.T) {
 			latest:    map[string]store.Record{},
 			staleWake: make(chan struct{}, 1),
 		}
-		ok := sdkCollector(func() {})
 		// Health turns stale just after 30 s without a success (3 intervals);
 		// the report is served as fresh for 20 s (stale_after).
 		p := config.Probe{Name: "p", Interval: config.Duration{Duration: 10 * time.Second}, StaleAfter: config.Duration{Duration: 20 * time.Second}}
-		if err := a.sched.Add(scheduler.Job{Name: "p", Interval: time.Hour, StaleAfter: 30 * time.Second, Collector: ok}); err != nil {
+		if err := a.sched.Add(scheduler.Job{Name: "p", Interval: time.Hour, StaleAfter: 30 * time.Second, Collector: okCollector{}}); err != nil {
 			t.Fatal(err)
 		}
 		a.probes["p"] = p
@@ -69,10 +68,9 @@ func TestWatchStaleness(t *testing.T) {
 	})
 }
 
-// sdkCollector is a collector that calls f and reports ok.
-type sdkCollector func()
+// okCollector reports ok at once.
+type okCollector struct{}
 
-func (f sdkCollector) Collect(context.Context, sdk.Request) (sdk.Report, error) {
-	f()
+func (okCollector) Collect(context.Context, sdk.Request) (sdk.Report, error) {
 	return sdk.Report{Status: sdk.StatusOK}, nil
 }
