@@ -214,6 +214,10 @@ func TestFootprint(t *testing.T) {
 	for _, s := range subjects {
 		for i, p := range s.procs {
 			l, err := wrk("http://" + p.addr + p.status)
+			if err != nil && !p.probes {
+				t.Logf("%s (a peer, left out): %v", p.name, err)
+				continue
+			}
 			if err != nil {
 				t.Errorf("%s: %v", p.name, err)
 				continue
