@@ -37,6 +37,10 @@ type Config struct {
 	Store  Store   `toml:"store"`
 	Probes []Probe `toml:"probe"`
 
+	Alerting Alerting `toml:"alerting"`
+	Alerts   []Alert  `toml:"alert"`
+	Notify   []Notify `toml:"notify"`
+
 	// File is where the config came from ("" or "(embedded)" for the default).
 	File string   `toml:"-"`
 	loc  *locator // the file's text, to locate keys in messages
@@ -244,7 +248,7 @@ func ParseAll(name string, data []byte) (*Config, error) {
 	cfg.locateProbes(loc)
 	var errs []error
 	for _, u := range undecoded(md) {
-		errs = append(errs, &Error{File: name, Line: loc.keyLine(u.key, u.probe), Key: u.key.String(), Msg: "unknown key"})
+		errs = append(errs, &Error{File: name, Line: loc.keyLine(u.key, u.index), Key: u.key.String(), Msg: "unknown key"})
 	}
 	cfg.applyDefaults()
 	errs = append(errs, cfg.check(loc)...)
@@ -253,7 +257,7 @@ func ParseAll(name string, data []byte) (*Config, error) {
 
 type unknownKey struct {
 	key   toml.Key
-	probe int // index of the [[probe]] the key is in, or -1
+	index int // index of the [[probe]], [[alert]] or [[notify]] the key is in, or -1
 }
 
 // undecoded lists keys that mapped onto nothing, except those under the free
@@ -264,18 +268,18 @@ func undecoded(md toml.MetaData) []unknownKey {
 		unknown[k.String()] = true
 	}
 	var out []unknownKey
-	probe := -1
+	index := map[string]int{"probe": -1, "alert": -1, "notify": -1} // the arrays of tables
 	for _, k := range md.Keys() {
-		if k.String() == "probe" {
-			probe++
+		if _, array := index[k.String()]; array {
+			index[k.String()]++
 		}
 		if !unknown[k.String()] || len(k) >= 2 && k[0] == "probe" && k[1] == "config" {
 			continue
 		}
 		delete(unknown, k.String()) // a key repeated in each [[probe]] is reported once
-		at := -1
-		if k[0] == "probe" {
-			at = probe
+		at, array := index[k[0]]
+		if !array {
+			at = -1
 		}
 		out = append(out, unknownKey{k, at})
 	}
@@ -287,6 +291,12 @@ func (c *Config) locateProbes(loc *locator) {
 	for i := range c.Probes {
 		c.Probes[i].Line = loc.tableLine("probe", i)
 		c.Probes[i].origin = &origin{file: c.File, loc: loc, index: i}
+	}
+	for i := range c.Alerts {
+		c.Alerts[i].Line = loc.tableLine("alert", i)
+	}
+	for i := range c.Notify {
+		c.Notify[i].Line = loc.tableLine("notify", i)
 	}
 }
 
@@ -342,6 +352,13 @@ func (c *Config) applyDefaults() {
 	}
 	for i := range c.Probes {
 		c.Probes[i].ApplyDefaults(s.Retention.Duration)
+	}
+	c.Alerting.applyDefaults()
+	for i := range c.Alerts {
+		c.Alerts[i].applyDefaults()
+	}
+	for i := range c.Notify {
+		c.Notify[i].applyDefaults(c.Alerting)
 	}
 }
 
@@ -424,6 +441,7 @@ func (c *Config) check(loc *locator) []error {
 			seen[name] = i
 		}
 	}
+	errs = append(errs, c.checkAlerts(loc)...)
 	return errs
 }
 
@@ -504,7 +522,7 @@ func (c *Config) Token() (string, error) {
 	if c.Portal.TokenFile == "" {
 		return c.Portal.Token, nil
 	}
-	return readToken(c.Path(c.Portal.TokenFile), c.errorf)
+	return readToken(c.Path(c.Portal.TokenFile), "portal.token_file", c.errorf)
 }
 
 // The decoder reports type mismatches as plain text with the line inside.

@@ -91,17 +91,17 @@ func (l *locator) lineIn(table string, index int, section, key string) int {
 	return start
 }
 
-// keyLine locates a decoder key such as agent.foo or probe.allow.foo; probe
-// is the index of the [[probe]] it is in, or -1.
-func (l *locator) keyLine(k toml.Key, probe int) int {
+// keyLine locates a decoder key such as agent.foo or probe.allow.foo; index
+// is that of the [[probe]], [[alert]] or [[notify]] it is in, or -1.
+func (l *locator) keyLine(k toml.Key, index int) int {
 	if len(k) == 0 {
 		return 0
 	}
-	if probe >= 0 {
+	if index >= 0 {
 		if len(k) == 1 {
-			return l.tableLine("probe", probe)
+			return l.tableLine(k[0], index)
 		}
-		return l.lineIn("probe", probe, strings.Join(k[:len(k)-1], "."), k[len(k)-1])
+		return l.nestedLine(k[0], index, k.String())
 	}
 	if len(k) == 1 {
 		if n := l.tableLine(k[0], 0); n > 0 {
@@ -149,4 +149,21 @@ func (c *Config) errorf(key, format string, args ...any) *Error {
 		e.Line = c.loc.line(table, 0, key)
 	}
 	return e
+}
+
+// nestedLine finds key ("alert.entity.kind") in the index-th table named
+// table; a key inside an inline table (entity = {kind = "unit"}) is found
+// at its parent's line.
+func (l *locator) nestedLine(table string, index int, key string) int {
+	head := l.tableLine(table, index)
+	for k := key; ; {
+		if n := l.line(table, index, k); n != head {
+			return n
+		}
+		dot := strings.LastIndexByte(k, '.')
+		if dot <= len(table) {
+			return head
+		}
+		k = k[:dot]
+	}
 }

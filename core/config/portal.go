@@ -72,8 +72,7 @@ const maxTokenFile = 64 << 10
 // readToken reads a token file: trailing whitespace trimmed, and an error
 // (made by errorf, located at portal.token_file) when it is a folder,
 // unreadable, too big or empty.
-func readToken(path string, errorf func(key, format string, args ...any) *Error) (string, error) {
-	const key = "portal.token_file"
+func readToken(path, key string, errorf func(key, format string, args ...any) *Error) (string, error) {
 	fi, err := os.Stat(path)
 	switch {
 	case err != nil:
