@@ -160,6 +160,7 @@ func (e *Engine) load() error {
 			_ = e.st.WriteAlerts(store.AlertWrite{Outbox: map[string][]byte{k: nil}})
 			continue
 		}
+		m.NextAttempt = time.Time{} // the agent restarted: the receiver may be back too
 		r.queue = append(r.queue, &m)
 		e.seq = max(e.seq, m.Seq)
 	}

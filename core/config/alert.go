@@ -95,8 +95,9 @@ type Notify struct {
 	Severities []string `toml:"severities"`
 	Alerts     []string `toml:"alerts"`
 
-	SendResolved   *bool    `toml:"send_resolved"`
-	GroupWait      Duration `toml:"group_wait"`
+	SendResolved *bool `toml:"send_resolved"`
+	// GroupWait is a pointer: "0s" (send at once) differs from unset.
+	GroupWait      *Duration `toml:"group_wait"`
 	RepeatInterval Duration `toml:"repeat_interval"`
 	// RateLimit is "N/DURATION": at most N messages per DURATION; alerts
 	// meanwhile wait and go out together.
@@ -215,14 +216,17 @@ func (n *Notify) applyDefaults(a Alerting) {
 		t := true
 		n.SendResolved = &t
 	}
+	if n.GroupWait == nil {
+		n.GroupWait = &Duration{}
+		if n.Type != NotifyAlertmanager {
+			n.GroupWait.Duration = a.GroupWait.Duration
+		}
+	}
 	if n.Type == NotifyAlertmanager {
 		if n.RepeatInterval.Duration == 0 {
 			n.RepeatInterval.Duration = defaultAlertmanagerEvery
 		}
 	} else {
-		if n.GroupWait.Duration == 0 {
-			n.GroupWait.Duration = a.GroupWait.Duration
-		}
 		if n.RepeatInterval.Duration == 0 {
 			n.RepeatInterval.Duration = a.RepeatInterval.Duration
 		}
