@@ -146,24 +146,30 @@ func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, status, out)
 }
 
-// decodeAction reads a body holding exactly one action object: unknown
-// fields, a second value or anything but white space after it are errors,
-// so that what a proxy or a log saw is what runs.
+// decodeAction reads a body holding exactly one action object.
 func decodeAction(body io.Reader) (Action, error) {
 	var a Action
+	err := decodeOne(body, &a)
+	return a, err
+}
+
+// decodeOne reads a body holding exactly one JSON object into v: unknown
+// fields, a second value or anything but white space after it are errors,
+// so that what a proxy or a log saw is what is done.
+func decodeOne(body io.Reader, v any) error {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&a); err != nil {
-		return a, err
+	if err := dec.Decode(v); err != nil {
+		return err
 	}
 	var more json.RawMessage
 	switch err := dec.Decode(&more); {
 	case err == io.EOF:
-		return a, nil
+		return nil
 	case err == nil:
-		return a, fmt.Errorf("a second JSON value follows the object (%.40s)", more)
+		return fmt.Errorf("a second JSON value follows the object (%.40s)", more)
 	default:
-		return a, fmt.Errorf("after the object: %w", err)
+		return fmt.Errorf("after the object: %w", err)
 	}
 }
 

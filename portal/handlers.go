@@ -41,6 +41,9 @@ func (s *Server) routes() http.Handler {
 	get("/api/v1/events", s.handleEvents)
 	get("/api/v1/network", s.cached("network", func(sn *snapshot) any { return sn.network() }))
 	r.HandleFunc("/api/v1/actions", s.handleAction) // POST; answers other methods itself
+	get("/api/v1/alerts", s.handleAlerts)
+	r.HandleFunc("/api/v1/silences", s.handleSilences)     // POST
+	r.HandleFunc("/api/v1/silences/{id}", s.handleSilence) // DELETE
 	get("/api/v1/export", s.handleExport)
 	get("/api/v1/stream", s.handleStream)
 

@@ -72,6 +72,9 @@ type Config struct {
 	// Hosts are names a request's Host may carry, with no Token, beside
 	// localhost and IP addresses (hosts.go).
 	Hosts []string
+	// Alerts serves GET /api/v1/alerts and silences (alerts.go); nil
+	// lists nothing.
+	Alerts Alerting
 	// InsecureNoToken lets Listen bind a non-loopback address with no
 	// Token; without it Listen refuses.
 	InsecureNoToken bool

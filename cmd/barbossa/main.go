@@ -29,6 +29,9 @@ usage:
   barbossa probes  [--config FILE]   list the configured and drop-in probes and their grants
   barbossa probe test FILE    [--config probe.toml]
                                      run a WASM probe once and print its report as JSON
+  barbossa alert test NAME [--config FILE]
+                                     send a test notification through every route of
+                                     rule NAME (or to receiver NAME); exit 1 if one failed
   barbossa version                   print the version
 `
 
@@ -44,6 +47,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd, args := args[0], args[1:]
 	if cmd == "probe" {
 		return probeCmd(args, stdout, stderr)
+	}
+	if cmd == "alert" {
+		if len(args) < 2 || args[0] != "test" {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		fs := flag.NewFlagSet("alert test", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		configPath := fs.String("config", "", "config file")
+		name, rest := args[1], args[2:]
+		if err := fs.Parse(rest); err != nil || fs.NArg() > 0 {
+			return 2
+		}
+		return alertTest(*configPath, name, stdout, stderr)
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)

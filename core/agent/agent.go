@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/barbossa-agent/barbossa/core/alert"
 	"github.com/barbossa-agent/barbossa/core/config"
 	"github.com/barbossa-agent/barbossa/core/scheduler"
 	"github.com/barbossa-agent/barbossa/core/store"
@@ -49,6 +50,7 @@ type Agent struct {
 	store  *store.Store
 	sched  *scheduler.Scheduler
 	portal *portal.Server
+	alerts *alert.Engine
 
 	// changes counts data changes; the portal re-encodes when it moves.
 	changes atomic.Uint64
@@ -115,6 +117,14 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*Agent, error
 		}
 	}
 	a.initDropIns()
+	a.alerts, err = alert.New(cfg, alert.Options{
+		Probes: a.alertProbes, Store: st, Logger: logger,
+		OnChange: func() { a.changes.Add(1) },
+	})
+	if err != nil {
+		a.closeAll()
+		return nil, err
+	}
 	token, err := cfg.Token()
 	if err != nil {
 		a.closeAll()
@@ -133,7 +143,8 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*Agent, error
 			Containers: cfg.Portal.Actions.Containers,
 			Actor:      a, // actions.go
 		},
-		Collectors:      a.selfMetrics(),
+		Collectors:      append(a.selfMetrics(), a.alerts.Collector()),
+		Alerts:          a.alerts,
 		Hosts:           cfg.Portal.Hosts,
 		InsecureNoToken: cfg.Portal.InsecureNoToken,
 	}, a, logger.With("component", "portal"))
@@ -243,10 +254,12 @@ func (a *Agent) record(res scheduler.Result) {
 	if res.Err != nil {
 		// A failed run keeps the last good report; it is not data.
 		a.changes.Add(1)
+		a.alerts.Kick()
 		return
 	}
 	a.store.Put(rec)
 	a.setLatest(rec)
+	a.alerts.Kick()
 }
 
 func (a *Agent) setLatest(rec store.Record) {
@@ -270,6 +283,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.sched.Start(ctx)
 	go a.watchStaleness(ctx)
+	alerting := make(chan struct{})
+	go func() {
+		defer close(alerting)
+		a.alerts.Run(ctx)
+	}()
 	reloads := make(chan struct{})
 	go func() {
 		defer close(reloads)
@@ -289,6 +307,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("barbossa stopping")
 	<-reloads // ctx is done: the watcher returns after any reload in progress
 	a.sched.Stop()
+	<-alerting // its last writes go in before the store closes
 	if cerr := a.closeAll(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/barbossa-agent/barbossa/core/alert"
 	"github.com/barbossa-agent/barbossa/core/config"
 	"github.com/barbossa-agent/barbossa/core/pluginhost"
 	"github.com/barbossa-agent/barbossa/hostfuncs"
@@ -34,6 +35,9 @@ func Check(cfg *config.Config) []error {
 		if _, err := tls.LoadX509KeyPair(cfg.Path(cfg.Portal.TLSCert), cfg.Path(cfg.Portal.TLSKey)); err != nil {
 			errs = append(errs, &config.Error{File: cfg.File, Key: "portal.tls_cert", Msg: err.Error()})
 		}
+	}
+	if err := alert.CheckReceivers(cfg); err != nil {
+		errs = append(errs, err)
 	}
 	for _, p := range cfg.Probes {
 		if p.Disabled {

@@ -282,3 +282,11 @@ func labelText(l map[string]string) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// CheckReceivers reads what the receivers need beyond the config text
+// (secret, token and password files, ca_file), as the agent does when it
+// starts, for `barbossa check`.
+func CheckReceivers(cfg *config.Config) error {
+	_, err := newReceivers(cfg, "")
+	return err
+}
