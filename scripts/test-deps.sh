@@ -22,6 +22,7 @@ set -euo pipefail
 #   procps             ps/pkill used when debugging leftovers
 #   prometheus         a real Prometheus scraping the agent (testenv.StartPrometheus)
 #   git                the projects example reads real repositories
+#   prometheus-alertmanager  a real Alertmanager receiving alerts (testenv.StartAlertmanager)
 PKGS=(
 	tmux
 	wabt
@@ -38,6 +39,7 @@ PKGS=(
 	procps
 	prometheus
 	git
+	prometheus-alertmanager
 )
 
 missing=()

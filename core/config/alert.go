@@ -98,7 +98,7 @@ type Notify struct {
 	SendResolved *bool `toml:"send_resolved"`
 	// GroupWait is a pointer: "0s" (send at once) differs from unset.
 	GroupWait      *Duration `toml:"group_wait"`
-	RepeatInterval Duration `toml:"repeat_interval"`
+	RepeatInterval Duration  `toml:"repeat_interval"`
 	// RateLimit is "N/DURATION": at most N messages per DURATION; alerts
 	// meanwhile wait and go out together.
 	RateLimit string   `toml:"rate_limit"`

@@ -220,4 +220,3 @@ func quote(v string) string {
 	b.WriteByte('"')
 	return b.String()
 }
-

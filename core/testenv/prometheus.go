@@ -4,15 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -22,8 +19,7 @@ import (
 // temporary folder. It is stopped when the test ends.
 type Prometheus struct {
 	addr string
-	cmd  *exec.Cmd
-	log  string
+	d    *daemon
 }
 
 // StartPrometheus starts Prometheus scraping targets (host:port, path
@@ -37,51 +33,19 @@ func StartPrometheus(t testing.TB, interval time.Duration, token string, targets
 		return nil
 	}
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-
+	addr := freeLoopback(t)
 	cfg := prometheusConfig(interval, token, dir, targets)
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &Prometheus{addr: addr, log: filepath.Join(dir, "prometheus.log")}
-	logf, err := os.Create(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(bin,
-		"--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
+	p := &Prometheus{addr: addr}
+	p.d = startDaemon(t, "prometheus", bin, []string{
+		"--config.file=" + filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr,
 		"--log.level=warn",
-	)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("testenv: start prometheus: %v", err)
-	}
-	logf.Close()
-	t.Cleanup(p.stop)
-
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("testenv: prometheus not ready after 30s: %v\n%s", err, tail(p.log, 20))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	}, filepath.Join(dir, "prometheus.log"), "http://"+addr+"/-/ready")
+	return p
 }
 
 // prometheusConfig is a scrape config for targets. The token goes in a
@@ -104,21 +68,6 @@ func prometheusConfig(interval time.Duration, token, dir string, targets []strin
 	}
 	b.WriteString("]\n")
 	return b.String()
-}
-
-func (p *Prometheus) stop() {
-	if p.cmd.Process == nil {
-		return
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
 }
 
 // URL is Prometheus's base URL.
@@ -171,4 +120,4 @@ func (p *Prometheus) Query(ctx context.Context, promql string) ([]Sample, error)
 }
 
 // Log is the tail of Prometheus's log, for failure messages.
-func (p *Prometheus) Log() string { return tail(p.log, 30) }
+func (p *Prometheus) Log() string { return tail(p.d.log, 30) }
