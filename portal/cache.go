@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	alerting "github.com/barbossa-agent/barbossa/core/alert"
 	"github.com/barbossa-agent/barbossa/core/scheduler"
 	"github.com/barbossa-agent/barbossa/core/store"
 )
@@ -40,6 +41,7 @@ type snapshot struct {
 	// latestErr marks probes whose report could not be read.
 	latestErr map[string]bool
 	events    []store.Event
+	alerting  *alerting.Status // nil when the agent runs no alerting
 	// cacheable is false when a read failed: such a snapshot answers the
 	// request that built it and is then dropped, so a transient store error
 	// is not served until the next data change.
@@ -131,6 +133,10 @@ func (s *Server) gather(v uint64, now time.Time) *snapshot {
 		sn.cacheable = false
 	}
 	sn.events = ev
+	if s.cfg.Alerts != nil {
+		st := s.cfg.Alerts.Status()
+		sn.alerting = &st
+	}
 	return sn
 }
 

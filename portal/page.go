@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"net/http"
 	"time"
+
+	alerting "github.com/barbossa-agent/barbossa/core/alert"
 )
 
 // web holds the page and its stylesheet, compiled into the binary so the
@@ -20,13 +22,23 @@ var pageTmpl = template.Must(template.New("index.html").Funcs(template.FuncMap{
 	"uptime": func(s uint64) string { return (time.Duration(s) * time.Second).String() },
 }).ParseFS(web, "web/index.html"))
 
+// pageData is what the page shows: the status and the alert rules.
+type pageData struct {
+	statusBody
+	Rules []alerting.RuleStatus
+}
+
 // handlePage renders the status as a plain HTML page. It is rendered once
 // per snapshot like the JSON, and needs no JavaScript.
 func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
 	sn := s.cache.get()
 	e := sn.bodyOf("page", func() *encoded {
 		var buf bytes.Buffer
-		if err := pageTmpl.Execute(&buf, sn.status()); err != nil {
+		data := pageData{statusBody: sn.status()}
+		if sn.alerting != nil {
+			data.Rules = sn.alerting.Rules
+		}
+		if err := pageTmpl.Execute(&buf, data); err != nil {
 			s.log.Error("portal: rendering page", "err", err)
 			return errorBody(http.StatusInternalServerError, fmt.Errorf("rendering page: %w", err), "")
 		}

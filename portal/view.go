@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	alerting "github.com/barbossa-agent/barbossa/core/alert"
 	"github.com/barbossa-agent/barbossa/core/scheduler"
 	"github.com/barbossa-agent/barbossa/core/store"
 	"github.com/barbossa-agent/barbossa/sdk"
@@ -90,9 +91,10 @@ type entityView struct {
 }
 
 // alert is one thing that needs a look: a probe that is not ok, a report
-// whose status is warn or crit, or an entity whose health is warn or crit.
+// whose status is warn or crit, an entity whose health is warn or crit, or
+// an [[alert]] rule's alert that fires (not silenced).
 type alert struct {
-	Kind     string `json:"kind"` // probe | report | entity
+	Kind     string `json:"kind"` // probe | report | entity | rule
 	Severity string `json:"severity"`
 	Probe    string `json:"probe"`
 	Entity   string `json:"entity,omitempty"` // kind/id of the entity
@@ -119,7 +121,10 @@ type statusBody struct {
 	Probes      []probeSummary `json:"probes"`
 	Entities    []entityView   `json:"entities"`
 	Alerts      []alert        `json:"alerts"`
-	Events      []store.Event  `json:"events"`
+	// Alerting counts the [[alert]] rules' alerts (GET /api/v1/alerts
+	// lists them); null when alerting does not run.
+	Alerting *alerting.Summary `json:"alerting"`
+	Events   []store.Event     `json:"events"`
 }
 
 type agentInfo struct {
@@ -254,6 +259,18 @@ func (sn *snapshot) status() statusBody {
 					Entity: e.Kind + "/" + e.ID, Name: e.Name, State: e.State,
 				})
 			}
+		}
+	}
+	if a := sn.alerting; a != nil {
+		b.Alerting = &a.Summary
+		for _, al := range a.Alerts {
+			sev := alerting.SeverityStatus(al.Severity)
+			if al.State != alerting.StateFiring || len(al.SilencedBy) > 0 || sev == "" {
+				continue
+			}
+			worst(sev)
+			b.Alerts = append(b.Alerts, alert{Kind: "rule", Severity: string(sev), Probe: al.Labels["probe"],
+				Name: al.Rule, State: al.State, Message: al.Summary()})
 		}
 	}
 	// Worst first, so a client showing the top few shows what matters.

@@ -238,7 +238,7 @@ type evaluation struct {
 	outbox map[string][]byte
 	silenc map[string][]byte
 	wake   []*receiver
-	moved  bool // an alert changed state
+	moved  bool // an alert changed state, or a rule found or lost its data
 }
 
 func (ev *evaluation) wakeAt(t time.Time) {
@@ -249,6 +249,12 @@ func (ev *evaluation) wakeAt(t time.Time) {
 
 func (ev *evaluation) rules(probes []Probe) {
 	e := ev.e
+	reporting := map[string]bool{} // probes with a fresh report, by name
+	listed := map[string]bool{}
+	for _, p := range probes {
+		listed[p.Name] = true
+		reporting[p.Name] = p.Report != nil
+	}
 	known := map[string]*rule{}
 	for _, r := range e.rules {
 		known[r.name] = r
@@ -256,6 +262,9 @@ func (ev *evaluation) rules(probes []Probe) {
 			continue
 		}
 		obs, seen := r.observe(probes)
+		if prev, ok := e.noData[r.name]; !ok || prev == seen {
+			ev.moved = true // "no data" came or went: views follow
+		}
 		e.noData[r.name] = !seen
 		current := map[string]bool{}
 		for _, o := range obs {
@@ -303,9 +312,15 @@ func (ev *evaluation) rules(probes []Probe) {
 			}
 		}
 		// What the rule no longer finds (a series gone, an entity healthy
-		// again, a probe back to ok).
+		// again, a probe back to ok). A probe with no fresh report (just
+		// started, failing, stale) says nothing either way: its alerts keep
+		// their state; a probe no longer configured resolves them.
 		for k, a := range e.alerts {
 			if a.Rule != r.name || current[k] {
+				continue
+			}
+			probe := a.Labels["probe"]
+			if r.kind != KindProbe && listed[probe] && !reporting[probe] {
 				continue
 			}
 			ev.drop(a, "")
@@ -347,8 +362,8 @@ func (ev *evaluation) transition(a *Alert, from, to string) {
 	}
 	ev.dirty[a.Key] = true
 	health := sdk.StatusOK
-	if to == StatePending || to == StateFiring {
-		health = severityHealth(a.Severity)
+	if s := SeverityStatus(a.Severity); s != "" && (to == StatePending || to == StateFiring) {
+		health = s
 	}
 	msg := fmt.Sprintf("alert %s: %s", a.Key, to)
 	if from != "" {
@@ -363,14 +378,16 @@ func (ev *evaluation) transition(a *Alert, from, to string) {
 	})
 }
 
-func severityHealth(severity string) sdk.Health {
+// SeverityStatus is how bad an alert of severity is, as a status:
+// critical is crit, warning warn, and info "" (listed, no alarm).
+func SeverityStatus(severity string) sdk.Status {
 	switch severity {
 	case config.SeverityCritical:
 		return sdk.StatusCrit
 	case config.SeverityWarning:
 		return sdk.StatusWarn
 	}
-	return sdk.StatusOK
+	return ""
 }
 
 // alertKey names an alert: its rule and its labels but alertname and

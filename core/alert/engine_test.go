@@ -644,3 +644,50 @@ probe = {state = ["failing", "timeout"], runs = 3}
 		}
 	})
 }
+
+func TestSilentProbeKeepsItsAlerts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld()
+		w.set("system", "x.a", nil, 1)
+		h := newHarness(t, hookOnly+`
+[[alert]]
+name = "a"
+series = "x.a"
+above = 0
+`, w, newMemStore())
+		defer h.stop()
+		if a := h.alert("a"); a == nil || a.State != StateFiring {
+			t.Fatalf("%+v", a)
+		}
+		// The probe fails (no fresh report): no data, which is not "ok".
+		w.mu.Lock()
+		w.probes["system"].Report, w.probes["system"].State = nil, "failing"
+		w.mu.Unlock()
+		h.at(time.Minute)
+		if a := h.alert("a"); a.State != StateFiring {
+			t.Fatalf("a failing probe resolved its alert: %s", a.State)
+		}
+		// It reports again without the series: resolved.
+		w.mu.Lock()
+		w.probes["system"].Report, w.probes["system"].State = &sdk.Report{}, "ok"
+		w.mu.Unlock()
+		h.at(2 * time.Minute)
+		if a := h.alert("a"); a.State != StateResolved {
+			t.Fatalf("series gone from a fresh report: %s", a.State)
+		}
+		// A probe removed from the config resolves what it kept firing.
+		w.set("system", "x.a", nil, 1)
+		h.at(3 * time.Minute)
+		if a := h.alert("a"); a.State != StateFiring {
+			t.Fatalf("reported again: %+v", a)
+		}
+		w.mu.Lock()
+		delete(w.probes, "system")
+		w.mu.Unlock()
+		h.e.Kick()
+		synctest.Wait()
+		if a := h.alert("a"); a.State != StateResolved || !a.ResolvedAt.Equal(h.start.Add(3*time.Minute)) {
+			t.Fatalf("probe removed: %+v", a)
+		}
+	})
+}

@@ -75,9 +75,17 @@ func (e *Engine) deliver(ctx context.Context, rc *receiver) {
 	}
 }
 
-// finish takes m off rc's outbox: delivered, or expired.
+// finish takes m off rc's outbox: delivered, or expired. The store
+// forgets it before the counters move, so a delivery the API reports is
+// one a restart will not repeat.
 func (e *Engine) finish(rc *receiver, m *Message, delivered bool) {
+	if e.st != nil {
+		if err := e.st.WriteAlerts(store.AlertWrite{Outbox: map[string][]byte{m.ID: nil}}); err != nil {
+			e.log.Error("notification done but still queued in the store: a restart now would send it again", "receiver", rc.name, "err", err)
+		}
+	}
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if len(rc.queue) > 0 && rc.queue[0] == m {
 		rc.queue = rc.queue[1:]
 	}
@@ -86,12 +94,6 @@ func (e *Engine) finish(rc *receiver, m *Message, delivered bool) {
 		rc.stats.lastSuccess = time.Now()
 	} else {
 		rc.stats.expired++
-	}
-	e.mu.Unlock()
-	if e.st != nil {
-		if err := e.st.WriteAlerts(store.AlertWrite{Outbox: map[string][]byte{m.ID: nil}}); err != nil {
-			e.log.Error("notification sent but still queued in the store: a restart now would send it again", "receiver", rc.name, "err", err)
-		}
 	}
 }
 

@@ -1,0 +1,254 @@
+package agent
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// alertsJSON is the part of GET /api/v1/alerts the tests read.
+type alertsJSON struct {
+	Summary struct {
+		Firing   int `json:"firing"`
+		Silenced int `json:"silenced"`
+		NoData   int `json:"no_data"`
+	} `json:"summary"`
+	Alerts []struct {
+		Rule       string            `json:"rule"`
+		State      string            `json:"state"`
+		Labels     map[string]string `json:"labels"`
+		SilencedBy []string          `json:"silenced_by"`
+	} `json:"alerts"`
+	Rules []struct {
+		Name  string `json:"name"`
+		State string `json:"state"`
+	} `json:"rules"`
+	Silences []struct {
+		ID string `json:"id"`
+	} `json:"silences"`
+}
+
+func (a alertsJSON) rule(name string) string {
+	for _, r := range a.Rules {
+		if r.Name == name {
+			return r.State
+		}
+	}
+	return ""
+}
+
+// TestAgentAlertsEndToEnd runs an agent whose flaky probe breaks a rule and
+// whose other rule watches a series nobody reports: the first fires and
+// reaches a webhook, the second is "no data" in /api/v1/alerts, the page,
+// the status and /metrics; silences go through the portal with the token.
+func TestAgentAlertsEndToEnd(t *testing.T) {
+	var mu sync.Mutex
+	var hooks []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		hooks = append(hooks, string(b))
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	base, _, _, _ := startAgentWith(t, t.TempDir(), `
+[agent]
+data_dir = "data"
+[portal]
+listen = "127.0.0.1:0"
+token = "t0ken"
+[store]
+flush_interval = "100ms"
+[[probe]]
+name = "flaky"
+interval = "200ms"
+timeout = "100ms"
+[alerting]
+interval = "200ms"
+[[alert]]
+name = "answer-high"
+series = 'flaky.value{kind="answer",probe="flaky"}'
+above = 40
+severity = "critical"
+[[alert]]
+name = "typo"
+series = "flaky.valeu"
+above = 1
+[[notify]]
+name = "hook"
+type = "webhook"
+url = "`+hook.URL+`"
+group_wait = "0s"
+`)
+	get := func(path string, v any) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		req.Header.Set("Authorization", "Bearer t0ken")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if v != nil {
+			if err := json.Unmarshal(b, v); err != nil {
+				t.Fatalf("GET %s: %v: %s", path, err, b)
+			}
+		}
+		return resp.StatusCode, string(b)
+	}
+	var al alertsJSON
+	waitFor(t, 10*time.Second, "answer-high firing", func() bool {
+		get("/api/v1/alerts", &al)
+		return al.rule("answer-high") == "firing"
+	})
+	if al.rule("typo") != "no data" || al.Summary.NoData != 1 || al.Summary.Firing != 1 {
+		t.Fatalf("alerts: %+v", al)
+	}
+	if a := al.Alerts[0]; a.Labels["probe"] != "flaky" || a.Labels["kind"] != "answer" {
+		t.Errorf("labels %v", a.Labels)
+	}
+	waitFor(t, 10*time.Second, "the webhook", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(hooks) == 1
+	})
+	if !strings.Contains(hooks[0], `"status":"firing"`) || !strings.Contains(hooks[0], `"rule":"answer-high"`) {
+		t.Errorf("webhook body %s", hooks[0])
+	}
+
+	_, page := get("/", nil)
+	for _, want := range []string{"Alert rules (2)", "typo", "no data", "answer-high"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	var status struct {
+		Status   string `json:"status"`
+		Alerting struct {
+			Firing int `json:"firing"`
+			NoData int `json:"no_data"`
+		} `json:"alerting"`
+		Alerts []struct{ Kind, Name string } `json:"alerts"`
+		Events []struct{ Probe, To string } `json:"events"`
+	}
+	waitFor(t, 10*time.Second, "the status to show the alert", func() bool {
+		get("/api/v1/status", &status)
+		return status.Alerting.Firing == 1
+	})
+	if status.Status != "crit" || status.Alerting.NoData != 1 || len(status.Alerts) == 0 || status.Alerts[0].Kind != "rule" || status.Alerts[0].Name != "answer-high" {
+		t.Errorf("status %+v", status)
+	}
+	var evs struct {
+		Events []struct{ Probe, Name, From, To string } `json:"events"`
+	}
+	waitFor(t, 10*time.Second, "the alert's events", func() bool {
+		get("/api/v1/events", &evs)
+		var got []string
+		for _, e := range evs.Events {
+			if e.Probe == "alerts" {
+				got = append(got, e.From+">"+e.To)
+			}
+		}
+		return strings.Join(got, " ") == "pending>firing >pending"
+	})
+	_, metrics := get("/metrics", nil)
+	for _, want := range []string{`barbossa_alert_firing{alertname="answer-high",severity="critical"} 1`, `barbossa_alert_no_data{alertname="typo"} 1`,
+		`barbossa_notifications_sent_total{receiver="hook",type="webhook"} 1`, `barbossa_notifications_queued{receiver="hook",type="webhook"} 0`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
+	// Silences: the token is required, the body is JSON, and the silence
+	// shows on the alert.
+	post := func(path, token, ctype, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	body := `{"matchers": {"alertname": "answer-high"}, "duration": "1h", "comment": "known"}`
+	if code, _ := post("/api/v1/silences", "", "application/json", body); code != http.StatusUnauthorized {
+		t.Errorf("without the token: %d", code)
+	}
+	if code, b := post("/api/v1/silences", "t0ken", "application/x-www-form-urlencoded", body); code != http.StatusUnsupportedMediaType {
+		t.Errorf("as a form: %d %s", code, b)
+	}
+	if code, b := post("/api/v1/silences", "t0ken", "application/json", `{"matchers": {}, "duration": "1h"}`); code != http.StatusBadRequest || !strings.Contains(b, "at least one") {
+		t.Errorf("no matchers: %d %s", code, b)
+	}
+	if code, b := post("/api/v1/silences", "t0ken", "application/json", `{"matchers": {"a": "b"}, "duration": "1h", "extra": 1}`); code != http.StatusBadRequest {
+		t.Errorf("unknown field: %d %s", code, b)
+	}
+	code, b := post("/api/v1/silences", "t0ken", "application/json", body)
+	var sil struct {
+		ID     string    `json:"id"`
+		EndsAt time.Time `json:"ends_at"`
+	}
+	if code != http.StatusCreated || json.Unmarshal([]byte(b), &sil) != nil || sil.ID == "" || time.Until(sil.EndsAt) < 59*time.Minute {
+		t.Fatalf("silence: %d %s", code, b)
+	}
+	waitFor(t, 10*time.Second, "the alert silenced", func() bool {
+		get("/api/v1/alerts", &al)
+		return al.Summary.Silenced == 1 && len(al.Alerts) == 1 && len(al.Alerts[0].SilencedBy) == 1 && al.Alerts[0].SilencedBy[0] == sil.ID
+	})
+	del := func(id string) int {
+		req, _ := http.NewRequest(http.MethodDelete, base+"/api/v1/silences/"+id, nil)
+		req.Header.Set("Authorization", "Bearer t0ken")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := del(sil.ID); code != http.StatusOK {
+		t.Errorf("DELETE: %d", code)
+	}
+	if code := del(sil.ID); code != http.StatusNotFound {
+		t.Errorf("DELETE again: %d", code)
+	}
+	waitFor(t, 10*time.Second, "the silence gone", func() bool {
+		get("/api/v1/alerts", &al)
+		return al.Summary.Silenced == 0 && al.Summary.Firing == 1 && len(al.Silences) == 0
+	})
+}
+
+// TestSilencesNeedAToken: with no token configured, a silence is refused
+// like an action: anyone who can reach the port could mute every alert.
+func TestSilencesNeedAToken(t *testing.T) {
+	base, _, _, _ := startAgentWith(t, t.TempDir(), testConfig)
+	resp, err := http.Post(base+"/api/v1/silences", "application/json", strings.NewReader(`{"matchers": {"alertname": "x"}, "duration": "1h"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "silences need a token") {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	resp, err = http.Get(base + "/api/v1/silences")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
+		t.Fatalf("GET: %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
