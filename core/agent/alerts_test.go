@@ -135,7 +135,7 @@ group_wait = "0s"
 			NoData int `json:"no_data"`
 		} `json:"alerting"`
 		Alerts []struct{ Kind, Name string } `json:"alerts"`
-		Events []struct{ Probe, To string } `json:"events"`
+		Events []struct{ Probe, To string }  `json:"events"`
 	}
 	waitFor(t, 10*time.Second, "the status to show the alert", func() bool {
 		get("/api/v1/status", &status)
