@@ -6,7 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	series "github.com/barbossa-agent/barbossa/core/selector"
 )
 
 // paramError is a bad query parameter. It becomes a 400 whose JSON body
@@ -200,120 +201,24 @@ func autoStep(rng time.Duration) time.Duration {
 	return n * day
 }
 
-// selector is one parsed `series` parameter: a metric name and an optional
-// label filter, written the way Prometheus users expect: NAME{k="v",k2="v2"}.
+// selector is one parsed `series` parameter: a metric name and label
+// filters, written the way Prometheus users expect: NAME{k="v",k2="v2"}.
+// A probe="..." matcher is among the labels, as the query names it.
 type selector struct {
 	Name   string
 	Labels map[string]string
 }
 
-// parseSelector parses NAME or NAME{label="value",...}. Values are double
-// quoted with Go/PromQL escapes (\" \\ \n); only equality matching exists.
+// parseSelector parses NAME or NAME{label="value",...} with core/selector,
+// the one parser of the syntax (alert rules use it too).
 func parseSelector(s string) (selector, error) {
-	s = strings.TrimSpace(s)
-	var sel selector
-	i := strings.IndexByte(s, '{')
-	name := s
-	if i >= 0 {
-		name = s[:i]
+	sel, err := series.Parse(s)
+	if err != nil {
+		return selector{}, err
 	}
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return sel, fmt.Errorf("empty series name in %q", s)
+	out := selector{Name: sel.Name, Labels: sel.Labels}
+	if sel.Probe != "" {
+		out.Labels[series.ProbeLabel] = sel.Probe
 	}
-	for _, c := range name {
-		if !isNameRune(c) {
-			return sel, fmt.Errorf("invalid character %q in series name %q", c, name)
-		}
-	}
-	sel.Name = name
-	if i < 0 {
-		return sel, nil
-	}
-	body := s[i+1:]
-	if !strings.HasSuffix(body, "}") {
-		return sel, fmt.Errorf("missing closing } in %q", s)
-	}
-	body = body[:len(body)-1]
-	sel.Labels = map[string]string{}
-	for {
-		body = strings.TrimLeft(body, " \t")
-		if body == "" {
-			break
-		}
-		eq := strings.IndexByte(body, '=')
-		if eq < 0 {
-			return sel, fmt.Errorf("label filter %q: want key=\"value\"", body)
-		}
-		key := strings.TrimSpace(body[:eq])
-		if key == "" {
-			return sel, fmt.Errorf("empty label name in %q", s)
-		}
-		for _, c := range key {
-			if !isNameRune(c) {
-				return sel, fmt.Errorf("invalid character %q in label name %q", c, key)
-			}
-		}
-		rest := strings.TrimLeft(body[eq+1:], " \t")
-		val, n, err := unquote(rest)
-		if err != nil {
-			return sel, fmt.Errorf("label %s: %w", key, err)
-		}
-		if _, dup := sel.Labels[key]; dup {
-			return sel, fmt.Errorf("label %s given twice", key)
-		}
-		sel.Labels[key] = val
-		body = strings.TrimLeft(rest[n:], " \t")
-		if body == "" {
-			break
-		}
-		if body[0] != ',' {
-			return sel, fmt.Errorf("want , between label filters, got %q", body)
-		}
-		body = body[1:]
-	}
-	return sel, nil
-}
-
-// isNameRune allows what metric names and label names contain in probe
-// reports: letters, digits and _ . : - /.
-func isNameRune(c rune) bool {
-	return c == '_' || c == '.' || c == ':' || c == '-' || c == '/' ||
-		(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-}
-
-// unquote reads one double-quoted string at the start of s and returns it
-// and the number of bytes it took.
-func unquote(s string) (string, int, error) {
-	if s == "" || s[0] != '"' {
-		return "", 0, fmt.Errorf("value must be double quoted, got %q", s)
-	}
-	var b strings.Builder
-	for i := 1; i < len(s); {
-		c := s[i]
-		switch c {
-		case '"':
-			return b.String(), i + 1, nil
-		case '\\':
-			if i+1 >= len(s) {
-				return "", 0, fmt.Errorf("unterminated escape in %q", s)
-			}
-			switch s[i+1] {
-			case '"', '\\':
-				b.WriteByte(s[i+1])
-			case 'n':
-				b.WriteByte('\n')
-			case 't':
-				b.WriteByte('\t')
-			default:
-				return "", 0, fmt.Errorf("unknown escape \\%c in %q", s[i+1], s)
-			}
-			i += 2
-		default:
-			r, n := utf8.DecodeRuneInString(s[i:])
-			b.WriteRune(r)
-			i += n
-		}
-	}
-	return "", 0, fmt.Errorf("unterminated quoted value %q", s)
+	return out, nil
 }

@@ -241,6 +241,17 @@ func (h *harness) wantSent(receiver string, want ...string) {
 	}
 }
 
+// hookAtOnce is a webhook receiver with no group wait.
+const hookAtOnce = `
+[alerting]
+interval = "1s"
+[[notify]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+group_wait = "0s"
+`
+
 const hookOnly = `
 [alerting]
 interval = "1s"
@@ -416,14 +427,7 @@ func TestOutboxBackoffAndExpiry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newWorld()
 		w.set("p", "x.a", nil, 1)
-		h := newHarness(t, `
-[alerting]
-interval = "1s"
-[[notify]]
-name = "hook"
-type = "webhook"
-url = "http://127.0.0.1:9/hook"
-group_wait = "0s"
+		h := newHarness(t, hookAtOnce+`
 expire = "1m"
 [[alert]]
 name = "a"
@@ -454,14 +458,7 @@ func TestReceiverDownThenUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newWorld()
 		w.set("p", "x.a", nil, 1)
-		h := newHarness(t, `
-[alerting]
-interval = "1s"
-[[notify]]
-name = "hook"
-type = "webhook"
-url = "http://127.0.0.1:9/hook"
-group_wait = "0s"
+		h := newHarness(t, hookAtOnce+`
 [[alert]]
 name = "a"
 series = "x.a"
