@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,4 +150,32 @@ func TestNotifySecrets(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "b.toml:14: notify.password_file:") || !strings.Contains(err.Error(), "is empty") {
 		t.Errorf("empty password file: %v", err)
 	}
+}
+
+func TestParseRate(t *testing.T) {
+	for in, want := range map[string]string{"10/1h": "10 1h0m0s", " 1 / 30s ": "1 30s", "5/1d": "5 24h0m0s"} {
+		n, per, err := ParseRate(in)
+		if err != nil || fmt.Sprint(n, " ", per) != want {
+			t.Errorf("ParseRate(%q) = %d %s %v, want %s", in, n, per, err, want)
+		}
+	}
+	for _, in := range []string{"", "10", "0/1h", "-1/1h", "x/1h", "1/", "1/0s", "1/500ms", "1/1h/2"} {
+		if _, _, err := ParseRate(in); err == nil {
+			t.Errorf("ParseRate(%q) accepted", in)
+		}
+	}
+}
+
+// FuzzParseRate: what ParseRate accepts is at least one message per at
+// least a second.
+func FuzzParseRate(f *testing.F) {
+	for _, s := range []string{"10/1h", "1/30s", "0/1h", "1/1ms", "9999999999999999999/1s", "1/1d12h", "/", "1/-1h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, per, err := ParseRate(s)
+		if err == nil && (n < 1 || per < time.Second) {
+			t.Fatalf("ParseRate(%q) = %d per %s", s, n, per)
+		}
+	})
 }
