@@ -267,10 +267,20 @@ func (ev *evaluation) rules(probes []Probe) {
 		}
 		e.noData[r.name] = !seen
 		current := map[string]bool{}
+		open := false // the rule has alerts: every observation must be looked up
+		for _, a := range e.alerts {
+			if a.Rule == r.name && a.State != StateResolved {
+				open = true
+				break
+			}
+		}
 		for _, o := range obs {
+			if !o.trigger && !open {
+				continue // all clear, the common case: no key to build
+			}
 			labels := maps.Clone(e.labels)
 			maps.Copy(labels, r.labels)
-			maps.Copy(labels, o.labels)
+			maps.Copy(labels, o.labels())
 			labels["alertname"], labels["severity"] = r.name, r.severity
 			k := alertKey(r.name, labels)
 			current[k] = true
@@ -289,7 +299,7 @@ func (ev *evaluation) rules(probes []Probe) {
 				a.Annotations = map[string]string{}
 			}
 			if a.Annotations["summary"] == "" {
-				a.Annotations["summary"] = o.summary
+				a.Annotations["summary"] = o.summary()
 			}
 			switch a.State {
 			case StatePending:

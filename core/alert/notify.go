@@ -48,6 +48,10 @@ func (m *Message) Status() string {
 	return StateResolved
 }
 
+// maxQueued bounds a receiver's outbox: beyond it the oldest waiting
+// message is dropped (and counted as expired).
+const maxQueued = 1000
+
 // sender delivers a message to one kind of receiver; the context carries
 // the receiver's timeout.
 type sender interface {
@@ -197,6 +201,18 @@ func (ev *evaluation) notify() {
 		}
 		rc.groupSince = time.Time{}
 		rc.sentAt = append(rc.sentAt, ev.now)
+		if len(rc.queue) >= maxQueued {
+			// A receiver dead for long with many alerts: the oldest
+			// waiting message goes (not the head, which may be in flight).
+			old := rc.queue[1]
+			rc.queue = append(rc.queue[:1], rc.queue[2:]...)
+			rc.stats.expired++
+			if ev.outbox == nil {
+				ev.outbox = map[string][]byte{}
+			}
+			ev.outbox[old.ID] = nil
+			e.log.Warn("outbox full, dropped the oldest waiting notification", "receiver", rc.name, "created", old.Created, "alerts", len(old.Alerts))
+		}
 		rc.queue = append(rc.queue, m)
 		ev.queue(m)
 		ev.wake = append(ev.wake, rc)

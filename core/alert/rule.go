@@ -89,11 +89,11 @@ func compileRule(a config.Alert) (*rule, error) {
 // whether an alert already firing for it stays firing (hold: the clear
 // side of the hysteresis).
 type observation struct {
-	labels  map[string]string // identity beyond alertname: probe, series labels, entity
+	labels  func() map[string]string // identity beyond alertname: probe, series labels, entity
 	value   *float64
 	trigger bool
 	hold    bool
-	summary string
+	summary func() string // built only for an alert: most observations are all clear
 }
 
 // observe evaluates the rule over the probes. seen is false when nothing
@@ -112,22 +112,27 @@ func (r *rule) observe(probes []Probe) (obs []observation, seen bool) {
 				}
 				seen = true
 				v := m.Value
-				labels := maps.Clone(m.Labels)
-				if labels == nil {
-					labels = map[string]string{}
-				}
-				if _, taken := labels[selector.ProbeLabel]; taken {
-					labels["exported_probe"] = labels[selector.ProbeLabel]
-				}
-				labels[selector.ProbeLabel] = p.Name
-				labels["metric"] = m.Name
-				o := observation{labels: labels, value: &v}
+				probe := p.Name
+				o := observation{value: &v, labels: func() map[string]string {
+					labels := maps.Clone(m.Labels)
+					if labels == nil {
+						labels = map[string]string{}
+					}
+					if _, taken := labels[selector.ProbeLabel]; taken {
+						labels["exported_probe"] = labels[selector.ProbeLabel]
+					}
+					labels[selector.ProbeLabel] = probe
+					labels["metric"] = m.Name
+					return labels
+				}}
+				side := "below"
 				if r.above {
-					o.trigger, o.hold = v > r.threshold, v >= r.clear
-					o.summary = fmt.Sprintf("%s is %s, above %s", seriesName(p.Name, m), num(v), num(r.threshold))
+					o.trigger, o.hold, side = v > r.threshold, v >= r.clear, "above"
 				} else {
 					o.trigger, o.hold = v < r.threshold, v <= r.clear
-					o.summary = fmt.Sprintf("%s is %s, below %s", seriesName(p.Name, m), num(v), num(r.threshold))
+				}
+				o.summary = func() string {
+					return fmt.Sprintf("%s is %s, %s %s", seriesName(probe, m), num(v), side, num(r.threshold))
 				}
 				obs = append(obs, o)
 			}
@@ -153,9 +158,11 @@ func (r *rule) observe(probes []Probe) (obs []observation, seen bool) {
 					name = e.ID
 				}
 				obs = append(obs, observation{
-					labels:  map[string]string{selector.ProbeLabel: p.Name, "kind": e.Kind, "id": e.ID, "name": name},
+					labels: func() map[string]string {
+						return map[string]string{selector.ProbeLabel: p.Name, "kind": e.Kind, "id": e.ID, "name": name}
+					},
 					trigger: true, hold: true,
-					summary: fmt.Sprintf("%s %s is %s (health %s)", e.Kind, name, e.State, e.Health),
+					summary: func() string { return fmt.Sprintf("%s %s is %s (health %s)", e.Kind, name, e.State, e.Health) },
 				})
 			}
 		}
@@ -179,8 +186,8 @@ func (r *rule) observe(probes []Probe) (obs []observation, seen bool) {
 				s += ": " + p.Error
 			}
 			obs = append(obs, observation{
-				labels:  map[string]string{selector.ProbeLabel: p.Name},
-				trigger: true, hold: true, summary: s,
+				labels:  func() map[string]string { return map[string]string{selector.ProbeLabel: p.Name} },
+				trigger: true, hold: true, summary: func() string { return s },
 			})
 		}
 	}
@@ -230,6 +237,9 @@ func (r *rule) describe() string {
 func glob(pattern, name string) bool {
 	if pattern == "" || pattern == "*" {
 		return true
+	}
+	if !strings.ContainsAny(pattern, `*?[\`) {
+		return pattern == name
 	}
 	ok, _ := path.Match(pattern, name)
 	return ok
