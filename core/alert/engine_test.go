@@ -53,6 +53,12 @@ func (m *memStore) WriteAlerts(w store.AlertWrite) error {
 	return nil
 }
 
+func (m *memStore) queued() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.data.Outbox)
+}
+
 func (m *memStore) transitions() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -448,7 +454,7 @@ above = 0
 		if st.Expired != 1 || st.Queued != 0 || st.Sent != 0 || st.Failed != 6 || st.LastError != "connection refused" {
 			t.Fatalf("receiver status %+v", st)
 		}
-		if n := len(h.st.data.Outbox); n != 0 {
+		if n := h.st.queued(); n != 0 {
 			t.Fatalf("%d expired notifications still in the store", n)
 		}
 	})
@@ -527,8 +533,8 @@ above = 0
 		h := newHarness(t, conf, w, st, "hook")
 		h.at(time.Minute)
 		h.stop()
-		if len(st.data.Outbox) != 1 {
-			t.Fatalf("outbox in the store: %d entries, want 1", len(st.data.Outbox))
+		if n := st.queued(); n != 1 {
+			t.Fatalf("outbox in the store: %d entries, want 1", n)
 		}
 		h2 := newHarness(t, conf, w, st)
 		defer h2.stop()
@@ -685,6 +691,29 @@ above = 0
 		synctest.Wait()
 		if a := h.alert("a"); a.State != StateResolved || !a.ResolvedAt.Equal(h.start.Add(3*time.Minute)) {
 			t.Fatalf("probe removed: %+v", a)
+		}
+	})
+}
+
+func TestOutboxIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld()
+		w.set("p", "x.a", nil, 1)
+		h := newHarness(t, hookAtOnce+`
+repeat_interval = "1s"
+[[alert]]
+name = "a"
+series = "x.a"
+above = 0
+`, w, newMemStore(), "hook")
+		defer h.stop()
+		h.at(1100 * time.Second) // a reminder every second to a dead receiver
+		st := h.e.Status().Receivers[0]
+		if st.Queued != maxQueued || st.Expired < 100 {
+			t.Fatalf("receiver %+v, want %d queued and the rest dropped", st, maxQueued)
+		}
+		if n := h.st.queued(); n != maxQueued {
+			t.Fatalf("%d in the store's outbox, want %d", n, maxQueued)
 		}
 	})
 }
