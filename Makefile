@@ -9,7 +9,7 @@ GO      ?= go
 # core/builtinwasm embeds it into bin/barbossa; every probe and example is
 # also built alone into bin/wasm, for drop-ins and `barbossa probe test`.
 BUILTIN_WASM := core/builtinwasm/wasm/builtin.wasm
-WASM_SRC     := go.mod $(shell find sdk plugins examples -name '*.go' -not -name '*_test.go' 2>/dev/null)
+WASM_SRC     := go.mod $(shell find sdk internal/abi plugins examples -name '*.go' -not -name '*_test.go' 2>/dev/null)
 WASM_PROBES  := $(patsubst plugins/%/cmd,bin/wasm/%.wasm,$(wildcard plugins/*/cmd)) \
                 $(patsubst examples/%/cmd,bin/wasm/%.wasm,$(wildcard examples/*/cmd)) \
                 $(patsubst examples/wat/%.wat,bin/wasm/%.wasm,$(wildcard examples/wat/*.wat))

@@ -1,12 +1,13 @@
 package hostfuncs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/barbossa-agent/barbossa/internal/abi"
 )
 
 // Limits of one batch call.
@@ -16,10 +17,10 @@ const (
 	maxBatchResponses = 32 << 20 // bytes of all responses of one batch
 )
 
-// batchRequest is the envelope of a batch: any JSON host function (exec,
-// http, dbus, read_file) accepts {"batch": [REQ, ...], "timeout_ms": N} and
-// answers {"batch": [RESP, ...]}, one response (a result or {"error": ...})
-// per request, in order.
+// A batch (abi.BatchRequest): any JSON host function (exec, http, dbus,
+// read_file) accepts {"batch": [REQ, ...], "timeout_ms": N} and answers
+// {"batch": [RESP, ...]}, one response (a result or {"error": ...}) per
+// request, in order.
 //
 // A Go guest is single-threaded: while one import call runs, the whole guest
 // waits, so goroutines in the guest cannot overlap host calls. A batch lets
@@ -29,38 +30,12 @@ const (
 // only at its next 1 s collection tick, so N containers one after the other
 // take N seconds; together they take one). batchParallel is 32 rather than
 // a handful for the same reason: requests beyond it wait for the next tick.
-type batchRequest struct {
-	Batch     []json.RawMessage `json:"batch"`
-	TimeoutMS int64             `json:"timeout_ms,omitempty"`
-}
-
-type batchResponse struct {
-	Batch []json.RawMessage `json:"batch"`
-}
-
-// asBatch decodes req as a batch envelope; ok is false for a plain request.
-func asBatch(req []byte) (b batchRequest, ok bool, err error) {
-	// Cheap test first: a plain request has no "batch" key.
-	if !bytes.Contains(req, []byte(`"batch"`)) {
-		return b, false, nil
-	}
-	if err := json.Unmarshal(req, &b); err != nil {
-		return b, false, nil // not an envelope; the function reports its own decode error
-	}
-	if b.Batch == nil {
-		return b, false, nil
-	}
-	if len(b.Batch) > maxBatch {
-		return b, true, fmt.Errorf("batch of %d requests is over the limit of %d", len(b.Batch), maxBatch)
-	}
-	return b, true, nil
-}
 
 // batch runs every request of b through f, batchParallel at a time, and
 // returns the encoded batch response. Responses past maxBatchResponses bytes
 // in total are replaced by an error, so a batch cannot return more than a
 // guest could hold.
-func (c *Caller) batch(ctx context.Context, f hostFunc, b batchRequest) []byte {
+func (c *Caller) batch(ctx context.Context, f hostFunc, b abi.BatchRequest[json.RawMessage]) []byte {
 	if b.TimeoutMS > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(b.TimeoutMS)*time.Millisecond)
@@ -85,7 +60,7 @@ func (c *Caller) batch(ctx context.Context, f hostFunc, b batchRequest) []byte {
 			out[i] = errorJSON(fmt.Errorf("%s: batch responses are over %d MiB in total; this one was dropped", f.name, maxBatchResponses>>20))
 		}
 	}
-	resp, err := json.Marshal(batchResponse{Batch: out})
+	resp, err := json.Marshal(abi.BatchResponse{Batch: out})
 	if err != nil {
 		return errorJSON(fmt.Errorf("encode batch response: %w", err))
 	}

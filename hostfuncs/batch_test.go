@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
@@ -54,8 +55,8 @@ func TestBatch(t *testing.T) {
 	}
 	reqs = append(reqs, sdk.HTTPRequest{Socket: "/var/run/docker.sock", URL: "/containers/json"})
 	start := time.Now()
-	var out sdk.BatchResponse
-	if e := call(t, c, ctx, "http", sdk.BatchRequest[sdk.HTTPRequest]{Batch: reqs}, &out); e != "" {
+	var out abi.BatchResponse
+	if e := call(t, c, ctx, "http", abi.BatchRequest[sdk.HTTPRequest]{Batch: reqs}, &out); e != "" {
 		t.Fatal(e)
 	}
 	took := time.Since(start)
@@ -68,7 +69,7 @@ func TestBatch(t *testing.T) {
 			t.Errorf("response %d out of order or wrong: %s", i, out.Batch[i])
 		}
 	}
-	var denied sdk.ErrorResponse
+	var denied abi.ErrorResponse
 	json.Unmarshal(out.Batch[8], &denied)
 	if !strings.HasPrefix(denied.Error, "denied: http GET of /containers/json over socket") || c.Denied() != 1 {
 		t.Errorf("denied item: %s, Denied() = %d", out.Batch[8], c.Denied())
@@ -79,14 +80,14 @@ func TestBatch(t *testing.T) {
 
 	// The envelope's timeout_ms cuts every request still running.
 	start = time.Now()
-	if e := call(t, c, ctx, "http", sdk.BatchRequest[sdk.HTTPRequest]{
+	if e := call(t, c, ctx, "http", abi.BatchRequest[sdk.HTTPRequest]{
 		Batch:     []sdk.HTTPRequest{{Socket: sock, URL: "/hang"}, {Socket: sock, URL: "/slow/x"}},
 		TimeoutMS: 100,
 	}, &out); e != "" {
 		t.Fatal(e)
 	}
 	for i, raw := range out.Batch {
-		var e sdk.ErrorResponse
+		var e abi.ErrorResponse
 		json.Unmarshal(raw, &e)
 		if !strings.HasPrefix(e.Error, "timeout: http GET") {
 			t.Errorf("item %d after the batch timeout: %s", i, raw)
@@ -97,11 +98,11 @@ func TestBatch(t *testing.T) {
 	}
 
 	// Too many requests fail the whole call; an empty batch is empty.
-	big := sdk.BatchRequest[sdk.HTTPRequest]{Batch: make([]sdk.HTTPRequest, maxBatch+1)}
+	big := abi.BatchRequest[sdk.HTTPRequest]{Batch: make([]sdk.HTTPRequest, maxBatch+1)}
 	if e := call(t, c, ctx, "http", big, nil); !strings.Contains(e, "over the limit of 256") {
 		t.Errorf("oversized batch: %q", e)
 	}
-	if e := call(t, c, ctx, "http", sdk.BatchRequest[sdk.HTTPRequest]{Batch: []sdk.HTTPRequest{}}, &out); e != "" || len(out.Batch) != 0 {
+	if e := call(t, c, ctx, "http", abi.BatchRequest[sdk.HTTPRequest]{Batch: []sdk.HTTPRequest{}}, &out); e != "" || len(out.Batch) != 0 {
 		t.Errorf("empty batch: %q %v", e, out.Batch)
 	}
 	// A plain request mentioning "batch" is still a plain request.

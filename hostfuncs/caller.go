@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
@@ -55,19 +56,6 @@ func (c *Caller) Probe() string { return c.probe }
 // Denied returns how many host calls the grants refused so far.
 func (c *Caller) Denied() uint64 { return c.denied.Load() }
 
-type callerKey struct{}
-
-// WithCaller returns ctx carrying c, for the host functions of guest calls
-// made with it.
-func WithCaller(ctx context.Context, c *Caller) context.Context {
-	return context.WithValue(ctx, callerKey{}, c)
-}
-
-func callerFrom(ctx context.Context) *Caller {
-	c, _ := ctx.Value(callerKey{}).(*Caller)
-	return c
-}
-
 // Call runs host function fn (exec, http, dbus, read_file) with a JSON
 // request and returns its JSON response: the result, or {"error": "..."}.
 // The error result is always nil; it is there to meet sdk.Transport.
@@ -79,11 +67,10 @@ func (c *Caller) Call(ctx context.Context, fn string, req []byte) ([]byte, error
 	if err := ctx.Err(); err != nil {
 		return errorJSON(fmt.Errorf("timeout: %s: the run's deadline has passed", fn)), nil
 	}
-	b, isBatch, err := asBatch(req)
-	if err != nil {
-		return errorJSON(fmt.Errorf("%s: %w", fn, err)), nil
-	}
-	if isBatch {
+	if b, isBatch := abi.DecodeBatch(req); isBatch {
+		if len(b.Batch) > maxBatch {
+			return errorJSON(fmt.Errorf("%s: batch of %d requests is over the limit of %d", fn, len(b.Batch), maxBatch)), nil
+		}
 		return c.batch(ctx, f, b), nil
 	}
 	return c.one(ctx, f, req), nil

@@ -7,11 +7,12 @@ import (
 	"math"
 	"reflect"
 
+	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/barbossa-agent/barbossa/sdk"
 	"github.com/godbus/dbus/v5"
 )
 
-// dbusFunc is the host function "dbus": (req_ptr, req_len i32) -> i64.
+// dbusFunc is the host function "dbus" (docs/ABI.md), JSON in and out:
 //
 //	request  {"bus": "system", "destination": "org.freedesktop.systemd1",
 //	          "path": "/org/freedesktop/systemd1",
@@ -31,7 +32,7 @@ import (
 // In the reply, variants are unwrapped, object paths and signatures are
 // strings, structs are arrays, byte arrays are arrays of numbers, and dict
 // keys are strings. The call ends at the run's deadline.
-var dbusFunc = jsonFunc(sdk.FuncDBus, (*Caller).dbus)
+var dbusFunc = jsonFunc(abi.FuncDBus, (*Caller).dbus)
 
 func (c *Caller) dbus(ctx context.Context, req sdk.DBusRequest) (any, error) {
 	bus := req.Bus
@@ -45,7 +46,7 @@ func (c *Caller) dbus(ctx context.Context, req sdk.DBusRequest) (any, error) {
 		return nil, fmt.Errorf("dbus: %q is not a valid object path", req.Path)
 	}
 	if !c.policy.dbusGranted(bus, req.Destination, req.Interface, req.Member) {
-		return nil, c.deny(ctx, sdk.FuncDBus, fmt.Sprintf("dbus call %s.%s on %s (%s bus)", req.Interface, req.Member, req.Destination, bus))
+		return nil, c.deny(ctx, abi.FuncDBus, fmt.Sprintf("dbus call %s.%s on %s (%s bus)", req.Interface, req.Member, req.Destination, bus))
 	}
 	args, err := dbusArgs(req.Signature, req.Args)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
@@ -23,7 +24,7 @@ const (
 // the rest (tokens, credentials) stay with the agent.
 var execEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TMUX_TMPDIR", "XDG_RUNTIME_DIR"}
 
-// execFunc is the host function "exec": (req_ptr, req_len i32) -> i64.
+// execFunc is the host function "exec" (docs/ABI.md), JSON in and out:
 //
 //	request  {"argv": ["tmux", "list-sessions"], "timeout_ms": 2000}
 //	response {"exit_code": 0, "stdout": "...", "stderr": "", "truncated": false}
@@ -37,7 +38,7 @@ var execEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_
 // deadline, whichever is first. stdout and stderr keep their first 1 MiB
 // each (truncated is then true); bytes that are not UTF-8 become U+FFFD.
 // A non-zero exit is a result, not an error.
-var execFunc = jsonFunc(sdk.FuncExec, (*Caller).exec)
+var execFunc = jsonFunc(abi.FuncExec, (*Caller).exec)
 
 func (c *Caller) exec(ctx context.Context, req sdk.ExecRequest) (any, error) {
 	if len(req.Argv) == 0 || req.Argv[0] == "" {
@@ -45,7 +46,7 @@ func (c *Caller) exec(ctx context.Context, req sdk.ExecRequest) (any, error) {
 	}
 	path, granted := c.policy.execPath(req.Argv[0])
 	if !granted {
-		return nil, c.deny(ctx, sdk.FuncExec, fmt.Sprintf("exec of %q", req.Argv[0]))
+		return nil, c.deny(ctx, abi.FuncExec, fmt.Sprintf("exec of %q", req.Argv[0]))
 	}
 	if path == "" {
 		return nil, fmt.Errorf("exec: %q is granted but not found in PATH", req.Argv[0])

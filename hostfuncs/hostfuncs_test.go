@@ -20,6 +20,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
@@ -65,7 +66,7 @@ func call(t *testing.T, c *Caller, ctx context.Context, fn string, req, resp any
 	if err != nil {
 		t.Fatal(err)
 	}
-	var e sdk.ErrorResponse
+	var e abi.ErrorResponse
 	json.Unmarshal(out, &e)
 	if e.Error != "" {
 		return e.Error
@@ -169,9 +170,9 @@ func TestReadFile(t *testing.T) {
 
 	c, _ := newCaller(t, Grants{Read: []string{granted, "/proc"}})
 	ctx := ctxTimeout(t, 10*time.Second)
-	read := func(path string, max int64) (sdk.ReadFileResponse, string) {
-		var r sdk.ReadFileResponse
-		e := call(t, c, ctx, "read_file", sdk.ReadFileRequest{Path: path, MaxBytes: max}, &r)
+	read := func(path string, max int64) (abi.ReadFileResponse, string) {
+		var r abi.ReadFileResponse
+		e := call(t, c, ctx, "read_file", abi.ReadFileRequest{Path: path, MaxBytes: max}, &r)
 		return r, e
 	}
 	if r, e := read(filepath.Join(granted, "f"), 0); e != "" || r.Data != "hello" || r.Truncated {
@@ -189,8 +190,8 @@ func TestReadFile(t *testing.T) {
 	if r, e := read("/proc/self/status", 0); e != "" || !strings.Contains(r.Data, "VmRSS") {
 		t.Errorf("/proc: %q", e)
 	}
-	var d struct{ Entries []sdk.DirEntry }
-	if e := call(t, c, ctx, "read_file", sdk.ReadFileRequest{Path: filepath.Join(granted, "empty")}, &d); e != "" || d.Entries == nil || len(d.Entries) != 0 {
+	var d struct{ Entries []abi.DirEntry }
+	if e := call(t, c, ctx, "read_file", abi.ReadFileRequest{Path: filepath.Join(granted, "empty")}, &d); e != "" || d.Entries == nil || len(d.Entries) != 0 {
 		t.Errorf("empty dir: %+v %q", d, e)
 	}
 	if r, e := read(granted, 0); e != "" || len(r.Entries) != 7 {
@@ -281,6 +282,21 @@ func TestHTTP(t *testing.T) {
 	}
 	if c.Denied() != 6 {
 		t.Errorf("Denied() = %d", c.Denied())
+	}
+}
+
+// TestEveryHostCallImplemented: each JSON host function of the ABI is
+// served (a plain request reaches it: an empty one is refused by the
+// function itself, not as unknown).
+func TestEveryHostCallImplemented(t *testing.T) {
+	c, _ := newCaller(t, Grants{})
+	for _, fn := range abi.HostCalls() {
+		if e := call(t, c, context.Background(), fn, struct{}{}, nil); e == "" || strings.Contains(e, "unknown host function") {
+			t.Errorf("%s: %q", fn, e)
+		}
+	}
+	if len(hostFuncs) != len(abi.HostCalls()) {
+		t.Errorf("hostfuncs serves %d functions, the ABI has %d", len(hostFuncs), len(abi.HostCalls()))
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
@@ -26,7 +27,7 @@ const (
 	defaultHTTPTimeout = 30 * time.Second
 )
 
-// httpFunc is the host function "http": (req_ptr, req_len i32) -> i64.
+// httpFunc is the host function "http" (docs/ABI.md), JSON in and out:
 //
 //	request  {"socket": "/var/run/docker.sock", "method": "GET",
 //	          "url": "http://docker/v1.43/containers/json", "headers": {}, "body": "",
@@ -45,7 +46,7 @@ const (
 // of a JSON array body, keeps only those top-level keys (see selectFields). The call ends at timeout_ms or the run's deadline, whichever is
 // first; the body keeps its first 8 MiB (truncated is then true). Headers
 // with several values are joined with ", ".
-var httpFunc = jsonFunc(sdk.FuncHTTP, (*Caller).http)
+var httpFunc = jsonFunc(abi.FuncHTTP, (*Caller).http)
 
 func (c *Caller) http(ctx context.Context, req sdk.HTTPRequest) (any, error) {
 	method := strings.ToUpper(req.Method)
@@ -62,7 +63,7 @@ func (c *Caller) http(ctx context.Context, req sdk.HTTPRequest) (any, error) {
 		// Send what was checked: ".." resolved, no raw escapes left.
 		u.Path, u.RawPath = cleanURLPath(u.Path), ""
 		if !c.policy.socketGranted(socket, method, u) {
-			return nil, c.deny(ctx, sdk.FuncHTTP, fmt.Sprintf("http %s of %s over socket %q", method, u.Path, socket))
+			return nil, c.deny(ctx, abi.FuncHTTP, fmt.Sprintf("http %s of %s over socket %q", method, u.Path, socket))
 		}
 		if u.Scheme == "" {
 			u.Scheme = "http"
@@ -81,7 +82,7 @@ func (c *Caller) http(ctx context.Context, req sdk.HTTPRequest) (any, error) {
 		// Send what was checked: ".." resolved, no raw escapes left.
 		u.Path, u.RawPath = cleanURLPath(u.Path), ""
 		if !c.policy.urlGranted(method, u) {
-			return nil, c.deny(ctx, sdk.FuncHTTP, fmt.Sprintf("http %s of %q", method, u.Redacted()))
+			return nil, c.deny(ctx, abi.FuncHTTP, fmt.Sprintf("http %s of %q", method, u.Redacted()))
 		}
 		rt = c.host.tcp
 	}

@@ -8,46 +8,30 @@ import (
 	"time"
 
 	"github.com/barbossa-agent/barbossa/sdk"
-	"github.com/tetratelabs/wazero/api"
 )
 
 // Limits on what a probe may write to the agent's log, so a chatty or
 // hostile guest cannot flood it.
 const (
-	maxLogMessage   = 4 << 10 // bytes per message; longer ones are cut
-	maxLogPerMinute = 120     // messages per probe per minute; the rest are counted
+	// MaxLogMessage is the bytes of a message kept; the rest is cut. A
+	// runtime reads no more than this of a guest's message.
+	MaxLogMessage   = 4 << 10
+	maxLogPerMinute = 120 // messages per probe per minute; the rest are counted
 )
 
-// logFunc is the host function "log": (level i32, ptr i32, len i32).
-//
-// It writes the UTF-8 message at ptr+len to the agent's log with the probe's
-// name. level is a log/slog level: -4 debug, 0 info, 4 warn, 8 error. There
-// is no result and no grant: every probe may log, at most maxLogPerMinute
-// messages of maxLogMessage bytes.
-func logFunc(ctx context.Context, mod api.Module, stack []uint64) {
-	level, ptr, size := int32(stack[0]), uint32(stack[1]), uint32(stack[2])
-	c := callerFrom(ctx)
-	if c == nil {
-		return
-	}
-	if size > maxLogMessage {
-		size = maxLogMessage
-	}
-	msg, ok := mod.Memory().Read(ptr, size)
-	if !ok {
-		return
-	}
-	c.logAt(ctx, sdk.Level(level), string(msg))
-}
-
-// Log writes a message from the probe to the agent's log (sdk.Transport).
+// Log is the host function "log" (sdk.Transport): it writes the probe's
+// UTF-8 message to the agent's log with the probe's name. level is a
+// log/slog level: -4 debug, 0 info, 4 warn, 8 error. There is no result and
+// no grant: every probe may log, at most maxLogPerMinute messages of
+// MaxLogMessage bytes.
 func (c *Caller) Log(level sdk.Level, msg string) {
-	c.logAt(context.Background(), level, msg)
+	c.LogContext(context.Background(), level, msg)
 }
 
-func (c *Caller) logAt(ctx context.Context, level sdk.Level, msg string) {
-	if len(msg) > maxLogMessage {
-		msg = msg[:maxLogMessage]
+// LogContext is Log with the context of the guest call that logs.
+func (c *Caller) LogContext(ctx context.Context, level sdk.Level, msg string) {
+	if len(msg) > MaxLogMessage {
+		msg = msg[:MaxLogMessage]
 	}
 	msg = strings.ToValidUTF8(msg, "\uFFFD")
 	ok, dropped := c.logs.allow(time.Now())

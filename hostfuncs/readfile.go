@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"unicode/utf8"
 
-	"github.com/barbossa-agent/barbossa/sdk"
+	"github.com/barbossa-agent/barbossa/internal/abi"
 )
 
 const (
@@ -22,7 +22,7 @@ const (
 	maxDirEntries    = 10000
 )
 
-// readFileFunc is the host function "read_file": (req_ptr, req_len i32) -> i64.
+// readFileFunc is the host function "read_file" (docs/ABI.md), JSON in and out:
 //
 //	request  {"path": "/proc/loadavg", "max_bytes": 4096}
 //	response {"data": "0.01 0.05 ...", "truncated": false}
@@ -38,22 +38,22 @@ const (
 // Only regular files and directories are read: a FIFO or device could block.
 // max_bytes defaults to 1 MiB and is capped at 16 MiB; a directory lists at
 // most 10,000 entries.
-var readFileFunc = jsonFunc(sdk.FuncReadFile, (*Caller).readFile)
+var readFileFunc = jsonFunc(abi.FuncReadFile, (*Caller).readFile)
 
-func (c *Caller) readFile(ctx context.Context, req sdk.ReadFileRequest) (any, error) {
+func (c *Caller) readFile(ctx context.Context, req abi.ReadFileRequest) (any, error) {
 	if !filepath.IsAbs(req.Path) {
 		return nil, fmt.Errorf("read_file: path %q is not absolute", req.Path)
 	}
 	path := filepath.Clean(req.Path)
 	if !c.policy.readGranted(path) {
-		return nil, c.deny(ctx, sdk.FuncReadFile, fmt.Sprintf("read of %q", path))
+		return nil, c.deny(ctx, abi.FuncReadFile, fmt.Sprintf("read of %q", path))
 	}
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return nil, fmt.Errorf("read_file: %w", unwrapPathError(err))
 	}
 	if !c.policy.readResolvedGranted(real) {
-		return nil, c.deny(ctx, sdk.FuncReadFile, fmt.Sprintf("read of %q (it resolves to %q)", path, real))
+		return nil, c.deny(ctx, abi.FuncReadFile, fmt.Sprintf("read of %q (it resolves to %q)", path, real))
 	}
 	f, err := os.OpenFile(real, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -61,7 +61,7 @@ func (c *Caller) readFile(ctx context.Context, req sdk.ReadFileRequest) (any, er
 	}
 	defer f.Close()
 	if opened, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd()))); err == nil && !c.policy.readResolvedGranted(opened) {
-		return nil, c.deny(ctx, sdk.FuncReadFile, fmt.Sprintf("read of %q (it was swapped for %q)", path, opened))
+		return nil, c.deny(ctx, abi.FuncReadFile, fmt.Sprintf("read of %q (it was swapped for %q)", path, opened))
 	}
 	fi, err := f.Stat()
 	if err != nil {
@@ -82,7 +82,7 @@ func (c *Caller) readFile(ctx context.Context, req sdk.ReadFileRequest) (any, er
 	if err != nil {
 		return nil, fmt.Errorf("read_file: %w", err)
 	}
-	resp := sdk.ReadFileResponse{}
+	resp := abi.ReadFileResponse{}
 	if int64(len(data)) > max {
 		data, resp.Truncated = data[:max], true
 	}
@@ -95,9 +95,9 @@ func (c *Caller) readFile(ctx context.Context, req sdk.ReadFileRequest) (any, er
 }
 
 // dirResponse is the response for a directory; unlike
-// sdk.ReadFileResponse it keeps "entries" when the directory is empty.
+// abi.ReadFileResponse it keeps "entries" when the directory is empty.
 type dirResponse struct {
-	Entries []sdk.DirEntry `json:"entries"`
+	Entries []abi.DirEntry `json:"entries"`
 }
 
 func readDir(f *os.File) (dirResponse, error) {
@@ -105,7 +105,7 @@ func readDir(f *os.File) (dirResponse, error) {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return dirResponse{}, fmt.Errorf("read_file: %w", err)
 	}
-	resp := dirResponse{Entries: make([]sdk.DirEntry, 0, len(des))}
+	resp := dirResponse{Entries: make([]abi.DirEntry, 0, len(des))}
 	for _, de := range des {
 		t := "other"
 		switch {
@@ -116,7 +116,7 @@ func readDir(f *os.File) (dirResponse, error) {
 		case de.Type()&fs.ModeSymlink != 0:
 			t = "symlink"
 		}
-		resp.Entries = append(resp.Entries, sdk.DirEntry{Name: de.Name(), Type: t})
+		resp.Entries = append(resp.Entries, abi.DirEntry{Name: de.Name(), Type: t})
 	}
 	return resp, nil
 }

@@ -6,11 +6,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/barbossa-agent/barbossa/internal/abi"
 )
 
 func TestHTTPBatch(t *testing.T) {
 	f := &fakeHost{resp: map[string]string{
-		FuncHTTP: `{"batch":[{"status":200,"body":"one"},{"error":"timeout: http GET of \"/b\" after 1s"},{"status":200,"body":"//4=","encoding":"base64"}]}`,
+		abi.FuncHTTP: `{"batch":[{"status":200,"body":"one"},{"error":"timeout: http GET of \"/b\" after 1s"},{"status":200,"body":"//4=","encoding":"base64"}]}`,
 	}}
 	withHost(t, f)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -34,42 +36,18 @@ func TestHTTPBatch(t *testing.T) {
 	}
 
 	// A response count that does not match is an error for every request.
-	f.resp[FuncDBus] = `{"batch":[{"body":[1]}]}`
+	f.resp[abi.FuncDBus] = `{"batch":[{"body":[1]}]}`
 	_, errs = DBusBatch(ctx, []DBusRequest{{}, {}})
 	if errs[0] == nil || errs[1] == nil || !strings.Contains(errs[1].Error(), "2 requests got 1 responses") {
 		t.Errorf("errs = %v", errs)
 	}
 	// A failed call fails every request.
-	f.resp[FuncDBus] = `{"error":"dbus: batch of 300 requests is over the limit of 256"}`
+	f.resp[abi.FuncDBus] = `{"error":"dbus: batch of 300 requests is over the limit of 256"}`
 	_, errs = DBusBatch(ctx, []DBusRequest{{}})
 	if errs[0] == nil || !strings.Contains(errs[0].Error(), "over the limit") {
 		t.Errorf("errs = %v", errs)
 	}
 	if r, e := DBusBatch(ctx, nil); len(r) != 0 || len(e) != 0 || len(f.calls) != 3 {
 		t.Errorf("an empty batch called the host: %d calls", len(f.calls))
-	}
-}
-
-func TestSplitBatch(t *testing.T) {
-	items, isErr, err := splitBatch([]byte(` { "x": {"y": [1, "]"]}, "batch" : [ {"body":"a]\"}{["} , {"error":"x"},1,"s\\",[1,[2]] ,null, true ] , "z": -1.5e3 } `))
-	want := []string{`{"body":"a]\"}{["}`, `{"error":"x"}`, `1`, `"s\\"`, `[1,[2]]`, `null`, `true`}
-	if err != nil || isErr || len(items) != len(want) {
-		t.Fatalf("splitBatch = %q, %v, %v", items, isErr, err)
-	}
-	for i := range want {
-		if string(items[i]) != want[i] {
-			t.Errorf("item %d = %s, want %s", i, items[i], want[i])
-		}
-	}
-	if items, _, err := splitBatch([]byte(`{"batch":[]}`)); err != nil || len(items) != 0 {
-		t.Errorf("empty batch: %q %v", items, err)
-	}
-	if _, isErr, _ := splitBatch([]byte(`{"error":"denied: no"}`)); !isErr {
-		t.Error("an error response was not recognised")
-	}
-	for _, bad := range []string{``, `[]`, `{"batch":{}}`, `{"batch":[1,2}`, `{"batch":[1 2]}`, `{"batch":["x]}`, `{"other":1}`, `{"batch":[1]`, `{"batch":[1],}`, `{"batch":[1]}x`, `{batch:[1]}`} {
-		if _, _, err := splitBatch([]byte(bad)); err == nil {
-			t.Errorf("splitBatch(%s) did not fail", bad)
-		}
 	}
 }

@@ -10,7 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
+
+	"github.com/barbossa-agent/barbossa/internal/abi"
 )
 
 // ExecRequest runs a program. Argv[0] must be granted to the probe
@@ -108,23 +109,7 @@ func (r DBusResponse) Decode(v any) error {
 	return nil
 }
 
-// ReadFileRequest reads a file, or lists a directory, under a granted prefix.
-type ReadFileRequest struct {
-	Path     string `json:"path"`
-	MaxBytes int64  `json:"max_bytes,omitempty"` // 0 means the host's default (1 MiB)
-}
-
-// ReadFileResponse carries a file's data or a directory's entries.
-type ReadFileResponse struct {
-	Data string `json:"data"`
-	// Encoding is "base64" on the wire when the data is not valid UTF-8;
-	// the SDK decodes it.
-	Encoding  string     `json:"encoding,omitempty"`
-	Truncated bool       `json:"truncated,omitempty"`
-	Entries   []DirEntry `json:"entries,omitempty"` // set when Path is a directory
-}
-
-// DirEntry is one entry of a directory listed by read_file.
+// DirEntry is one entry of a directory listed by ReadDir.
 type DirEntry struct {
 	Name string `json:"name"`
 	Type string `json:"type"` // file, dir, symlink or other
@@ -167,9 +152,11 @@ func (e *HostError) Is(target error) bool {
 
 // Transport carries host calls from the probe to whatever runs it: the WASM
 // host imports under GOOS=wasip1, a go-plugin connection in a native plugin,
-// or hostfuncs.Caller in a test. Call takes and returns the JSON documents of
-// docs/ABI.md; a host function's own failure comes back as {"error": "..."}
-// in the response, the error result is for a broken transport.
+// or hostfuncs.Caller (or an sdktest replay) in a test. fn is the host
+// function's name in docs/ABI.md ("exec", "http", "dbus", "read_file"); Call
+// takes and returns that function's JSON documents. A host function's own
+// failure comes back as {"error": "..."} in the response, the error result
+// is for a broken transport.
 type Transport interface {
 	Call(ctx context.Context, fn string, req []byte) ([]byte, error)
 	Log(level Level, msg string)
@@ -233,7 +220,7 @@ func hostError(fn string, out []byte) error {
 	if !bytes.Contains(out, errorKey) {
 		return nil
 	}
-	var e ErrorResponse
+	var e abi.ErrorResponse
 	if err := json.Unmarshal(out, &e); err != nil {
 		return fmt.Errorf("%s: decode response: %w", fn, err)
 	}
@@ -248,13 +235,7 @@ func timeoutFrom(ctx context.Context, ms int64) int64 {
 	if ms > 0 {
 		return ms
 	}
-	if d, ok := ctx.Deadline(); ok {
-		if left := time.Until(d).Milliseconds(); left > 0 {
-			return left
-		}
-		return 1
-	}
-	return 0
+	return abi.TimeoutMS(ctx)
 }
 
 // Exec runs a granted program with argv (no shell) and returns its exit
@@ -262,7 +243,7 @@ func timeoutFrom(ctx context.Context, ms int64) int64 {
 func Exec(ctx context.Context, req ExecRequest) (ExecResponse, error) {
 	req.TimeoutMS = timeoutFrom(ctx, req.TimeoutMS)
 	var resp ExecResponse
-	err := call(ctx, FuncExec, req, &resp)
+	err := call(ctx, abi.FuncExec, req, &resp)
 	return resp, err
 }
 
@@ -284,7 +265,7 @@ func Output(ctx context.Context, argv ...string) (string, error) {
 func HTTP(ctx context.Context, req HTTPRequest) (HTTPResponse, error) {
 	req.TimeoutMS = timeoutFrom(ctx, req.TimeoutMS)
 	var resp HTTPResponse
-	if err := call(ctx, FuncHTTP, req, &resp); err != nil {
+	if err := call(ctx, abi.FuncHTTP, req, &resp); err != nil {
 		return resp, err
 	}
 	body, err := decodeData(resp.Body, resp.Encoding)
@@ -298,15 +279,15 @@ func HTTP(ctx context.Context, req HTTPRequest) (HTTPResponse, error) {
 // DBus calls a granted D-Bus method and returns its reply.
 func DBus(ctx context.Context, req DBusRequest) (DBusResponse, error) {
 	var resp DBusResponse
-	err := call(ctx, FuncDBus, req, &resp)
+	err := call(ctx, abi.FuncDBus, req, &resp)
 	return resp, err
 }
 
 // ReadFile reads up to maxBytes (0: the host's default, 1 MiB) of a file under
 // a granted prefix. Data past maxBytes is dropped without an error.
 func ReadFile(ctx context.Context, path string, maxBytes int64) ([]byte, error) {
-	var resp ReadFileResponse
-	if err := call(ctx, FuncReadFile, ReadFileRequest{Path: path, MaxBytes: maxBytes}, &resp); err != nil {
+	var resp abi.ReadFileResponse
+	if err := call(ctx, abi.FuncReadFile, abi.ReadFileRequest{Path: path, MaxBytes: maxBytes}, &resp); err != nil {
 		return nil, err
 	}
 	if resp.Entries != nil {
@@ -321,14 +302,18 @@ func ReadFile(ctx context.Context, path string, maxBytes int64) ([]byte, error) 
 
 // ReadDir lists a directory under a granted prefix.
 func ReadDir(ctx context.Context, path string) ([]DirEntry, error) {
-	var resp ReadFileResponse
-	if err := call(ctx, FuncReadFile, ReadFileRequest{Path: path}, &resp); err != nil {
+	var resp abi.ReadFileResponse
+	if err := call(ctx, abi.FuncReadFile, abi.ReadFileRequest{Path: path}, &resp); err != nil {
 		return nil, err
 	}
 	if resp.Entries == nil {
 		return nil, fmt.Errorf("read_file: %s is not a directory", path)
 	}
-	return resp.Entries, nil
+	entries := make([]DirEntry, len(resp.Entries))
+	for i, e := range resp.Entries {
+		entries[i] = DirEntry(e)
+	}
+	return entries, nil
 }
 
 func decodeData(s, encoding string) (string, error) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/barbossa-agent/barbossa/internal/abi"
 )
 
 // fakeHost answers host calls with canned JSON and records them.
@@ -30,10 +32,10 @@ func withHost(t *testing.T, f *fakeHost) {
 
 func TestHostCalls(t *testing.T) {
 	f := &fakeHost{resp: map[string]string{
-		FuncExec:     `{"exit_code":2,"stdout":"out","stderr":"bad flag\nusage"}`,
-		FuncReadFile: `{"data":"//4A","encoding":"base64"}`,
-		FuncHTTP:     `{"error":"denied: http GET of \"http://x/\" is not granted to probe \"p\""}`,
-		FuncDBus:     `{"body":[[["a",1]],"x"]}`,
+		abi.FuncExec:     `{"exit_code":2,"stdout":"out","stderr":"bad flag\nusage"}`,
+		abi.FuncReadFile: `{"data":"//4A","encoding":"base64"}`,
+		abi.FuncHTTP:     `{"error":"denied: http GET of \"http://x/\" is not granted to probe \"p\""}`,
+		abi.FuncDBus:     `{"body":[[["a",1]],"x"]}`,
 	}}
 	withHost(t, f)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -109,12 +111,5 @@ func TestFormatLog(t *testing.T) {
 	Log(LevelWarn, "hello", "n", 2)
 	if len(f.logs) != 1 || f.logs[0] != "hello n=2" {
 		t.Errorf("logs = %q", f.logs)
-	}
-}
-
-func TestPackUnpack(t *testing.T) {
-	p, l := Unpack(Pack(0xdeadbeef, 42))
-	if p != 0xdeadbeef || l != 42 {
-		t.Errorf("Unpack(Pack) = %x, %d", p, l)
 	}
 }

@@ -10,30 +10,23 @@ import (
 	"sync"
 	"time"
 
+	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // grpcPlugin is the plugin side of go-plugin's PluginSet: it serves
-// PluginProbeService. The agent's side lives in core/pluginhost.
+// abi.ProbeService (docs/plugin.proto). The agent's side lives in
+// core/pluginhost.
 type grpcPlugin struct{ plugin.NetRPCUnsupportedPlugin }
 
 var _ plugin.GRPCPlugin = grpcPlugin{}
 
 func (grpcPlugin) GRPCServer(b *plugin.GRPCBroker, s *grpc.Server) error {
 	ps := &probeServer{broker: b}
-	s.RegisterService(&grpc.ServiceDesc{
-		ServiceName: PluginProbeService,
-		HandlerType: (*any)(nil),
-		Methods: []grpc.MethodDesc{
-			PluginMethod(PluginProbeService, PluginMethodDescribe, ps.describe),
-			PluginMethod(PluginProbeService, PluginMethodCollect, ps.collect),
-		},
-		Metadata: "docs/PLUGINS.md",
-	}, ps)
+	s.RegisterService(abi.ProbeServiceDesc(ps.describe, ps.collect), ps)
 	return nil
 }
 
@@ -50,7 +43,7 @@ type probeServer struct {
 }
 
 func (s *probeServer) describe(_ context.Context, in []byte) ([]byte, error) {
-	var req PluginDescribeRequest
+	var req abi.DescribeRequest
 	if len(in) > 0 {
 		if err := json.Unmarshal(in, &req); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "decode describe request: %v", err)
@@ -97,52 +90,25 @@ func (s *probeServer) connectHost(id uint32) error {
 type pluginTransport struct{ conn *grpc.ClientConn }
 
 func (t *pluginTransport) Call(ctx context.Context, fn string, req []byte) ([]byte, error) {
-	out := new(wrapperspb.BytesValue)
-	if err := t.conn.Invoke(ctx, "/"+PluginHostService+"/"+fn, wrapperspb.Bytes(req), out); err != nil {
+	out, err := abi.Invoke(ctx, t.conn, abi.HostService, fn, req)
+	if err != nil {
 		return nil, fmt.Errorf("call the agent: %w", err)
 	}
-	return out.Value, nil
+	return out, nil
 }
 
 // logTimeout bounds a log call, which has no deadline of its own.
 const logTimeout = 2 * time.Second
 
 func (t *pluginTransport) Log(level Level, msg string) {
-	b, err := json.Marshal(PluginLogRequest{Level: level, Message: msg})
+	b, err := json.Marshal(abi.LogRequest{Level: int32(level), Message: msg})
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), logTimeout)
 		defer cancel()
-		err = t.conn.Invoke(ctx, "/"+PluginHostService+"/"+FuncLog, wrapperspb.Bytes(b), new(wrapperspb.BytesValue))
+		_, err = abi.Invoke(ctx, t.conn, abi.HostService, abi.FuncLog, b)
 	}
 	if err != nil {
 		// stderr still reaches the agent's log, through go-plugin.
 		noHost{}.Log(level, msg)
-	}
-}
-
-// PluginMethod is what protoc-gen-go-grpc would generate for
-// rpc name(BytesValue) returns (BytesValue), calling f with the bytes. Both
-// ends of the plugin protocol build their services from it.
-func PluginMethod(service, name string, f func(ctx context.Context, in []byte) ([]byte, error)) grpc.MethodDesc {
-	full := "/" + service + "/" + name
-	return grpc.MethodDesc{
-		MethodName: name,
-		Handler: func(srv any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
-			in := new(wrapperspb.BytesValue)
-			if err := dec(in); err != nil {
-				return nil, err
-			}
-			call := func(ctx context.Context, req any) (any, error) {
-				out, err := f(ctx, req.(*wrapperspb.BytesValue).GetValue())
-				if err != nil {
-					return nil, err
-				}
-				return wrapperspb.Bytes(out), nil
-			}
-			if icpt == nil {
-				return call(ctx, in)
-			}
-			return icpt(ctx, in, &grpc.UnaryServerInfo{Server: srv, FullMethod: full}, call)
-		},
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/barbossa-agent/barbossa/internal/abi"
 )
 
 var registry struct {
@@ -43,28 +45,28 @@ func registered() []Probe {
 
 // describe returns the barbossa_describe document.
 func describe() []byte {
-	d := Description{Probes: []Info{}}
+	var infos []Info
 	for _, p := range registered() {
-		d.Probes = append(d.Probes, p.Info())
+		infos = append(infos, p.Info())
 	}
-	b, err := json.Marshal(d)
+	b, err := abi.EncodeDescription(infos)
 	if err != nil {
-		return errorJSON(fmt.Errorf("describe: %w", err))
+		return abi.EncodeError(fmt.Errorf("describe: %w", err))
 	}
 	return b
 }
 
-// collect runs one collect from a CollectRequest document and returns the
+// collect runs one collect from a collect request document and returns the
 // report document, or {"error": ...}. A panicking probe is an error, not a
 // crash, so the host can tell the two apart.
 func collect(reqJSON []byte) (out []byte) {
-	var req CollectRequest
-	if err := json.Unmarshal(reqJSON, &req); err != nil {
-		return errorJSON(fmt.Errorf("decode collect request: %w", err))
+	req, err := abi.DecodeCollect(reqJSON)
+	if err != nil {
+		return abi.EncodeError(err)
 	}
 	p, err := pick(req.Kind)
 	if err != nil {
-		return errorJSON(err)
+		return abi.EncodeError(err)
 	}
 	ctx := context.Background()
 	if req.TimeoutMS > 0 {
@@ -74,12 +76,12 @@ func collect(reqJSON []byte) (out []byte) {
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			out = errorJSON(fmt.Errorf("probe %q panicked: %v\n%s", p.Info().Name, v, debug.Stack()))
+			out = abi.EncodeError(fmt.Errorf("probe %q panicked: %v\n%s", p.Info().Name, v, debug.Stack()))
 		}
 	}()
-	report, err := p.Collect(ctx, req.Request)
+	report, err := p.Collect(ctx, Request{Probe: req.Probe, Config: req.Config})
 	if err != nil {
-		return errorJSON(err)
+		return abi.EncodeError(err)
 	}
 	if report.Metrics == nil {
 		report.Metrics = []Metric{}
@@ -89,7 +91,7 @@ func collect(reqJSON []byte) (out []byte) {
 	}
 	b, err := json.Marshal(report)
 	if err != nil {
-		return errorJSON(fmt.Errorf("encode report: %w", err))
+		return abi.EncodeError(fmt.Errorf("encode report: %w", err))
 	}
 	return b
 }
@@ -110,9 +112,4 @@ func pick(kind string) (Probe, error) {
 		names = append(names, p.Info().Name)
 	}
 	return nil, fmt.Errorf("no probe of kind %q in this module (it has %s)", kind, strings.Join(names, ", "))
-}
-
-func errorJSON(err error) []byte {
-	b, _ := json.Marshal(ErrorResponse{Error: err.Error()})
-	return b
 }

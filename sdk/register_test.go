@@ -2,10 +2,13 @@ package sdk
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/barbossa-agent/barbossa/internal/abi"
 )
 
 type testProbe struct {
@@ -43,12 +46,12 @@ func init() {
 }
 
 func TestDescribe(t *testing.T) {
-	var d Description
-	if err := json.Unmarshal(describe(), &d); err != nil {
+	probes, err := abi.DecodeDescription[Info](describe())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Probes) != 3 || d.Probes[0].Name != "first" || d.Probes[1].Name != "second" {
-		t.Errorf("describe = %+v", d)
+	if len(probes) != 3 || probes[0].Name != "first" || probes[1].Name != "second" {
+		t.Errorf("describe = %+v", probes)
 	}
 }
 
@@ -81,4 +84,25 @@ func TestRegisterRefusesDuplicates(t *testing.T) {
 		}
 	}()
 	Register(testProbe{name: "first"})
+}
+
+// TestRequestMatchesCollectRequest keeps Request and the wire's collect
+// request from drifting apart: every key of Request is one of the collect
+// request's, and the collect request has no other key a probe cannot see
+// but kind and timeout_ms (which the SDK itself reads).
+func TestRequestMatchesCollectRequest(t *testing.T) {
+	keys := func(v any) []string {
+		var ks []string
+		for f := range reflect.TypeOf(v).Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			ks = append(ks, name)
+		}
+		slices.Sort(ks)
+		return ks
+	}
+	req, wire := keys(Request{}), keys(abi.CollectRequest{})
+	wire = slices.DeleteFunc(wire, func(k string) bool { return k == "kind" || k == "timeout_ms" })
+	if !slices.Equal(req, wire) {
+		t.Errorf("Request has keys %q, the collect request %q (besides kind and timeout_ms)", req, wire)
+	}
 }

@@ -21,9 +21,6 @@ import (
 	"fmt"
 )
 
-// ABIVersion is the version of the WASM ABI and of the plugin protocol.
-const ABIVersion = 1
-
 // Status is the overall verdict of one probe run.
 type Status string
 
@@ -103,30 +100,38 @@ func (r *Report) Worst(s Status) {
 	}
 }
 
-// Validate checks a report that came from outside the process (a WASM guest
-// or a plugin) and fills in defaults. The error names the offending field.
+// Validate checks the values of a report and fills in defaults: status
+// ok, entity health unknown, empty (not nil) metrics and entities. The host
+// calls it on every report a WASM guest or a plugin returns; the error
+// names the offending field.
 func (r *Report) Validate() error {
 	if r.Status == "" {
 		r.Status = StatusOK
 	}
 	if !r.Status.Valid() {
-		return fmt.Errorf("report: status %q is not one of ok, warn, crit, unknown", r.Status)
+		return fmt.Errorf("status %q is not one of ok, warn, crit, unknown", r.Status)
+	}
+	if r.Metrics == nil {
+		r.Metrics = []Metric{}
+	}
+	if r.Entities == nil {
+		r.Entities = []Entity{}
 	}
 	for i, m := range r.Metrics {
 		if m.Name == "" {
-			return fmt.Errorf("report: metrics[%d]: empty name", i)
+			return fmt.Errorf("metrics[%d]: empty name", i)
 		}
 	}
 	for i := range r.Entities {
 		e := &r.Entities[i]
 		if e.Kind == "" || e.ID == "" {
-			return fmt.Errorf("report: entities[%d]: kind and id are required", i)
+			return fmt.Errorf("entities[%d]: kind and id are required", i)
 		}
 		if e.Health == "" {
 			e.Health = StatusUnknown
 		}
 		if !e.Health.Valid() {
-			return fmt.Errorf("report: entities[%d] (%s %s): health %q is not one of ok, warn, crit, unknown", i, e.Kind, e.ID, e.Health)
+			return fmt.Errorf("entities[%d] (%s %s): health %q is not one of ok, warn, crit, unknown", i, e.Kind, e.ID, e.Health)
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 )
@@ -29,7 +30,7 @@ func (noHost) Log(level Level, msg string) { fmt.Fprintf(os.Stderr, "level=%d ms
 
 // underAgent is set when the agent started this process (go-plugin's magic
 // cookie is in the environment).
-var underAgent = os.Getenv(PluginCookieKey) == PluginCookieValue
+var underAgent = os.Getenv(abi.CookieKey) == abi.CookieValue
 
 // handshakeStdout is the real stdout, kept for go-plugin's handshake line.
 // Until Serve writes it, os.Stdout is stderr: go-plugin reads the first line
@@ -71,13 +72,9 @@ func Serve() {
 	os.Stdout = handshakeStdout
 	go exitWithAgent(agentPID, time.Second)
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig: plugin.HandshakeConfig{
-			ProtocolVersion:  ABIVersion,
-			MagicCookieKey:   PluginCookieKey,
-			MagicCookieValue: PluginCookieValue,
-		},
-		Plugins:    plugin.PluginSet{PluginName: grpcPlugin{}},
-		GRPCServer: plugin.DefaultGRPCServer,
+		HandshakeConfig: abi.Handshake,
+		Plugins:         plugin.PluginSet{abi.PluginName: grpcPlugin{}},
+		GRPCServer:      plugin.DefaultGRPCServer,
 		// go-plugin's own messages, as JSON lines on stderr, which the
 		// agent logs at their level; below warn they are noise.
 		Logger: hclog.New(&hclog.LoggerOptions{

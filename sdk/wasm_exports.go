@@ -5,6 +5,8 @@ package sdk
 import (
 	"sync"
 	"unsafe"
+
+	"github.com/barbossa-agent/barbossa/internal/abi"
 )
 
 // Buffers handed to the host stay reachable here until freed, so Go's GC
@@ -39,7 +41,7 @@ func unpin(ptr, size uint32) ([]byte, bool) {
 }
 
 //go:wasmexport barbossa_abi_version
-func exportABIVersion() int32 { return ABIVersion }
+func exportABIVersion() int32 { return abi.Version }
 
 //go:wasmexport barbossa_alloc
 func exportAlloc(size uint32) uint32 { return pin(make([]byte, size)) }
@@ -54,7 +56,7 @@ func exportFree(ptr uint32) {
 //go:wasmexport barbossa_describe
 func exportDescribe() uint64 {
 	b := describe()
-	return Pack(pin(b), uint32(len(b)))
+	return abi.Pack(pin(b), uint32(len(b)))
 }
 
 //go:wasmexport barbossa_collect
@@ -63,9 +65,9 @@ func exportCollect(ptr, size uint32) uint64 {
 	req, ok := unpin(ptr, size)
 	var b []byte
 	if !ok {
-		b = errorJSON(errBadRequestBuffer)
+		b = abi.EncodeError(errBadRequestBuffer)
 	} else {
 		b = collect(req)
 	}
-	return Pack(pin(b), uint32(len(b)))
+	return abi.Pack(pin(b), uint32(len(b)))
 }

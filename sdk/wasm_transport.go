@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"unsafe"
+
+	"github.com/barbossa-agent/barbossa/internal/abi"
 )
 
 var errBadRequestBuffer = errors.New("collect: request buffer was not allocated with barbossa_alloc")
@@ -35,19 +37,19 @@ var defaultTransport Transport = wasmTransport{}
 func (wasmTransport) Call(_ context.Context, fn string, req []byte) ([]byte, error) {
 	var imp func(unsafe.Pointer, uint32) uint64
 	switch fn {
-	case FuncExec:
+	case abi.FuncExec:
 		imp = hostExec
-	case FuncHTTP:
+	case abi.FuncHTTP:
 		imp = hostHTTP
-	case FuncDBus:
+	case abi.FuncDBus:
 		imp = hostDBus
-	case FuncReadFile:
+	case abi.FuncReadFile:
 		imp = hostReadFile
 	default:
 		return nil, errors.New("unknown host function " + fn)
 	}
 	packed := imp(unsafe.Pointer(unsafe.SliceData(req)), uint32(len(req)))
-	ptr, size := Unpack(packed)
+	ptr, size := abi.Unpack(packed)
 	if ptr == 0 {
 		return nil, errors.New("host returned no response")
 	}

@@ -26,12 +26,13 @@ import (
 	"github.com/barbossa-agent/barbossa/core/config"
 	"github.com/barbossa-agent/barbossa/core/scheduler"
 	"github.com/barbossa-agent/barbossa/core/store"
+	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/barbossa-agent/barbossa/portal"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
 // ABIVersion is the WASM ABI and plugin protocol version this agent speaks.
-const ABIVersion = sdk.ABIVersion
+const ABIVersion = abi.Version
 
 // gcPercent is the agent's GOGC unless the environment sets one. Go's 100
 // lets the heap grow to twice what is live before collecting; at 50 the

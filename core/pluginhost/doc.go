@@ -16,7 +16,7 @@
 // rules:
 //
 //   - The handshake is go-plugin's: the magic cookie and protocol version
-//     sdk.ABIVersion (sdk/plugin_protocol.go). A binary whose sha256 differs
+//     of abi.Handshake (internal/abi). A binary whose sha256 differs
 //     from Options.SHA256 is refused, by New and again at every start (go-plugin's
 //     SecureConfig), with an error naming the probe and both sums.
 //   - A run that outlives its context's deadline is answered at the deadline;
@@ -36,6 +36,9 @@
 //     that prints to stdout before its handshake line fails to start with an
 //     error that quotes the line (sdk.Serve already sends stdout written from
 //     probe packages' init functions to stderr).
+//   - Collect answers are decoded by abi.DecodeReport, the same strict
+//     decoder as for WASM probes: a report a WASM probe would be refused for
+//     is refused here too, with the same error.
 //   - Host calls the plugin makes through the SDK (sdk.Exec, sdk.HTTP,
 //     sdk.DBus, sdk.ReadFile, sdk.Log) come back over go-plugin's GRPCBroker
 //     and are served by hostfuncs with the probe's grants, as for a WASM

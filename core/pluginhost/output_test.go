@@ -1,8 +1,6 @@
 package pluginhost
 
 import (
-	"encoding/json"
-	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -94,52 +92,5 @@ func TestHCLogBridge(t *testing.T) {
 	got := logs.String()
 	if !strings.Contains(got, `level=DEBUG msg="go-plugin: plugin process exited" module=go-plugin id=12`) || strings.Contains(got, "relayed") {
 		t.Errorf("bridge wrote:\n%s", got)
-	}
-}
-
-func TestParseDescription(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{`{"probes":[{"name":"a","version":"1"},{"name":"b","stateful":true}]}`, `[{"name":"a","version":"1"},{"name":"b","stateful":true}]`},
-		{`{"probes":[]}`, "error: describe lists no probe (does the plugin call sdk.Register?)"},
-		{`{"probes":[{"version":"1"}]}`, "error: describe: probes[0] has no name"},
-		{`{"error":"broken"}`, "error: describe: broken"},
-		{`nope`, `error: describe returned "nope", not JSON: invalid character 'o' in literal null (expecting 'u')`},
-	} {
-		infos, err := parseDescription([]byte(tc.in))
-		got := ""
-		if err != nil {
-			got = "error: " + err.Error()
-		} else {
-			b, _ := json.Marshal(infos)
-			got = string(b)
-		}
-		if got != tc.want {
-			t.Errorf("parseDescription(%s) = %s, want %s", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestDecodeReport(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{`{"status":"warn","metrics":[{"name":"x.y","value":2}]}`, "warn 1 0"},
-		{`{"metrics":null}`, "ok 0 0"},
-		{`{"error":"no server"}`, "error: no server"},
-		{`{"status":"fine"}`, `error: report: status "fine" is not one of ok, warn, crit, unknown`},
-		{`{"entities":[{"kind":"k"}]}`, "error: report: entities[0]: kind and id are required"},
-		{`[1]`, `error: collect returned "[1]", not a report: json: cannot unmarshal array into Go value of type struct { sdk.Report; Error string "json:\"error\"" }`},
-	} {
-		r, err := decodeReport([]byte(tc.in))
-		got := ""
-		if err != nil {
-			got = "error: " + err.Error()
-		} else {
-			got = fmt.Sprint(r.Status, " ", len(r.Metrics), " ", len(r.Entities))
-			if r.Metrics == nil || r.Entities == nil {
-				got += " (nil slices)"
-			}
-		}
-		if got != tc.want {
-			t.Errorf("decodeReport(%s) = %s, want %s", tc.in, got, tc.want)
-		}
 	}
 }

@@ -2,7 +2,6 @@ package pluginhost
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/barbossa-agent/barbossa/hostfuncs"
+	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/barbossa-agent/barbossa/sdk"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/codes"
@@ -232,23 +232,23 @@ func (pr *Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, erro
 	if req.Config == nil {
 		req.Config = pr.opts.Config
 	}
-	creq := sdk.CollectRequest{Request: req, Kind: pr.opts.Kind}
-	if dl, ok := ctx.Deadline(); ok {
-		creq.TimeoutMS = max(1, time.Until(dl).Milliseconds())
-	}
-	in, err := json.Marshal(creq)
+	in, err := abi.EncodeCollect(ctx, abi.CollectRequest{Probe: req.Probe, Config: req.Config, Kind: pr.opts.Kind})
 	if err != nil {
-		return sdk.Report{}, pr.errorf("encode collect request: %w", err)
+		return sdk.Report{}, pr.errorf("%w", err)
 	}
-	out, err := invoke(ctx, proc.conn, sdk.PluginMethodCollect, in)
+	out, err := invoke(ctx, proc.conn, abi.MethodCollect, in)
 	if err != nil {
 		return sdk.Report{}, pr.failed(ctx, proc, err)
 	}
 	// The process answered: whatever the probe says, it is healthy.
 	pr.failures = 0
-	rep, err := decodeReport(out)
-	if err != nil {
-		return sdk.Report{}, err // the probe's own error, as it wrote it
+	var rep sdk.Report
+	if err := abi.DecodeReport(out, &rep); err != nil {
+		var failed *abi.ProbeError
+		if errors.As(err, &failed) {
+			return sdk.Report{}, err // the probe's own error, as it wrote it
+		}
+		return sdk.Report{}, pr.errorf("collect: %w", err)
 	}
 	return rep, nil
 }

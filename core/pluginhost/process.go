@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/barbossa-agent/barbossa/sdk"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -105,8 +106,8 @@ func (pr *Probe) start(ctx context.Context) (*process, error) {
 	cmd := exec.Command(pr.opts.Path)
 	prepare(cmd)
 	cfg := &plugin.ClientConfig{
-		HandshakeConfig:  handshake,
-		Plugins:          plugin.PluginSet{sdk.PluginName: grpcPlugin{}},
+		HandshakeConfig:  abi.Handshake,
+		Plugins:          plugin.PluginSet{abi.PluginName: grpcPlugin{}},
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     timeout,
@@ -139,7 +140,7 @@ func (pr *Probe) start(ctx context.Context) (*process, error) {
 		proc.kill()
 		return nil, pr.startError(err)
 	}
-	raw, err := rpc.Dispense(sdk.PluginName)
+	raw, err := rpc.Dispense(abi.PluginName)
 	if err != nil {
 		proc.kill()
 		return nil, pr.errorf("start %s: %w", pr.opts.Path, err)
@@ -151,15 +152,15 @@ func (pr *Probe) start(ctx context.Context) (*process, error) {
 	// life of the process (the broker closes it when go-plugin kills it).
 	id := d.broker.NextId()
 	go d.broker.AcceptAndServe(id, newHostServer(pr.caller))
-	in, _ := json.Marshal(sdk.PluginDescribeRequest{HostBroker: id})
+	in, _ := json.Marshal(abi.DescribeRequest{HostBroker: id})
 	ctx, cancel := context.WithTimeout(ctx, timeout-time.Since(began))
 	defer cancel()
-	out, err := invoke(ctx, d.conn, sdk.PluginMethodDescribe, in)
+	out, err := invoke(ctx, d.conn, abi.MethodDescribe, in)
 	if err != nil {
 		proc.kill()
 		return nil, pr.errorf("describe (pid %d, just started): %w%s", proc.pid, err, pr.out.lastWords())
 	}
-	proc.probes, err = parseDescription(out)
+	proc.probes, err = abi.DecodeDescription[sdk.Info](out)
 	if err == nil {
 		_, err = pickKind(proc.probes, pr.opts.Kind)
 	}
@@ -213,7 +214,7 @@ func (pr *Probe) startError(err error) error {
 	first, _, _ := strings.Cut(msg, "\n")
 	if strings.HasPrefix(first, "incompatible API version") {
 		return pr.errorf("start %s: %s: the plugin was built for another protocol (ABI) version than this agent's %d; rebuild it with this agent's sdk",
-			pr.opts.Path, strings.TrimSuffix(first, "."), sdk.ABIVersion)
+			pr.opts.Path, strings.TrimSuffix(first, "."), abi.Version)
 	}
 	return pr.errorf("start %s: %s%s", pr.opts.Path, first, pr.out.lastWords())
 }

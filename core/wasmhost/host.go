@@ -70,7 +70,7 @@ func New(o Options) (*Host, error) {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate WASI: %w", err)
 	}
-	if err := funcs.Instantiate(ctx, rt); err != nil {
+	if err := instantiateHostModule(ctx, rt); err != nil {
 		rt.Close(ctx)
 		return nil, err
 	}

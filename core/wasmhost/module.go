@@ -2,18 +2,17 @@ package wasmhost
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 
-	"github.com/tetratelabs/wazero/experimental"
-
 	"github.com/barbossa-agent/barbossa/hostfuncs"
+	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/barbossa-agent/barbossa/sdk"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
@@ -84,11 +83,11 @@ var abiExports = []struct {
 	name            string
 	params, results []api.ValueType
 }{
-	{sdk.ExportABIVersion, nil, []api.ValueType{i32}},
-	{sdk.ExportAlloc, []api.ValueType{i32}, []api.ValueType{i32}},
-	{sdk.ExportFree, []api.ValueType{i32}, nil},
-	{sdk.ExportDescribe, nil, []api.ValueType{i64}},
-	{sdk.ExportCollect, []api.ValueType{i32, i32}, []api.ValueType{i64}},
+	{abi.ExportABIVersion, nil, []api.ValueType{i32}},
+	{abi.ExportAlloc, []api.ValueType{i32}, []api.ValueType{i32}},
+	{abi.ExportFree, []api.ValueType{i32}, nil},
+	{abi.ExportDescribe, nil, []api.ValueType{i64}},
+	{abi.ExportCollect, []api.ValueType{i32, i32}, []api.ValueType{i64}},
 }
 
 // checkShape refuses, with a message a probe author can act on, a module
@@ -101,17 +100,17 @@ func checkShape(cm wazero.CompiledModule) error {
 			return errors.New("it is a WASI command (it exports _start): build a reactor, e.g. GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared")
 		}
 	}
-	known := hostfuncs.ImportNames()
+	known := hostImports()
 	for _, def := range cm.ImportedFunctions() {
 		mod, name, _ := def.Import()
 		switch mod {
 		case wasi_snapshot_preview1.ModuleName:
-		case sdk.HostModule:
+		case abi.HostModule:
 			if !slices.Contains(known, name) {
 				return fmt.Errorf("it imports %s.%s, which this agent does not provide (it has %v)", mod, name, known)
 			}
 		default:
-			return fmt.Errorf("it imports %s.%s: only the %s and %s modules are provided", mod, name, sdk.HostModule, wasi_snapshot_preview1.ModuleName)
+			return fmt.Errorf("it imports %s.%s: only the %s and %s modules are provided", mod, name, abi.HostModule, wasi_snapshot_preview1.ModuleName)
 		}
 	}
 	for _, e := range abiExports {
@@ -150,7 +149,7 @@ func (m *Module) describe(ctx context.Context) ([]sdk.Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx = hostfuncs.WithCaller(ctx, caller)
+	ctx = withCaller(ctx, caller)
 	out := newOutputs(m.host.logger.With("module", m.name))
 	defer out.flush()
 	var sl sleeper
@@ -163,66 +162,30 @@ func (m *Module) describe(ctx context.Context) ([]sdk.Info, error) {
 	}
 	defer inst.Close(context.Background()) // before mem.Free
 
-	res, err := inst.ExportedFunction(sdk.ExportABIVersion).Call(ctx)
+	res, err := inst.ExportedFunction(abi.ExportABIVersion).Call(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", sdk.ExportABIVersion, err)
+		return nil, fmt.Errorf("%s: %w", abi.ExportABIVersion, err)
 	}
-	if v := int32(res[0]); v != sdk.ABIVersion {
-		return nil, fmt.Errorf("ABI version %d is not supported: this agent speaks ABI version %d (docs/ABI.md)", v, sdk.ABIVersion)
+	if v := int32(res[0]); v != abi.Version {
+		return nil, fmt.Errorf("ABI version %d is not supported: this agent speaks ABI version %d (docs/ABI.md)", v, abi.Version)
 	}
-	res, err = inst.ExportedFunction(sdk.ExportDescribe).Call(ctx)
+	res, err = inst.ExportedFunction(abi.ExportDescribe).Call(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w%s", sdk.ExportDescribe, err, out.stderr.tail())
+		return nil, fmt.Errorf("%s: %w%s", abi.ExportDescribe, err, out.stderr.tail())
 	}
-	b, err := readResult(ctx, inst, inst.ExportedFunction(sdk.ExportFree), res[0])
+	b, err := readResult(ctx, inst, inst.ExportedFunction(abi.ExportFree), res[0])
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", sdk.ExportDescribe, err)
+		return nil, fmt.Errorf("%s: %w", abi.ExportDescribe, err)
 	}
-	return parseDescription(b)
+	return abi.DecodeDescription[sdk.Info](b)
 }
-
-// parseDescription accepts {"probes": [Info, ...]} or a single Info.
-func parseDescription(b []byte) ([]sdk.Info, error) {
-	var d struct {
-		sdk.Info
-		Probes []sdk.Info `json:"probes"`
-		Error  string     `json:"error"`
-	}
-	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, fmt.Errorf("%s returned %s, not JSON: %w", sdk.ExportDescribe, quoteStart(b), err)
-	}
-	if d.Error != "" {
-		return nil, fmt.Errorf("%s: %s", sdk.ExportDescribe, d.Error)
-	}
-	probes := d.Probes
-	if probes == nil && d.Name != "" {
-		probes = []sdk.Info{d.Info}
-	}
-	if len(probes) == 0 {
-		return nil, fmt.Errorf("%s lists no probe (does the module call sdk.Register?)", sdk.ExportDescribe)
-	}
-	seen := map[string]bool{}
-	for i, p := range probes {
-		if p.Name == "" {
-			return nil, fmt.Errorf("%s: probes[%d] has no name", sdk.ExportDescribe, i)
-		}
-		if seen[p.Name] {
-			return nil, fmt.Errorf("%s: probe %q listed twice", sdk.ExportDescribe, p.Name)
-		}
-		seen[p.Name] = true
-	}
-	return probes, nil
-}
-
-// maxResult bounds a describe or collect result read from guest memory.
-const maxResult = 16 << 20
 
 // readResult copies the packed ptr/len result out of guest memory and gives
 // the buffer back to the guest (barbossa_free): ownership came with it.
 func readResult(ctx context.Context, inst api.Module, free api.Function, packed uint64) ([]byte, error) {
-	ptr, size := sdk.Unpack(packed)
-	if size > maxResult {
-		return nil, fmt.Errorf("result of %d bytes is over the %d MiB limit", size, maxResult>>20)
+	ptr, size := abi.Unpack(packed)
+	if size > abi.MaxResult {
+		return nil, fmt.Errorf("result of %d bytes is over the %d MiB limit", size, abi.MaxResult>>20)
 	}
 	b, ok := inst.Memory().Read(ptr, size)
 	if !ok {
@@ -230,15 +193,7 @@ func readResult(ctx context.Context, inst api.Module, free api.Function, packed 
 	}
 	b = slices.Clone(b)
 	if _, err := free.Call(ctx, uint64(ptr)); err != nil {
-		return nil, fmt.Errorf("%s: %w", sdk.ExportFree, err)
+		return nil, fmt.Errorf("%s: %w", abi.ExportFree, err)
 	}
 	return b, nil
-}
-
-func quoteStart(b []byte) string {
-	const n = 64
-	if len(b) > n {
-		return fmt.Sprintf("%q...", b[:n])
-	}
-	return fmt.Sprintf("%q", b)
 }

@@ -1,9 +1,7 @@
 package wasmhost
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"github.com/barbossa-agent/barbossa/hostfuncs"
+	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/barbossa-agent/barbossa/sdk"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -164,17 +163,12 @@ func (p *Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error
 	if req.Config == nil {
 		req.Config = p.opts.Config
 	}
-	creq := sdk.CollectRequest{Request: req, Kind: p.opts.Kind}
-	if dl, ok := ctx.Deadline(); ok {
-		creq.TimeoutMS = max(time.Until(dl).Milliseconds(), 1)
-	}
-
-	in, err := json.Marshal(creq)
+	in, err := abi.EncodeCollect(ctx, abi.CollectRequest{Probe: req.Probe, Config: req.Config, Kind: p.opts.Kind})
 	if err != nil {
-		return sdk.Report{}, fmt.Errorf("probe %q: encode request: %w", p.opts.Name, err)
+		return sdk.Report{}, fmt.Errorf("probe %q: %w", p.opts.Name, err)
 	}
 
-	ctx = hostfuncs.WithCaller(ctx, p.caller)
+	ctx = withCaller(ctx, p.caller)
 	p.sleep.start(ctx)
 	if p.inst == nil {
 		if err := p.instantiate(ctx); err != nil {
@@ -183,12 +177,16 @@ func (p *Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error
 	}
 	out, err := p.call(ctx, in)
 	if err != nil {
-		return sdk.Report{}, p.failed(ctx, sdk.ExportCollect, err)
+		return sdk.Report{}, p.failed(ctx, abi.ExportCollect, err)
 	}
-	report, err := decodeReport(out)
-	if err != nil {
+	var report sdk.Report
+	if err := abi.DecodeReport(out, &report); err != nil {
 		p.discard()
-		return sdk.Report{}, fmt.Errorf("probe %q: %w", p.opts.Name, err)
+		var failed *abi.ProbeError
+		if errors.As(err, &failed) {
+			return sdk.Report{}, fmt.Errorf("probe %q: collect failed: %w", p.opts.Name, err)
+		}
+		return sdk.Report{}, fmt.Errorf("probe %q: %s: %w", p.opts.Name, abi.ExportCollect, err)
 	}
 	if !p.opts.KeepInstance {
 		p.discard()
@@ -204,9 +202,9 @@ func (p *Probe) instantiate(ctx context.Context) error {
 		return err
 	}
 	p.inst, p.mem = inst, mem
-	p.fns.alloc = inst.ExportedFunction(sdk.ExportAlloc)
-	p.fns.collect = inst.ExportedFunction(sdk.ExportCollect)
-	p.fns.free = inst.ExportedFunction(sdk.ExportFree)
+	p.fns.alloc = inst.ExportedFunction(abi.ExportAlloc)
+	p.fns.collect = inst.ExportedFunction(abi.ExportCollect)
+	p.fns.free = inst.ExportedFunction(abi.ExportFree)
 	return nil
 }
 
@@ -214,11 +212,11 @@ func (p *Probe) instantiate(ctx context.Context) error {
 func (p *Probe) call(ctx context.Context, in []byte) ([]byte, error) {
 	res, err := p.fns.alloc.Call(ctx, uint64(len(in)))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", sdk.ExportAlloc, err)
+		return nil, fmt.Errorf("%s: %w", abi.ExportAlloc, err)
 	}
 	ptr := uint32(res[0])
 	if !p.inst.Memory().Write(ptr, in) {
-		return nil, fmt.Errorf("%s(%d) returned %d, outside guest memory", sdk.ExportAlloc, len(in), ptr)
+		return nil, fmt.Errorf("%s(%d) returned %d, outside guest memory", abi.ExportAlloc, len(in), ptr)
 	}
 	res, err = p.fns.collect.Call(ctx, uint64(ptr), uint64(len(in)))
 	if err != nil {
@@ -281,27 +279,3 @@ func (e firstLine) Error() string {
 }
 
 func (e firstLine) Unwrap() error { return e.err }
-
-// decodeReport parses a collect result strictly, so that garbage or a
-// misspelt field is an error rather than an empty report.
-func decodeReport(b []byte) (sdk.Report, error) {
-	var r struct {
-		sdk.Report
-		Error *string `json:"error"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return sdk.Report{}, fmt.Errorf("%s returned an invalid report: %w; it starts %s", sdk.ExportCollect, err, quoteStart(b))
-	}
-	if dec.More() {
-		return sdk.Report{}, fmt.Errorf("%s returned an invalid report: data after the JSON object; it starts %s", sdk.ExportCollect, quoteStart(b))
-	}
-	if r.Error != nil {
-		return sdk.Report{}, fmt.Errorf("collect failed: %s", *r.Error)
-	}
-	if err := r.Report.Validate(); err != nil {
-		return sdk.Report{}, fmt.Errorf("%s returned an invalid report: %w", sdk.ExportCollect, err)
-	}
-	return r.Report, nil
-}

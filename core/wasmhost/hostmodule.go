@@ -1,0 +1,113 @@
+package wasmhost
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/barbossa-agent/barbossa/hostfuncs"
+	"github.com/barbossa-agent/barbossa/internal/abi"
+	"github.com/barbossa-agent/barbossa/sdk"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// The "barbossa" host module: hostfuncs' functions in the WASM calling
+// convention of docs/ABI.md. One module serves every probe of a runtime;
+// each call finds its probe's *hostfuncs.Caller on the context the guest
+// was called with (withCaller).
+
+type callerKey struct{}
+
+// withCaller returns ctx carrying c, for the host functions of guest calls
+// made with it.
+func withCaller(ctx context.Context, c *hostfuncs.Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+func callerFrom(ctx context.Context) *hostfuncs.Caller {
+	c, _ := ctx.Value(callerKey{}).(*hostfuncs.Caller)
+	return c
+}
+
+// instantiateHostModule adds the host module to r. A guest called without
+// a Caller on its context gets {"error": ...} from every function.
+func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
+	b := r.NewHostModuleBuilder(abi.HostModule)
+	b.NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(guestLog), []api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, nil).
+		WithParameterNames("level", "ptr", "len").
+		Export(abi.FuncLog)
+	for _, name := range abi.HostCalls() {
+		b.NewFunctionBuilder().
+			WithGoModuleFunction(hostCall(name), []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}).
+			WithParameterNames("req_ptr", "req_len").
+			WithResultNames("resp").
+			Export(name)
+	}
+	if _, err := b.Instantiate(ctx); err != nil {
+		return fmt.Errorf("instantiate host module %q: %w", abi.HostModule, err)
+	}
+	return nil
+}
+
+// hostImports lists the functions of the host module, for checking a
+// guest's imports before it is instantiated.
+func hostImports() []string { return append(abi.HostCalls(), abi.FuncLog) }
+
+// guestLog is "log": (level i32, ptr i32, len i32). It reads no more than
+// hostfuncs.MaxLogMessage bytes of the message; a message outside guest
+// memory is dropped.
+func guestLog(ctx context.Context, mod api.Module, stack []uint64) {
+	level, ptr, size := int32(stack[0]), uint32(stack[1]), uint32(stack[2])
+	c := callerFrom(ctx)
+	if c == nil {
+		return
+	}
+	msg, ok := mod.Memory().Read(ptr, min(size, hostfuncs.MaxLogMessage))
+	if !ok {
+		return
+	}
+	c.LogContext(ctx, sdk.Level(level), string(msg))
+}
+
+// hostCall is a JSON host function: (req_ptr i32, req_len i32) -> i64. It
+// reads the request from guest memory, runs it, and writes the response
+// into a buffer from the guest's barbossa_alloc (the guest owns and frees
+// it).
+func hostCall(name string) api.GoModuleFunc {
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		ptr, size := uint32(stack[0]), uint32(stack[1])
+		var resp []byte
+		if req, ok := mod.Memory().Read(ptr, size); !ok {
+			resp = abi.EncodeError(fmt.Errorf("request at %d+%d is outside guest memory", ptr, size))
+		} else if c := callerFrom(ctx); c == nil {
+			resp = abi.EncodeError(errors.New("host function called outside a probe run"))
+		} else {
+			// Copy: alloc below may grow guest memory and move the request.
+			resp, _ = c.Call(ctx, name, bytes.Clone(req))
+		}
+		stack[0] = writeGuest(ctx, mod, resp)
+	}
+}
+
+// writeGuest copies b into a buffer from the guest's allocator and returns
+// the packed pointer. A guest that cannot allocate (out of memory, or its
+// deadline passed) cannot go on: panic, which wazero turns into an error of
+// the guest call, so the host discards the instance.
+func writeGuest(ctx context.Context, mod api.Module, b []byte) uint64 {
+	alloc := mod.ExportedFunction(abi.ExportAlloc)
+	if alloc == nil {
+		panic(fmt.Errorf("guest does not export %s", abi.ExportAlloc))
+	}
+	res, err := alloc.Call(ctx, uint64(len(b)))
+	if err != nil {
+		panic(fmt.Errorf("%s(%d): %w", abi.ExportAlloc, len(b), err))
+	}
+	ptr := uint32(res[0])
+	if !mod.Memory().Write(ptr, b) {
+		panic(fmt.Errorf("%s(%d) returned %d, outside guest memory", abi.ExportAlloc, len(b), ptr))
+	}
+	return abi.Pack(ptr, uint32(len(b)))
+}
