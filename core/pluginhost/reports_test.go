@@ -1,0 +1,77 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/barbossa-agent/barbossa/internal/abi"
+	"github.com/barbossa-agent/barbossa/internal/abi/abitest"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+)
+
+// answerEnv makes this test binary, started as a plugin, answer every
+// Collect with the variable's value.
+const answerEnv = "PLUGINHOST_ANSWER"
+
+// serveAnswer is a native plugin written from docs/plugin.proto rather than
+// with sdk, so it can answer any bytes at all, as a hostile or buggy plugin
+// in another language could.
+func serveAnswer(report string) {
+	// This binary links sdk, which sends os.Stdout to stderr until its own
+	// Serve; go-plugin writes its handshake line to os.Stdout.
+	os.Stdout = os.NewFile(1, "stdout")
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: abi.Handshake,
+		Plugins:         plugin.PluginSet{abi.PluginName: answerPlugin{report: []byte(report)}},
+		GRPCServer:      plugin.DefaultGRPCServer,
+	})
+}
+
+type answerPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	report []byte
+}
+
+func (p answerPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	describe := func(context.Context, []byte) ([]byte, error) { return []byte(`{"probes":[{"name":"answering"}]}`), nil }
+	collect := func(context.Context, []byte) ([]byte, error) { return p.report, nil }
+	s.RegisterService(abi.ProbeServiceDesc(describe, collect), p)
+	return nil
+}
+
+func (answerPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, errors.New("a plugin has no client")
+}
+
+// TestBadReportsRefused sends abitest's hostile reports from a native
+// plugin (this test binary, re-run): each is refused with abi's error, the
+// same one core/wasmhost's test gets from a WAT guest sending the same
+// bytes; and the process, which answered, is kept.
+func TestBadReportsRefused(t *testing.T) {
+	run := func(t *testing.T, report string) error {
+		t.Setenv(answerEnv, report)
+		pr, _ := newProbe(t, Options{Name: "hostile", Path: os.Args[0]})
+		_, err := collect(t, pr, 20*time.Second, nil)
+		if pid := pr.PID(); pid == 0 {
+			t.Errorf("the process was not kept after its answer (%v)", err)
+		}
+		return err
+	}
+	if err := run(t, abitest.GoodReport); err != nil {
+		t.Fatalf("the good report: %v", err)
+	}
+	for _, tc := range abitest.BadReports {
+		t.Run(tc.Name, func(t *testing.T) {
+			err := run(t, tc.Report)
+			if !errors.Is(err, abi.ErrInvalidReport) || !strings.Contains(err.Error(), tc.Want) ||
+				!strings.HasPrefix(err.Error(), `plugin probe "hostile": collect: invalid report: `) {
+				t.Errorf("%v\nwant %q", err, tc.Want)
+			}
+		})
+	}
+}
