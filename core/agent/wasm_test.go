@@ -13,6 +13,7 @@ import (
 
 	"github.com/barbossa-agent/barbossa/core/builtinwasm"
 	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/internal/abi/abitest"
 )
 
 // watProbe returns a tiny WAT module whose probe (named kind) reports
@@ -28,29 +29,7 @@ func watProbe(t *testing.T, kind, message string) []byte {
 	}
 	describe := fmt.Sprintf(`{"probes":[{"name":%q,"version":"1.0.0"}]}`, kind)
 	report := fmt.Sprintf(`{"status":"ok","message":%q,"metrics":[{"name":"%s.answer","value":42}],"entities":[]}`, message, kind)
-	quote := func(s string) string { return strings.ReplaceAll(s, `"`, `\"`) }
-	src := fmt.Sprintf(`(module
-  (memory (export "memory") 1)
-  (global $top (mut i32) (i32.const 4096))
-  (global $last (mut i32) (i32.const -1))
-  (data (i32.const 16) "%s")
-  (data (i32.const 1024) "%s")
-  (func (export "barbossa_abi_version") (result i32) (i32.const 1))
-  (func $alloc (export "barbossa_alloc") (param $size i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $top))
-    (global.set $top (i32.and (i32.add (i32.add (local.get $p) (local.get $size)) (i32.const 7)) (i32.const -8)))
-    (global.set $last (local.get $p))
-    (local.get $p))
-  (func $free (export "barbossa_free") (param $p i32)
-    (if (i32.eq (local.get $p) (global.get $last))
-      (then (global.set $top (local.get $p)) (global.set $last (i32.const -1)))))
-  (func (export "barbossa_describe") (result i64)
-    (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const %d)))
-  (func (export "barbossa_collect") (param $ptr i32) (param $len i32) (result i64)
-    (call $free (local.get $ptr))
-    (i64.or (i64.shl (i64.const 1024) (i64.const 32)) (i64.const %d))))`,
-		quote(describe), quote(report), len(describe), len(report))
+	src := abitest.WAT(describe, report)
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "p.wat"), filepath.Join(dir, "p.wasm")
 	os.WriteFile(in, []byte(src), 0o644)

@@ -4,8 +4,10 @@
 package abitest
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"testing"
 
 	"github.com/barbossa-agent/barbossa/internal/abi"
 )
@@ -42,3 +44,80 @@ var BadReports = []BadReport{
 // refusal comes from the report, not from how it was sent. Its attrs are
 // nested abi.MaxDepth levels, the most allowed.
 var GoodReport = Nested(abi.MaxDepth - 4)
+
+// Refuses runs a probe through a runtime for each report, with send
+// (which makes the probe answer the report and returns its run's error):
+// GoodReport must pass, and each of BadReports fail with an error that
+// matches abi.ErrInvalidReport, starts with prefix (the runtime's words for
+// the probe) followed by "invalid report: ", and contains its Want.
+func Refuses(t *testing.T, prefix string, send func(t *testing.T, report string) error) {
+	t.Helper()
+	if err := send(t, GoodReport); err != nil {
+		t.Fatalf("the good report: %v", err)
+	}
+	for _, tc := range BadReports {
+		t.Run(tc.Name, func(t *testing.T) {
+			err := send(t, tc.Report)
+			if !errors.Is(err, abi.ErrInvalidReport) || !strings.HasPrefix(err.Error(), prefix+"invalid report: ") || !strings.Contains(err.Error(), tc.Want) {
+				t.Errorf("%v\nwant %q after %q", err, tc.Want, prefix)
+			}
+		})
+	}
+}
+
+// WAT returns the source of a WASM probe in WebAssembly text, written from
+// docs/ABI.md with no Go and no WASI (as a hostile author would), whose
+// barbossa_describe answers describe and whose barbossa_collect answers
+// report, byte for byte. wat2wasm turns it into a module.
+func WAT(describe, report string) string {
+	const at = 1024 // where the report lives; describe is at 16
+	if len(describe) > at-16 {
+		panic("abitest.WAT: describe is over 1008 bytes")
+	}
+	top := (at + len(report) + 7) &^ 7 // the allocator's heap starts after it
+	return fmt.Sprintf(`(module
+  (memory (export "memory") %d)
+  (global $top (mut i32) (i32.const %d))
+  (global $last (mut i32) (i32.const -1))
+  (data (i32.const 16) "%s")
+  (data (i32.const %d) "%s")
+  (func (export "barbossa_abi_version") (result i32) (i32.const %d))
+  ;; a bump allocator that can undo its last allocation
+  (func $alloc (export "barbossa_alloc") (param $size i32) (result i32)
+    (local $p i32) (local $end i32)
+    (local.set $p (global.get $top))
+    (local.set $end (i32.and (i32.add (i32.add (local.get $p) (local.get $size)) (i32.const 7)) (i32.const -8)))
+    (if (i32.gt_u (local.get $end) (i32.mul (memory.size) (i32.const 65536)))
+      (then
+        (if (i32.eq
+              (memory.grow (i32.add (i32.div_u (i32.sub (local.get $end) (i32.mul (memory.size) (i32.const 65536))) (i32.const 65536)) (i32.const 1)))
+              (i32.const -1))
+          (then unreachable))))
+    (global.set $top (local.get $end))
+    (global.set $last (local.get $p))
+    (local.get $p))
+  (func $free (export "barbossa_free") (param $p i32)
+    (if (i32.eq (local.get $p) (global.get $last))
+      (then (global.set $top (local.get $p)) (global.set $last (i32.const -1)))))
+  (func (export "barbossa_describe") (result i64)
+    (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const %d)))
+  ;; the request is ours: free it, and answer the report
+  (func (export "barbossa_collect") (param $ptr i32) (param $len i32) (result i64)
+    (call $free (local.get $ptr))
+    (i64.or (i64.shl (i64.const %d) (i64.const 32)) (i64.const %d)))
+)
+`, top/65536+1, top, watString(describe), at, watString(report), abi.Version, len(describe), at, len(report))
+}
+
+// watString escapes s for a WAT string literal.
+func watString(s string) string {
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, `\%02x`, c)
+		}
+	}
+	return b.String()
+}
