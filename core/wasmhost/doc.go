@@ -1,7 +1,9 @@
 // Package wasmhost runs WASM probes (docs/ABI.md) with wazero: compiled
 // code cached on disk, real clocks, a memory limit per probe, hard timeouts,
-// guest output into the agent's log, and the "barbossa" host functions
-// checked against each probe's grants.
+// guest output into the agent's log, and the "barbossa" host module, which
+// hands each call to hostfuncs, checked against the probe's grants
+// (hostmodule.go is the only place hostfuncs meets wazero). Requests and
+// reports cross the boundary through internal/abi, as for native plugins.
 //
 //	host, err := wasmhost.New(wasmhost.Options{CacheDir: filepath.Join(dataDir, "wasm-cache"), Logger: logger})
 //	defer host.Close(ctx)
