@@ -1,0 +1,48 @@
+package abi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"testing"
+
+	"github.com/barbossa-agent/barbossa/internal/abi"
+	"github.com/barbossa-agent/barbossa/internal/abi/abitest"
+	"github.com/barbossa-agent/barbossa/sdk"
+)
+
+// BenchmarkDecodeReport compares DecodeReport with strict encoding/json
+// decoding alone (what core/wasmhost did before; core/pluginhost was not
+// even strict), on the docker probe's golden report (10 KB) and on the
+// 9,000-level report it refuses (which the old decoder accepted).
+//
+//	go test -run '^$' -bench DecodeReport -benchmem -count 6 ./internal/abi
+func BenchmarkDecodeReport(b *testing.B) {
+	docker, err := os.ReadFile("../../plugins/docker/testdata/report.golden.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, in := range []struct {
+		name string
+		data []byte
+	}{{"docker", docker}, {"nested9000", []byte(abitest.Nested(9000))}} {
+		b.Run(in.name+"/abi", func(b *testing.B) {
+			b.SetBytes(int64(len(in.data)))
+			for b.Loop() {
+				var r sdk.Report
+				abi.DecodeReport(in.data, &r)
+			}
+		})
+		b.Run(in.name+"/json", func(b *testing.B) {
+			b.SetBytes(int64(len(in.data)))
+			for b.Loop() {
+				var r sdk.Report
+				dec := json.NewDecoder(bytes.NewReader(in.data))
+				dec.DisallowUnknownFields()
+				if dec.Decode(&r) == nil {
+					r.Validate()
+				}
+			}
+		})
+	}
+}
