@@ -3,6 +3,8 @@ package abi_test
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -49,6 +51,25 @@ func TestDecodeReport(t *testing.T) {
 		}
 		if !strings.HasPrefix(got, tc.want) {
 			t.Errorf("DecodeReport(%.60s)\n got %.200s\nwant %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestBuiltinReportsAccepted: the limits leave room for what the built-in
+// probes really report (their golden reports).
+func TestBuiltinReportsAccepted(t *testing.T) {
+	files, _ := filepath.Glob("../../plugins/*/testdata/report.golden.json")
+	if len(files) < 3 {
+		t.Fatalf("golden reports: %q", files)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r sdk.Report
+		if err := abi.DecodeReport(b, &r); err != nil || len(r.Metrics)+len(r.Entities) == 0 {
+			t.Errorf("%s: %v (%d metrics, %d entities)", f, err, len(r.Metrics), len(r.Entities))
 		}
 	}
 }
