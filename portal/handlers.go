@@ -105,7 +105,9 @@ type queryBody struct {
 	From        time.Time      `json:"from"`
 	To          time.Time      `json:"to"`
 	StepSeconds float64        `json:"step_seconds"`
-	Series      []store.Series `json:"series"`
+	// Fn is the function applied to every series ("rate"), or absent.
+	Fn     string         `json:"fn,omitempty"`
+	Series []store.Series `json:"series"`
 }
 
 // queryParams is a parsed /api/v1/query request.
@@ -113,7 +115,13 @@ type queryParams struct {
 	Selectors []selector
 	From, To  time.Time
 	Step      time.Duration
+	// Fn is "" (the values as stored) or fnRate.
+	Fn string
 }
+
+// fnRate asks for the per-second rate of counters (bytes sent since boot
+// becomes bytes per second).
+const fnRate = "rate"
 
 // parseQuery validates the query parameters. Errors are *paramError.
 func parseQuery(q map[string][]string, now time.Time) (queryParams, error) {
@@ -126,7 +134,16 @@ func parseQuery(q map[string][]string, now time.Time) (queryParams, error) {
 		return p, badParam("series", "required, e.g. series=system.cpu.percent or series=system.disk.used_percent{mount=\"/\"}")
 	}
 	p.Selectors, err = parseSelectors(sels)
-	return p, err
+	if err != nil {
+		return p, err
+	}
+	if v := q["fn"]; len(v) > 0 && v[0] != "" {
+		if v[0] != fnRate {
+			return p, badParam("fn", "%q is not a function: want rate (the per-second rate of a counter), or leave fn out", v[0])
+		}
+		p.Fn = v[0]
+	}
+	return p, nil
 }
 
 // parseWindow reads from, to (or range, a duration back from to) and step,
@@ -197,9 +214,9 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 		writeParamError(w, r, err)
 		return
 	}
-	out := queryBody{From: p.From, To: p.To, StepSeconds: p.Step.Seconds(), Series: []store.Series{}}
+	out := queryBody{From: p.From, To: p.To, StepSeconds: p.Step.Seconds(), Fn: p.Fn, Series: []store.Series{}}
 	for _, sel := range p.Selectors {
-		ss, err := s.src.Query(store.Query{Name: sel.Name, Labels: sel.Labels, From: p.From, To: p.To, Step: p.Step})
+		ss, err := s.src.Query(store.Query{Name: sel.Name, Labels: sel.Labels, From: p.From, To: p.To, Step: p.Step, Rate: p.Fn == fnRate})
 		if err != nil {
 			s.log.Warn("portal: query", "series", sel.Name, "err", err)
 			writeError(w, r, http.StatusInternalServerError, fmt.Errorf("query %s: %w", sel.Name, err), "")

@@ -353,6 +353,17 @@ func TestQuery(t *testing.T) {
 		t.Errorf("queries %+v", f.queries)
 	}
 
+	// fn=rate asks the store for rates and says so in the answer.
+	f.queries = nil
+	rec = get(t, h, "/api/v1/query?series=system.net.bytes_recv&fn=rate")
+	wantStatus(t, rec, 200)
+	if len(f.queries) != 1 || !f.queries[0].Rate || !strings.Contains(rec.Body.String(), `"fn":"rate"`) {
+		t.Errorf("fn=rate: queries %+v, body %s", f.queries, rec.Body)
+	}
+	if f.queries = nil; !strings.Contains(get(t, h, "/api/v1/query?series=a").Body.String(), `"step_seconds":5,"series"`) || f.queries[0].Rate {
+		t.Errorf("without fn: rate asked or fn in the answer")
+	}
+
 	// No match is an empty list, not null.
 	rec = get(t, h, "/api/v1/query?series=nothing.here")
 	wantStatus(t, rec, 200)
@@ -379,6 +390,7 @@ func TestQueryBadParams(t *testing.T) {
 		{"series=" + url.QueryEscape(`a{mount="/"`), "series", "missing closing }"},
 		{"series=" + url.QueryEscape(`a{mount=/}`), "series", "double quoted"},
 		{"series=" + url.QueryEscape(`bad name`), "series", "invalid character"},
+		{"series=a&fn=derivative", "fn", `fn: \"derivative\" is not a function`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {

@@ -65,6 +65,9 @@ type Query struct {
 	From   time.Time
 	To     time.Time
 	Step   time.Duration
+	// Rate asks for the per-second rate of a counter instead of its values
+	// (rate.go).
+	Rate bool
 }
 
 // SeriesInfo names one stored series.
@@ -106,6 +109,8 @@ func (s *Store) Query(q Query) ([]Series, error) {
 		for _, si := range infos {
 			var pts []Point
 			switch {
+			case q.Rate:
+				pts, err = readRate(txn, si.id, from, toMs, q.Step)
 			case q.Step >= time.Hour:
 				pts, err = scanRollup(txn, hourLevel, si.id, from, toMs, step)
 			case q.Step >= time.Minute:
