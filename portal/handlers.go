@@ -102,9 +102,9 @@ func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request) {
 
 // queryBody is the /api/v1/query response.
 type queryBody struct {
-	From        time.Time      `json:"from"`
-	To          time.Time      `json:"to"`
-	StepSeconds float64        `json:"step_seconds"`
+	From        time.Time `json:"from"`
+	To          time.Time `json:"to"`
+	StepSeconds float64   `json:"step_seconds"`
 	// Fn is the function applied to every series ("rate"), or absent.
 	Fn     string         `json:"fn,omitempty"`
 	Series []store.Series `json:"series"`
