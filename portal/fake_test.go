@@ -14,7 +14,7 @@ import (
 
 // fakeSource is a Source with fixed data that counts its calls.
 type fakeSource struct {
-	version atomic.Uint64
+	Changes
 
 	healthCalls atomic.Int64
 	latestCalls atomic.Int64
@@ -42,8 +42,7 @@ type fakeSource struct {
 
 var _ Source = (*fakeSource)(nil)
 
-func (f *fakeSource) Version() uint64 { return f.version.Load() }
-func (f *fakeSource) bump()           { f.version.Add(1) }
+func (f *fakeSource) bump() { f.Bump() }
 
 func (f *fakeSource) Health() []scheduler.Health {
 	f.healthCalls.Add(1)

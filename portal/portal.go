@@ -34,6 +34,9 @@ type Source interface {
 	// Version changes whenever anything the portal serves changes (a probe
 	// run finished, an event was recorded). Cached responses are keyed by it.
 	Version() uint64
+	// Changed returns a channel closed at the next change of Version, for
+	// live views to wake on (Changes implements both).
+	Changed() <-chan struct{}
 	Health() []scheduler.Health
 	Latest(probe string) (store.Record, bool, error)
 	Query(q store.Query) ([]store.Series, error)

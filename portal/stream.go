@@ -14,9 +14,6 @@ import (
 )
 
 const (
-	// streamPoll is how often a stream looks for new data. Snapshots are
-	// shared, so a thousand streams still read the Source once per change.
-	streamPoll = 500 * time.Millisecond
 	// streamKeepAlive keeps proxies from closing an idle stream.
 	streamKeepAlive = 15 * time.Second
 	// maxStreams bounds open streams; each holds a connection and a goroutine.
@@ -34,8 +31,10 @@ const (
 )
 
 // handleStream is /api/v1/stream: server-sent events, one "status" event
-// (the /api/v1/status body) now and after every change. The body sent is the
-// snapshot's cached encoding: streams cost no encoding of their own.
+// (the /api/v1/status body) now and after every change, which wakes the
+// stream (Source.Changed) rather than a poll. The body sent is the
+// snapshot's cached encoding: streams cost no encoding of their own, and a
+// change read by many streams is read from the Source once.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	if n := s.streams.Add(1); n > maxStreams {
 		s.streams.Add(-1)
@@ -64,37 +63,48 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
-	poll := time.NewTicker(streamPoll)
-	defer poll.Stop()
-	lastSent := time.Now()
-	var sentGen uint64
+	keepAlive := time.NewTimer(streamKeepAlive)
+	defer keepAlive.Stop()
+	sent := false
+	var sentVersion uint64
 	for {
-		if dl.arm() != nil {
-			return
-		}
+		// Taken before the snapshot is read, so a change while it is
+		// built or written still wakes the loop.
+		changed := s.src.Changed()
 		sn := s.cache.get()
-		if sn.gen != sentGen {
-			sentGen = sn.gen
+		// Only a new version is news: a snapshot rebuilt at the same
+		// version (its age bound) holds the same data.
+		if !sent || sn.version != sentVersion {
+			if dl.arm() != nil {
+				return
+			}
 			body := sn.body("status", func() any { return sn.status() })
 			if err := writeEvent(w, "status", sn.version, body.identity); err != nil {
 				return
 			}
-			lastSent = time.Now()
-		} else if time.Since(lastSent) >= streamKeepAlive {
-			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
+			if err := dl.rc.Flush(); err != nil {
 				return
 			}
-			lastSent = time.Now()
-		}
-		if err := dl.rc.Flush(); err != nil {
-			return
+			sent, sentVersion = true, sn.version
+			keepAlive.Reset(streamKeepAlive)
 		}
 		select {
 		case <-r.Context().Done():
 			return
 		case <-s.closing:
 			return
-		case <-poll.C:
+		case <-changed:
+		case <-keepAlive.C:
+			if dl.arm() != nil {
+				return
+			}
+			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
+				return
+			}
+			if err := dl.rc.Flush(); err != nil {
+				return
+			}
+			keepAlive.Reset(streamKeepAlive)
 		}
 	}
 }

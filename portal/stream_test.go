@@ -87,9 +87,10 @@ func TestStreamSendsStatusOnChange(t *testing.T) {
 	}
 }
 
-// TestStreamTiming checks when events go out, on a fake clock: at once, at
-// the first poll after a change, and again when the snapshot reaches its age
-// bound without one (a probe may have turned stale meanwhile).
+// TestStreamTiming checks when events go out, on a fake clock: at once, the
+// instant data changes (the stream wakes on the change, it does not poll),
+// and with no change only a keep-alive every 15 s: the snapshot's rebuild
+// at its age bound is not news.
 func TestStreamTiming(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake()
@@ -102,27 +103,43 @@ func TestStreamTiming(t *testing.T) {
 		defer resp.Body.Close()
 		events := readEvents(resp.Body)
 		type event struct {
-			at time.Duration
-			id string
+			at   time.Duration
+			kind string // the event's name, or "keep-alive"
+			id   string
 		}
 		got := func() event {
 			ev := nextEvent(t, events, time.Minute)
-			if ev.fields["event"] != "status" {
-				t.Errorf("event %v, want a status event", ev.fields)
+			if ev.fields[""] == "keep-alive" {
+				return event{ev.at.Sub(t0), "keep-alive", ""}
 			}
-			return event{ev.at.Sub(t0), ev.fields["id"]}
+			return event{ev.at.Sub(t0), ev.fields["event"], ev.fields["id"]}
 		}
-		if ev := got(); ev != (event{0, "0"}) {
-			t.Errorf("first event %+v; want id 0 at once", ev)
+		if ev := got(); ev != (event{0, "status", "0"}) {
+			t.Errorf("first event %+v; want status 0 at once", ev)
 		}
-		time.Sleep(1200 * time.Millisecond)
+		time.Sleep(1234 * time.Millisecond)
 		f.bump()
-		// Polls are every 500 ms from the stream's start.
-		if ev, want := got(), (event{1500 * time.Millisecond, "1"}); ev != want {
-			t.Errorf("after a change at 1.2s: %+v; want %+v", ev, want)
+		if ev, want := got(), (event{1234 * time.Millisecond, "status", "1"}); ev != want {
+			t.Errorf("after a change at 1.234s: %+v; want %+v", ev, want)
 		}
-		if ev, want := got(), (event{1500*time.Millisecond + maxSnapshotAge, "1"}); ev != want {
-			t.Errorf("with no change: %+v; want the status again at the age bound, %+v", ev, want)
+		// Two changes in a row each reach the stream.
+		time.Sleep(time.Second)
+		f.bump()
+		f.bump()
+		if ev, want := got(), (event{2234 * time.Millisecond, "status", "3"}); ev != want {
+			t.Errorf("after two changes at 2.234s: %+v; want %+v (the latest)", ev, want)
+		}
+		// Nothing changes: keep-alives 15 s after the last write, though
+		// the snapshot is rebuilt every 10 s meanwhile.
+		for i := range 2 {
+			want := event{2234*time.Millisecond + time.Duration(i+1)*streamKeepAlive, "keep-alive", ""}
+			if ev := got(); ev != want {
+				t.Errorf("idle stream, event %d: %+v; want %+v", i, ev, want)
+			}
+		}
+		f.bump()
+		if ev, want := got(), (event{2234*time.Millisecond + 2*streamKeepAlive, "status", "4"}); ev != want {
+			t.Errorf("after the keep-alives: %+v; want %+v", ev, want)
 		}
 		// Shutdown ends open streams rather than waiting out the drain.
 		began := time.Now()

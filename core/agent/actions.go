@@ -73,7 +73,7 @@ func (a *Agent) Act(ctx context.Context, act portal.Action) (portal.ActionResult
 	if ferr := a.store.Flush(); ferr != nil {
 		a.log.Warn("flushing the action event", "err", ferr)
 	}
-	a.changes.Add(1)
+	a.changes.Bump()
 	return res, err
 }
 

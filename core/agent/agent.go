@@ -17,7 +17,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,8 +52,9 @@ type Agent struct {
 	portal *portal.Server
 	alerts *alert.Engine
 
-	// changes counts data changes; the portal re-encodes when it moves.
-	changes atomic.Uint64
+	// changes counts data changes; the portal re-encodes when it moves,
+	// and live streams wake on it.
+	changes portal.Changes
 	// staleWake wakes watchStaleness when reports or probes arrive.
 	staleWake chan struct{}
 
@@ -120,7 +120,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*Agent, error
 	a.initDropIns()
 	a.alerts, err = alert.New(cfg, alert.Options{
 		Probes: a.alertProbes, Store: st, Logger: logger,
-		OnChange: func() { a.changes.Add(1) },
+		OnChange: func() { a.changes.Bump() },
 	})
 	if err != nil {
 		a.closeAll()
@@ -254,7 +254,7 @@ func (a *Agent) record(res scheduler.Result) {
 	}
 	if res.Err != nil {
 		// A failed run keeps the last good report; it is not data.
-		a.changes.Add(1)
+		a.changes.Bump()
 		a.alerts.Kick()
 		return
 	}
@@ -267,7 +267,7 @@ func (a *Agent) setLatest(rec store.Record) {
 	a.mu.Lock()
 	a.latest[rec.Probe] = rec
 	a.mu.Unlock()
-	a.changes.Add(1)
+	a.changes.Bump()
 	a.wakeStalenessWatcher()
 }
 
@@ -357,7 +357,7 @@ func (a *Agent) watchStaleness(ctx context.Context) {
 		}
 		if sig.String() != last {
 			last = sig.String()
-			a.changes.Add(1)
+			a.changes.Bump()
 		}
 		t.Stop()
 		if next := a.nextFlip(time.Now()); !next.IsZero() {

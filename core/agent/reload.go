@@ -324,7 +324,7 @@ func (a *Agent) removeProbe(name string) {
 	delete(a.probes, name)
 	delete(a.latest, name)
 	a.mu.Unlock()
-	a.changes.Add(1)
+	a.changes.Bump()
 }
 
 // watchDropIns polls the probes folder until ctx is done. Run waits for it

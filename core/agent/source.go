@@ -16,7 +16,10 @@ import (
 var _ portal.Source = (*Agent)(nil)
 
 // Version moves whenever data the portal shows changes.
-func (a *Agent) Version() uint64 { return a.changes.Load() }
+func (a *Agent) Version() uint64 { return a.changes.Version() }
+
+// Changed is closed at the next change.
+func (a *Agent) Changed() <-chan struct{} { return a.changes.Changed() }
 
 // Health is every probe's scheduler health.
 func (a *Agent) Health() []scheduler.Health { return a.sched.Health() }
