@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"github.com/barbossa-agent/barbossa/sdk"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -151,6 +152,43 @@ func TestOverallStatusWarnOnFailingProbeOnly(t *testing.T) {
 	decode(t, rec, &body)
 	if body.Status != "warn" {
 		t.Errorf("status %q, want warn (tmux failing, nothing crit)", body.Status)
+	}
+}
+
+// TestNotPresentIsCalm: a host without Docker is not "unknown" overall; the
+// real warning (tmux failing) is what the status says.
+func TestNotPresentIsCalm(t *testing.T) {
+	f := newFake()
+	rec := f.latest["docker"]
+	rec.Report = sdk.NotPresent("no Docker on this host (no socket at /var/run/docker.sock)")
+	f.latest["docker"] = rec
+	var body struct {
+		Status string
+		Probes []struct {
+			Name   string
+			Report *struct {
+				Status     string
+				NotPresent bool `json:"not_present"`
+			}
+		}
+		Alerts []struct{ Probe string }
+	}
+	decode(t, get(t, newTestServer(t, f, ""), "/api/v1/status"), &body)
+	if body.Status != "warn" {
+		t.Errorf("status %q, want warn: an absent Docker must not outrank tmux failing", body.Status)
+	}
+	for _, p := range body.Probes {
+		if p.Name == "docker" && (p.Report == nil || !p.Report.NotPresent || p.Report.Status != "ok") {
+			t.Errorf("docker report %+v, want ok and not_present", p.Report)
+		}
+		if p.Name == "system" && p.Report.NotPresent {
+			t.Error("system report marked not_present")
+		}
+	}
+	for _, a := range body.Alerts {
+		if a.Probe == "docker" {
+			t.Errorf("alert for an absent Docker: %+v", a)
+		}
 	}
 }
 

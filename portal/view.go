@@ -4,6 +4,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strings"
 	"time"
 
 	alerting "github.com/barbossa-agent/barbossa/core/alert"
@@ -54,10 +55,14 @@ type probeView struct {
 // reportHead is a probe's latest report, stamped by the host, without its
 // entities: /api/v1/status lists those once, flattened, and carries this.
 type reportHead struct {
-	Time       time.Time    `json:"time"`
-	DurationMS float64      `json:"duration_ms"`
-	Status     sdk.Status   `json:"status"`
-	Message    string       `json:"message,omitempty"`
+	Time       time.Time  `json:"time"`
+	DurationMS float64    `json:"duration_ms"`
+	Status     sdk.Status `json:"status"`
+	Message    string     `json:"message,omitempty"`
+	// NotPresent is true when the probe found its subject absent from
+	// this host (no Docker, no systemd): the message starts with
+	// sdk.NotPresentPrefix. Such a report's status is ok.
+	NotPresent bool         `json:"not_present,omitempty"`
 	Error      string       `json:"error,omitempty"`
 	Metrics    []metricView `json:"metrics"`
 }
@@ -182,6 +187,7 @@ func newReportView(r *store.Record) *reportView {
 			DurationMS: r.DurationMS,
 			Status:     r.Report.Status,
 			Message:    r.Report.Message,
+			NotPresent: strings.HasPrefix(r.Report.Message, sdk.NotPresentPrefix),
 			Error:      r.Error,
 			Metrics:    make([]metricView, len(r.Report.Metrics)),
 		},

@@ -85,6 +85,22 @@ type Report struct {
 	Entities []Entity `json:"entities"`
 }
 
+// NotPresentPrefix starts the message of a report whose probe found that
+// what it watches is not on this host at all (no Docker installed, no
+// systemd): see NotPresent.
+const NotPresentPrefix = "not present: "
+
+// NotPresent is the report of a probe whose subject is absent from this
+// host, as opposed to present and broken: status ok, no metrics or
+// entities, and a message starting with NotPresentPrefix saying what was
+// looked for. The portal shows it calmly as "not present", and it never
+// outranks a real warning in the overall status. A subject that is there
+// but failing (a socket nobody listens on, a permission refused) is not
+// absent: report that as unknown or worse.
+func NotPresent(what string) Report {
+	return Report{Status: StatusOK, Message: NotPresentPrefix + what, Metrics: []Metric{}, Entities: []Entity{}}
+}
+
 // Gauge appends a metric to the report.
 func (r *Report) Gauge(name string, value float64, labels map[string]string) {
 	r.Metrics = append(r.Metrics, Metric{Name: name, Labels: labels, Value: value})

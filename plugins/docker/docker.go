@@ -58,7 +58,8 @@ func (*Probe) Info() sdk.Info {
 
 // Collect reads the containers once. It returns an error for a bad config,
 // a request the grants refuse, the run's deadline, or a reply that is not
-// the Engine API's; Docker not running is a report with status unknown.
+// the Engine API's; Docker not running is a report with status unknown, no
+// Docker socket at all a report that it is not present (sdk.NotPresent).
 func (p *Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error) {
 	cfg, err := decodeConfig(req)
 	if err != nil {
@@ -70,6 +71,8 @@ func (p *Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error
 		return sdk.Report{}, fmt.Errorf("list containers: %w (grant http = [\"unix://%s\"])", err, cfg.Socket)
 	case errors.Is(err, sdk.ErrTimeout) || ctx.Err() != nil:
 		return sdk.Report{}, fmt.Errorf("list containers: %w", err)
+	case err != nil && absent(err):
+		return sdk.NotPresent(fmt.Sprintf("no Docker on this host (no socket at %s)", cfg.Socket)), nil
 	case err != nil:
 		return unknown(notRunning(cfg.Socket, err)), nil
 	case resp.Status != 200:
@@ -184,6 +187,13 @@ func (p *Probe) details(ctx context.Context, cfg Config, cs []container) string 
 // unknown is the report when Docker cannot be asked.
 func unknown(msg string) sdk.Report {
 	return sdk.Report{Status: sdk.StatusUnknown, Message: msg, Metrics: []sdk.Metric{}, Entities: []sdk.Entity{}}
+}
+
+// absent says whether err means there is no Docker here at all: no socket
+// file. A socket nobody listens on is a Docker that stopped, not an absent
+// one.
+func absent(err error) bool {
+	return strings.Contains(err.Error(), "no such file or directory")
 }
 
 // notRunning says why the Engine API could not be reached, in a user's terms.

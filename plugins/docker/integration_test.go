@@ -4,6 +4,7 @@ package docker
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,11 +177,28 @@ func TestRealDockerThroughWASM(t *testing.T) {
 		}
 	})
 
-	t.Run("not running", func(t *testing.T) {
+	t.Run("not present", func(t *testing.T) {
 		gone := filepath.Join(t.TempDir(), "docker.sock")
 		p := w.probe("docker-gone", grants(gone), map[string]any{"socket": gone}, false)
 		r := testenv.Collect(t, p, 10*time.Second)
-		if r.Status != sdk.StatusUnknown || r.Message != "Docker is not running (no socket at "+gone+")" || len(r.Entities) != 0 {
+		if r.Status != sdk.StatusOK || r.Message != sdk.NotPresentPrefix+"no Docker on this host (no socket at "+gone+")" || len(r.Entities) != 0 {
+			t.Errorf("report %+v", r)
+		}
+	})
+
+	t.Run("not running", func(t *testing.T) {
+		// A socket file nobody listens on: a Docker that stopped, which is
+		// no absence.
+		dead := filepath.Join(t.TempDir(), "docker.sock")
+		l, err := net.Listen("unix", dead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.(*net.UnixListener).SetUnlinkOnClose(false)
+		l.Close()
+		p := w.probe("docker-dead", grants(dead), map[string]any{"socket": dead}, false)
+		r := testenv.Collect(t, p, 10*time.Second)
+		if r.Status != sdk.StatusUnknown || r.Message != "Docker is not running (nothing listens on "+dead+")" || len(r.Entities) != 0 {
 			t.Errorf("report %+v", r)
 		}
 	})

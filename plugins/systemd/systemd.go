@@ -53,7 +53,8 @@ func (*Probe) Info() sdk.Info {
 
 // Collect lists the units once. It returns an error for a bad config, a
 // call the grants refuse, or the run's deadline; systemd not being
-// reachable is a report with status unknown.
+// reachable is a report with status unknown, and no systemd at all (no bus,
+// or none on it) a report that it is not present (sdk.NotPresent).
 func (p *Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error) {
 	cfg, err := decodeConfig(req)
 	if err != nil {
@@ -97,12 +98,23 @@ func unreachable(bus string, err error) sdk.Report {
 	if errors.As(err, &he) {
 		why = strings.TrimPrefix(he.Message, "dbus: ")
 	}
+	if absent(why) {
+		return sdk.NotPresent(fmt.Sprintf("no systemd on the %s bus (%s)", busName(bus), why))
+	}
 	return sdk.Report{
 		Status:   sdk.StatusUnknown,
 		Message:  fmt.Sprintf("systemd is not reachable on the %s bus: %s", busName(bus), why),
 		Metrics:  []sdk.Metric{},
 		Entities: []sdk.Entity{},
 	}
+}
+
+// absent says whether a failed call means there is no systemd here at
+// all: no bus socket, or a bus on which no systemd answers. A permission
+// refused or a broken bus is not absence.
+func absent(why string) bool {
+	return strings.Contains(why, "no such file or directory") ||
+		strings.Contains(why, "org.freedesktop.DBus.Error.ServiceUnknown")
 }
 
 func busName(bus string) string {

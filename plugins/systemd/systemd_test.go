@@ -203,6 +203,20 @@ func TestUnreachable(t *testing.T) {
 	if r.Status != sdk.StatusUnknown || r.Message != "systemd is not reachable on the system bus: connect to the system bus: system bus not found" {
 		t.Errorf("report %+v", r)
 	}
+	// No bus at all, or no systemd on it: not present, calmly.
+	for _, msg := range []string{
+		"dbus: connect to the system bus: dial unix /run/dbus/system_bus_socket: connect: no such file or directory",
+		"dbus: org.freedesktop.DBus.Error.ServiceUnknown: The name org.freedesktop.systemd1 was not provided by any .service files",
+	} {
+		r := unreachable("system", &sdk.HostError{Func: "dbus", Message: msg})
+		if r.Status != sdk.StatusOK || !strings.HasPrefix(r.Message, sdk.NotPresentPrefix+"no systemd on the system bus") {
+			t.Errorf("%s: report %+v, want not present", msg, r)
+		}
+	}
+	// A refused permission is a systemd that is there.
+	if r := unreachable("system", &sdk.HostError{Func: "dbus", Message: "dbus: connect to the system bus: permission denied"}); r.Status != sdk.StatusUnknown {
+		t.Errorf("permission denied: report %+v, want unknown", r)
+	}
 }
 
 // TestSampleConfig checks that testdata/sample.toml, which the README
