@@ -53,8 +53,17 @@ func (s *Server) routes() http.Handler {
 	get("/api/network-status", s.cached("network", func(sn *snapshot) any { return sn.network() }))
 	get("/api/barbossa-status", s.cached("barbossa", func(sn *snapshot) any { return sn.barbossa() }))
 
-	get("/", s.handlePage)
-	get("/static/style.css", handleStyle)
+	get("/", handlePage)
+	get("/static/{file:.+}", handleStatic)
+	get("/login", s.handleLoginPage)
+	r.Handle("/login", http.HandlerFunc(s.handleLogin)).Methods(http.MethodPost)
+	r.Handle("/logout", http.HandlerFunc(s.handleLogout)).Methods(http.MethodPost)
+	get("/api/v1/session", s.handleSession)
+	get("/api/v1/openapi.json", handleOpenAPI)
+	get("/api/projects", s.cached("projects", func(sn *snapshot) any { return sn.projects() }))
+	if s.cfg.PProf && s.cfg.Token != "" {
+		r.PathPrefix("/debug/pprof/").HandlerFunc(servePProf)
+	}
 
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, fmt.Errorf("no route for %s", r.URL.Path), "")
@@ -65,7 +74,8 @@ func (s *Server) routes() http.Handler {
 	})
 
 	var h http.Handler = r
-	h = requireToken(s.cfg.Token, h)
+	h = s.authenticate(h) // auth.go
+	h = sameOrigin(h)
 	h = requireKnownHost(s.cfg, h)
 	h = securityHeaders(h)
 	h = recoverPanics(s.log, h)

@@ -563,7 +563,7 @@ func TestAuth(t *testing.T) {
 		{"scheme case", "/api/v1/probes/system", "bearer s3cret", 200},
 		{"metrics", "/metrics", "", 401},
 		{"metrics right", "/metrics", "Bearer s3cret", 200},
-		{"page", "/", "", 401},
+		{"page sends a browser to the login form", "/", "", 303},
 		{"legacy", "/api/comprehensive-status", "", 401},
 		{"unknown path hides 404", "/nope", "", 401},
 	}
@@ -571,6 +571,9 @@ func TestAuth(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := get(t, h, tt.path, "Authorization", tt.auth)
 			wantStatus(t, rec, tt.code)
+			if tt.code == 303 && rec.Header().Get("Location") != "/login" {
+				t.Errorf("redirect to %q, want /login", rec.Header().Get("Location"))
+			}
 			if tt.code == 401 {
 				var e errorJSON
 				decode(t, rec, &e)
@@ -606,23 +609,67 @@ func TestPage(t *testing.T) {
 		t.Errorf("content-type %q", ct)
 	}
 	body := rec.Body.String()
-	for _, s := range []string{"testhost", "tmux: exit status 1", "never", "docker", "container db exited", `href="/static/style.css"`} {
+	for _, s := range []string{`src="/static/app.js"`, `src="/static/vendor/uplot/uPlot.iife.min.js"`, `href="/static/app.css"`, `id="chart-grid"`} {
 		if !strings.Contains(body, s) {
 			t.Errorf("page lacks %q", s)
 		}
 	}
-	css := get(t, h, "/static/style.css")
-	wantStatus(t, css, 200)
-	if !strings.HasPrefix(css.Header().Get("Content-Type"), "text/css") {
-		t.Errorf("css content-type %q", css.Header().Get("Content-Type"))
+	// The page's CSP: its own scripts, nothing inline, no other host.
+	csp := rec.Header().Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("page CSP %q lacks %q", csp, want)
+		}
 	}
+	if strings.Contains(csp, "unsafe") || strings.Contains(csp, "http") {
+		t.Errorf("page CSP %q allows inline code or another origin", csp)
+	}
+	for path, ctype := range map[string]string{
+		"/static/app.js": "text/javascript", "/static/app.css": "text/css",
+		"/static/vendor/uplot/uPlot.iife.min.js": "text/javascript", "/static/vendor/uplot/LICENSE": "text/plain",
+	} {
+		rec := get(t, h, path)
+		wantStatus(t, rec, 200)
+		if !strings.HasPrefix(rec.Header().Get("Content-Type"), ctype) {
+			t.Errorf("%s: content-type %q, want %s", path, rec.Header().Get("Content-Type"), ctype)
+		}
+		wantStatus(t, get(t, h, path, "If-None-Match", rec.Header().Get("ETag")), http.StatusNotModified)
+	}
+	// Templates and the document root are not files to serve.
 	wantStatus(t, get(t, h, "/static/index.html"), 404)
+	if rec := get(t, h, "/static/../login.html"); rec.Code == 200 {
+		t.Errorf("a template was served: %s", rec.Body)
+	}
+	wantStatus(t, get(t, h, "/static/"), 404)
+}
+
+// TestPageBudget keeps the page and everything it loads within 200 KB
+// gzipped, as a phone on a slow link would fetch it.
+func TestPageBudget(t *testing.T) {
+	total := len(pageFile.gz)
+	for name, e := range assets {
+		if e.gz == nil {
+			total += len(e.identity)
+		} else {
+			total += len(e.gz)
+		}
+		if name == "LICENSE" {
+			t.Errorf("a stray LICENSE at the top of static/")
+		}
+	}
+	t.Logf("page + assets: %d bytes gzipped", total)
+	if total > 200_000 {
+		t.Errorf("page + assets are %d bytes gzipped, over the 200 KB budget", total)
+	}
+	if len(assets) < 4 {
+		t.Errorf("only %d assets embedded", len(assets))
+	}
 }
 
 func TestETag(t *testing.T) {
 	f := newFake()
 	h := newTestServer(t, f, "")
-	for _, path := range []string{"/api/v1/status", "/api/v1/probes", "/api/v1/probes/system", "/api/v1/network", "/api/barbossa-status", "/"} {
+	for _, path := range []string{"/api/v1/status", "/api/v1/probes", "/api/v1/probes/system", "/api/v1/network", "/api/barbossa-status", "/api/projects"} {
 		t.Run(path, func(t *testing.T) {
 			first := get(t, h, path)
 			etag := first.Header().Get("ETag")

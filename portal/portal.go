@@ -81,6 +81,8 @@ type Config struct {
 	// InsecureNoToken lets Listen bind a non-loopback address with no
 	// Token; without it Listen refuses.
 	InsecureNoToken bool
+	// PProf serves net/http/pprof under /debug/pprof/, only with a Token.
+	PProf bool
 }
 
 const (
@@ -99,6 +101,7 @@ type Server struct {
 	log     *slog.Logger
 	handler http.Handler
 	cache   cache
+	auth    *authState // sessions and failed logins; nil with no token
 	metrics http.Handler
 	etagTag string // random per process, so ETags from a previous run never match
 
@@ -119,6 +122,9 @@ func New(cfg Config, src Source, logger *slog.Logger) *Server {
 	}
 	s := &Server{cfg: cfg, src: src, log: logger, etagTag: randomTag(), closing: make(chan struct{})}
 	s.cache.init(s)
+	if cfg.Token != "" {
+		s.auth = newAuthState(cfg.Token, cfg.TLSCert != "" && cfg.TLSKey != "")
+	}
 	s.metrics = s.metricsHandler()
 	s.handler = s.routes()
 	return s

@@ -148,6 +148,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*Agent, error
 		Alerts:          a.alerts,
 		Hosts:           cfg.Portal.Hosts,
 		InsecureNoToken: cfg.Portal.InsecureNoToken,
+		PProf:           cfg.Portal.PProf,
 	}, a, logger.With("component", "portal"))
 	return a, nil
 }

@@ -73,6 +73,9 @@ type Portal struct {
 	Hosts []string `toml:"hosts"`
 	// InsecureNoToken lets the portal listen beyond loopback with no token.
 	InsecureNoToken bool `toml:"insecure_no_token"`
+	// PProf serves Go's profiler at /debug/pprof/ (behind the token; it
+	// needs one).
+	PProf bool `toml:"pprof"`
 }
 
 // Actions is [portal.actions]: which units and containers POST

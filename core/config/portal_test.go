@@ -76,6 +76,17 @@ func TestListenBeyondLoopbackNeedsToken(t *testing.T) {
 	}
 }
 
+func TestPProfNeedsToken(t *testing.T) {
+	_, err := Parse("x.toml", []byte("[portal]\npprof = true\n"))
+	if err == nil || !strings.Contains(err.Error(), "x.toml:2: portal.pprof: the profiler needs a token") {
+		t.Errorf("pprof without a token: %v", err)
+	}
+	cfg, err := Parse("x.toml", []byte("[portal]\npprof = true\ntoken = \"t\"\n"))
+	if err != nil || !cfg.Portal.PProf {
+		t.Errorf("pprof with a token: %v, %+v", err, cfg)
+	}
+}
+
 func TestHosts(t *testing.T) {
 	cfg, err := Parse("x.toml", []byte("[portal]\nhosts = [\"monitor.example.lan\", \"Box-1.\"]\n"))
 	if err != nil || len(cfg.Portal.Hosts) != 2 {
