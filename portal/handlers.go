@@ -73,6 +73,7 @@ func (s *Server) routes() http.Handler {
 		writeError(w, r, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed", r.Method), "")
 	})
 
+	s.router = r
 	var h http.Handler = r
 	h = s.authenticate(h) // auth.go
 	h = sameOrigin(h)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"github.com/barbossa-agent/barbossa/core/scheduler"
+	"github.com/barbossa-agent/barbossa/core/store"
 	"github.com/barbossa-agent/barbossa/sdk"
 	"io"
 	"net/http"
@@ -867,4 +869,51 @@ func TestPanicRecovered(t *testing.T) {
 	f.panicOn = ""
 	f.mu.Unlock()
 	wantStatus(t, get(t, h, "/api/v1/status"), 200)
+}
+
+func TestProjects(t *testing.T) {
+	f := newFake()
+	var body projectsBody
+	decode(t, get(t, newTestServer(t, f, ""), "/api/projects"), &body)
+	if body.Available || !strings.Contains(body.Message, "no projects probe is configured") || body.Projects == nil || len(body.Projects) != 0 {
+		t.Errorf("with no projects probe: %+v", body)
+	}
+
+	// A projects probe under another name is found by its repositories.
+	f.health = append(f.health, scheduler.Health{Name: "src", Runtime: "wasm", Source: "projects.wasm", State: "ok", LastRun: t0, LastSuccess: t0})
+	var r sdk.Report
+	r.Message = "2 repositories, 1 with uncommitted changes"
+	r.Add(sdk.Entity{Kind: "repository", ID: "b/api", Name: "api", State: "dirty", Health: sdk.StatusOK, Attrs: map[string]any{"branch": "main", "modified": float64(2)}})
+	r.Add(sdk.Entity{Kind: "repository", ID: "a/web", Name: "web", State: "clean", Health: sdk.StatusOK})
+	f.latest["src"] = store.Record{Probe: "src", Time: t0, Report: r}
+	f.bump()
+	decode(t, get(t, newTestServer(t, f, ""), "/api/projects"), &body)
+	if !body.Available || body.Probe != "src" || len(body.Projects) != 2 || body.Projects[0].ID != "a/web" ||
+		body.Projects[1].Attrs["branch"] != "main" || body.Projects[0].Attrs == nil || body.Message != r.Message {
+		t.Errorf("projects %+v", body)
+	}
+
+	// A probe named projects with no fresh report: empty, with the reason.
+	f2 := newFake()
+	f2.health = append(f2.health, scheduler.Health{Name: "projects", State: "failing"})
+	decode(t, get(t, newTestServer(t, f2, ""), "/api/projects"), &body)
+	if body.Available || body.Probe != "projects" || body.Message != "no fresh report from probe projects" || len(body.Projects) != 0 {
+		t.Errorf("stale projects probe: %+v", body)
+	}
+}
+
+func TestPProf(t *testing.T) {
+	auth := []string{"Authorization", "Bearer s3cret"}
+	off := New(Config{Token: "s3cret"}, newFake(), nil).Handler()
+	wantStatus(t, get(t, off, "/debug/pprof/", auth...), http.StatusNotFound)
+	on := New(Config{Token: "s3cret", PProf: true}, newFake(), nil).Handler()
+	wantStatus(t, get(t, on, "/debug/pprof/"), http.StatusUnauthorized)
+	rec := get(t, on, "/debug/pprof/goroutine?debug=1", auth...)
+	wantStatus(t, rec, http.StatusOK)
+	if !strings.Contains(rec.Body.String(), "goroutine profile") {
+		t.Errorf("goroutine profile: %.200s", rec.Body)
+	}
+	// With no token the profiler is never served, whatever the flag says.
+	noToken := New(Config{PProf: true}, newFake(), nil).Handler()
+	wantStatus(t, get(t, noToken, "/debug/pprof/"), http.StatusNotFound)
 }

@@ -17,12 +17,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/barbossa-agent/barbossa/core/scheduler"
 	"github.com/barbossa-agent/barbossa/core/store"
@@ -100,6 +102,7 @@ type Server struct {
 	src     Source
 	log     *slog.Logger
 	handler http.Handler
+	router  *mux.Router // the routes without middleware, for the OpenAPI test
 	cache   cache
 	auth    *authState // sessions and failed logins; nil with no token
 	metrics http.Handler
