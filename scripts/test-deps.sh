@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test-deps.sh installs the Debian packages the integration tests need
-# (real dockerd, real systemd in systemd-nspawn, tmux, wabt).
+# (real dockerd, real systemd in systemd-nspawn, tmux, wabt, Chromium).
 #
 # Idempotent and quick: it asks dpkg what is already installed and only
 # runs apt-get (update once, then install) when something is missing.
@@ -23,6 +23,7 @@ set -euo pipefail
 #   prometheus         a real Prometheus scraping the agent (testenv.StartPrometheus)
 #   git                the projects example reads real repositories
 #   prometheus-alertmanager  a real Alertmanager receiving alerts (testenv.StartAlertmanager)
+#   chromium           the dashboard's browser test (testenv.StartChromium)
 PKGS=(
 	tmux
 	wabt
@@ -40,6 +41,7 @@ PKGS=(
 	prometheus
 	git
 	prometheus-alertmanager
+	chromium
 )
 
 missing=()

@@ -290,7 +290,7 @@
       try {
         const lines = [];
         for (const [name, labels] of sp.sels) {
-          const b = await query([selector(name, labels, sys && sys.name)], { range: "1h", step: "30s", rate: sp.rate });
+          const b = await query([selector(name, labels, sys && sys.name)], { range: "1h", step: "15s", rate: sp.rate });
           const ss = b.series.filter((s) => !(sp.skip && sp.skip(s.labels)));
           lines.push(sp.sum ? sumSeries(ss) : ss.length ? ss[0].points : []);
         }
@@ -370,6 +370,7 @@
       for (const q of c.def.q) {
         const b = await query([q.raw || selector(q.name, {}, c.def.probe)], { range: state.range, rate: q.rate });
         step = b.step_seconds;
+        c.window = [new Date(b.from).getTime() / 1000, new Date(b.to).getTime() / 1000];
         b.series.filter((s) => !(q.skip && q.skip(s.labels))).forEach((s) => lines.push({ label: q.label(s.labels, s), points: s.points }));
       }
       c.el.querySelector(".range-note").textContent = "last " + state.range + " · step " + fmtDur(step);
@@ -405,6 +406,8 @@
       }))),
     };
     c.plot = new uPlot(opts, data, box);
+    // The whole range asked for, however little of it has data yet.
+    if (c.window) c.plot.setScale("x", { min: c.window[0], max: c.window[1] });
   }
   async function loadSeriesList() {
     const sel = $("series-pick");

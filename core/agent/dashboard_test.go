@@ -1,0 +1,346 @@
+//go:build linux
+
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/barbossa-agent/barbossa/core/builtinwasm"
+	"github.com/barbossa-agent/barbossa/core/testenv"
+)
+
+// artifactDir is where the dashboard test leaves its screenshots:
+// $BARBOSSA_ARTIFACTS, else a fixed folder under the temp dir (replaced at
+// every run, so runs do not pile up).
+func artifactDir(t *testing.T) string {
+	dir := os.Getenv("BARBOSSA_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "barbossa-artifacts")
+	}
+	dir = filepath.Join(dir, "dashboard")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+	return dir
+}
+
+// TestDashboardInChromium drives the real page in a real Chromium against a
+// running agent with a real tmux server and the test rig's dockerd: the
+// login flow, host values and charts with points, a tmux session created
+// during the test showing up live, a container restart clicked in the page
+// happening in dockerd, no request beyond loopback, no console error, and no
+// horizontal scroll on a 390 px phone.
+func TestDashboardInChromium(t *testing.T) {
+	if _, err := builtinwasm.Bundle(); err != nil {
+		t.Fatalf("%v: the dashboard test runs the built-in WASM probes (make wasm)", err)
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if testenv.InCI() {
+			t.Fatalf("tmux is not installed; CI requires it: %v", err)
+		}
+		t.Skipf("tmux is not installed: %v", err)
+	}
+	browser := testenv.StartChromium(t, 1280, 1000)
+	d := testenv.StartDocker(t)
+	web := d.Container(t, testenv.ContainerSpec{Name: "web-1"})
+	d.Container(t, testenv.ContainerSpec{Name: "job", State: testenv.Exited, ExitCode: 2})
+
+	sockDir, err := os.MkdirTemp("", "dash-tmux-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	tmuxSock := filepath.Join(sockDir, "s")
+	tmux := func(args ...string) {
+		t.Helper()
+		if b, err := exec.Command("tmux", append([]string{"-S", tmuxSock}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, b)
+		}
+	}
+	tmux("new-session", "-d", "-s", "editor", "sleep 3600")
+	t.Cleanup(func() { exec.Command("tmux", "-S", tmuxSock, "kill-server").Run() })
+	noBus := "unix:path=" + filepath.Join(sockDir, "no-bus")
+
+	const token = "dash-s3cret"
+	base, logs, _, _ := startAgentWith(t, t.TempDir(), fmt.Sprintf(`
+[portal]
+listen = "127.0.0.1:0"
+token = %q
+[portal.actions]
+containers = ["web-*"]
+socket = %q
+timeout = "30s"
+[store]
+flush_interval = "100ms"
+[[probe]]
+name = "system"
+interval = "1s"
+timeout = "900ms"
+[[probe]]
+name = "tmux"
+runtime = "wasm"
+source = "builtin:tmux"
+interval = "1s"
+timeout = "900ms"
+max_memory = "16MiB"
+[probe.allow]
+exec = ["tmux"]
+[probe.config]
+socket = %q
+[[probe]]
+name = "docker"
+runtime = "wasm"
+source = "builtin:docker"
+interval = "2s"
+timeout = "1900ms"
+max_memory = "32MiB"
+[probe.allow]
+http = ["GET unix://%s /containers/json /containers/*/json /containers/*/stats"]
+[probe.config]
+socket = %q
+[[probe]]
+name = "systemd"
+runtime = "wasm"
+source = "builtin:systemd"
+interval = "5s"
+timeout = "2s"
+max_memory = "32MiB"
+[probe.allow]
+dbus = ["%s org.freedesktop.systemd1 org.freedesktop.systemd1.Manager.ListUnits"]
+[probe.config]
+bus = %q
+`, token, d.Socket(), tmuxSock, d.Socket(), d.Socket(), noBus, noBus))
+	waitFor(t, 30*time.Second, "three system reports and the docker probe's", func() bool {
+		var p struct{ Runs int }
+		var dk struct{ Report *struct{} }
+		getJSONAuth(t, base+"/api/v1/probes/system", token, &p)
+		getJSONAuth(t, base+"/api/v1/probes/docker", token, &dk)
+		return p.Runs >= 3 && dk.Report != nil
+	})
+	shots := artifactDir(t)
+
+	// Every request the browser makes, and every console message.
+	var mu sync.Mutex
+	var requests []string
+	if _, err := chromedp.Call(browser, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	lctx, stopListen := context.WithCancel(browser)
+	defer stopListen()
+	if err := chromedp.Listen(lctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+			mu.Lock()
+			requests = append(requests, e.Request.URL)
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var consoleMsgs []chromedp.ConsoleMessage
+	consoleDone := make(chan struct{})
+	go func() {
+		defer close(consoleDone)
+		for m, err := range chromedp.Console(lctx) {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			consoleMsgs = append(consoleMsgs, m)
+			mu.Unlock()
+		}
+	}()
+
+	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(browser, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v\nagent log:\n%s", what, err, tail(logs.String(), 3000))
+		}
+	}
+	eval := func(expr string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(browser, 10*time.Second)
+		defer cancel()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		return v
+	}
+	poll := func(what, expr string, within time.Duration) time.Duration {
+		t.Helper()
+		began := time.Now()
+		ctx, cancel := context.WithTimeout(browser, within+5*time.Second)
+		defer cancel()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(within))); err != nil {
+			t.Fatalf("%s: not within %s: %v", what, within, err)
+		}
+		return time.Since(began)
+	}
+	shot := func(name string, full bool) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(browser, 30*time.Second)
+		defer cancel()
+		take := chromedp.CaptureScreenshot()
+		if full {
+			take = chromedp.FullScreenshot(100)
+		}
+		png, err := chromedp.Run(ctx, take)
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Login: the page sends the browser to the form; a wrong token is
+	// refused with a message; the right one opens the dashboard.
+	run("open the page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	if loc := eval("location.pathname"); loc != "/login" {
+		t.Fatalf("without a session the page is at %q, want /login", loc)
+	}
+	shot("login", false)
+	run("a wrong token", chromedp.SendKeys(chromedp.CSS("#token"), "not-it"), chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#login-error")))
+	if msg := eval(`document.getElementById("login-error").textContent`); msg != "Wrong token." {
+		t.Errorf("login error %q", msg)
+	}
+	run("sign in", chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#card-cpu")))
+	if eval("document.cookie") != "" {
+		t.Error("the session cookie is readable by the page's script: want HttpOnly")
+	}
+
+	// Host values and charts with points.
+	poll("host values", `/\d/.test(document.getElementById("val-cpu").textContent) && /\d/.test(document.getElementById("val-mem").textContent) && /\d/.test(document.getElementById("val-load").textContent)`, 10*time.Second)
+	poll("network rates", `/\d/.test(document.getElementById("val-net").textContent)`, 10*time.Second)
+	poll("the CPU chart with points", `(() => { const p = document.querySelector("#chart-grid .plot[data-points]"); return !!p && Number(p.dataset.points) > 1 && !!p.querySelector("canvas"); })()`, 15*time.Second)
+	poll("a rate chart with points", `[...document.querySelectorAll("#chart-grid .chart")].some(c => c.textContent.includes("Network") && Number((c.querySelector(".plot")||{dataset:{}}).dataset.points) > 0)`, 15*time.Second)
+	poll("the sparklines", `document.querySelectorAll(".spark canvas").length >= 4`, 15*time.Second)
+	poll("the docker pane with its containers", `!!document.querySelector('button[data-act="restart"][data-target="web-1"]')`, 10*time.Second)
+	if txt := eval(`document.getElementById("probe-systemd").textContent`); !strings.Contains(txt, "not present") {
+		t.Errorf("the systemd pane with no systemd says %q, want not present", txt)
+	}
+	if st := eval(`document.getElementById("overall").textContent`); st == "unknown" {
+		t.Errorf("overall status %q: an absent systemd must not make it unknown", st)
+	}
+	shot("desktop", true)
+
+	// A tmux session created now shows up without a reload, within 2 s.
+	eval(`window.__noReload = "still here"; ""`)
+	began := time.Now()
+	tmux("new-session", "-d", "-s", "fresh-session", "sleep 3600")
+	poll("the new tmux session", `!!document.querySelector('tr[data-session="fresh-session"]')`, 2*time.Second-time.Since(began))
+	t.Logf("a new tmux session appeared in the page %s after it was created", time.Since(began).Round(time.Millisecond))
+	if v := eval(`String(window.__noReload)`); v != "still here" {
+		t.Errorf("the page reloaded (marker %q)", v)
+	}
+
+	// Restart a container from the page: confirm, see the result, and
+	// dockerd has restarted it.
+	before := d.Inspect(t, web.ID)
+	run("restart web-1", chromedp.Click(chromedp.CSS(`button[data-act="restart"][data-target="web-1"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-ok")))
+	if txt := eval(`document.getElementById("confirm-title").textContent`); txt != "Restart web-1?" {
+		t.Errorf("confirmation %q", txt)
+	}
+	shot("confirm", false)
+	run("confirm", chromedp.Click(chromedp.CSS("#confirm-ok")))
+	poll("the action's result", `[...document.querySelectorAll(".toast")].some(e => /restart web-1: done/.test(e.textContent))`, 40*time.Second)
+	after := d.Inspect(t, web.ID)
+	if after.State.Pid == before.State.Pid || !after.State.Running {
+		t.Errorf("web-1 was not restarted in dockerd: pid %d -> %d, running %v", before.State.Pid, after.State.Pid, after.State.Running)
+	}
+	poll("the restart in the events", `document.getElementById("timeline").textContent.includes("restart requested")`, 10*time.Second)
+
+	// The filter box narrows the panes.
+	run("filter", chromedp.SendKeys(chromedp.CSS("#filter"), "fresh-session"))
+	poll("filtered", `!!document.querySelector('tr[data-session="fresh-session"]') && !document.querySelector('tr[data-session="editor"]')`, 5*time.Second)
+	eval(`(() => { const f = document.getElementById("filter"); f.value = ""; f.dispatchEvent(new Event("input")); return ""; })()`)
+	poll("unfiltered", `!!document.querySelector('tr[data-session="editor"]')`, 5*time.Second)
+
+	// Dark mode, from prefers-color-scheme.
+	if _, err := chromedp.Call(browser, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if bg := eval(`getComputedStyle(document.body).backgroundColor`); bg != "rgb(14, 17, 22)" {
+		t.Errorf("dark mode background %q", bg)
+	}
+	shot("desktop-dark", true)
+	if _, err := chromedp.Call(browser, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A phone: 390 px wide, no horizontal scroll.
+	run("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulatePortrait), chromedp.Sleep(500*time.Millisecond)) // Sleep: the page re-lays out its charts after a resize; no event says when
+	if w := eval(`String(document.documentElement.scrollWidth) + "/" + String(window.innerWidth)`); !noHScroll(w) {
+		t.Errorf("at 390 px the page scrolls sideways: scrollWidth/innerWidth = %s", w)
+	}
+	shot("phone", false)
+	run("phone, the probes", chromedp.ScrollIntoView(chromedp.CSS("#probes")))
+	shot("phone-probes", false)
+	run("desktop again", chromedp.EmulateViewport(1280, 1000))
+
+	// Logout ends the session: the page is the login form again.
+	run("sign out", chromedp.Click(chromedp.CSS("#logout button")), chromedp.WaitVisible(chromedp.CSS("#token")))
+	run("reopen", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#token")))
+
+	// Nothing left loopback, and the console stayed clean.
+	stopListen()
+	<-consoleDone
+	mu.Lock()
+	defer mu.Unlock()
+	if len(requests) < 10 {
+		t.Errorf("only %d requests recorded", len(requests))
+	}
+	for _, r := range requests {
+		u, err := url.Parse(r)
+		if err != nil || (u.Scheme != "data" && u.Hostname() != "127.0.0.1") {
+			t.Errorf("a request left loopback: %s", r)
+		}
+	}
+	for _, m := range consoleMsgs {
+		// The wrong token above is answered 401, which the browser logs.
+		expected := m.Source == "network" && strings.HasSuffix(m.URL, "/login") && strings.Contains(m.Text, "401")
+		if (m.Type == "error" || m.IsException()) && !expected {
+			t.Errorf("console: %s (%s)", m, m.URL)
+		}
+	}
+}
+
+// noHScroll reads "scrollWidth/innerWidth".
+func noHScroll(s string) bool {
+	var sw, iw int
+	if _, err := fmt.Sscanf(s, "%d/%d", &sw, &iw); err != nil {
+		return false
+	}
+	return sw <= iw
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
