@@ -1,5 +1,6 @@
 // Package testenv starts real systems for integration tests: a private Docker
-// Engine (Debian's dockerd) and a real systemd booted in systemd-nspawn.
+// Engine (Debian's dockerd), a real systemd booted in systemd-nspawn, a real
+// Prometheus, and a headless Chromium (StartChromium) for the dashboard.
 //
 // It is test support only: import it from _test.go files. Every process,
 // mount and cgroup it creates is removed by a t.Cleanup it registers, and
