@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/barbossa-agent/barbossa/core/scheduler"
+	"github.com/barbossa-agent/barbossa/core/store"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
@@ -18,14 +19,40 @@ const (
 	netPrefix    = "system.net."
 )
 
-type networkBody struct {
-	// Available is false when there is no system probe or no fresh report
+// derived heads a body derived from one probe's latest report (the
+// network view, the projects): which probe, and whether it had one.
+type derived struct {
+	// Available is false when there is no such probe or no fresh report
 	// from it; Message says which.
-	Available      bool             `json:"available"`
-	Message        string           `json:"message,omitempty"`
-	Probe          string           `json:"probe,omitempty"`
-	State          string           `json:"state,omitempty"`
-	Time           *time.Time       `json:"time"`
+	Available bool       `json:"available"`
+	Message   string     `json:"message,omitempty"`
+	Probe     string     `json:"probe,omitempty"`
+	State     string     `json:"state,omitempty"`
+	Time      *time.Time `json:"time"`
+}
+
+// derive fills the head from probe h (found false: none is configured,
+// which missing says) and returns its fresh report, or nil.
+func (sn *snapshot) derive(h scheduler.Health, found bool, missing string) (derived, *store.Record) {
+	var d derived
+	if !found {
+		d.Message = missing
+		return d, nil
+	}
+	d.Probe, d.State = h.Name, h.State
+	rec, ok := sn.latest[h.Name]
+	if !ok {
+		d.Message = "no fresh report from probe " + h.Name
+		return d, nil
+	}
+	d.Available = true
+	t := rec.Time
+	d.Time = &t
+	return d, rec
+}
+
+type networkBody struct {
+	derived
 	Connections    connections      `json:"connections"`
 	ListenersTotal int              `json:"listeners_total"`
 	Listeners      []listenerView   `json:"listeners"`
@@ -80,20 +107,11 @@ func (sn *snapshot) network() networkBody {
 		Listeners:   []listenerView{},
 		Interfaces:  []map[string]any{},
 	}
-	h, ok := systemProbe(sn.health)
-	if !ok {
-		b.Message = "no system probe is configured"
+	h, found := systemProbe(sn.health)
+	var rec *store.Record
+	if b.derived, rec = sn.derive(h, found, "no system probe is configured"); rec == nil {
 		return b
 	}
-	b.Probe, b.State = h.Name, h.State
-	rec, ok := sn.latest[h.Name]
-	if !ok {
-		b.Message = "no fresh report from probe " + h.Name
-		return b
-	}
-	b.Available = true
-	t := rec.Time
-	b.Time = &t
 
 	ifaces := map[string]map[string]any{}
 	for _, m := range rec.Report.Metrics {

@@ -2,9 +2,9 @@ package portal
 
 import (
 	"sort"
-	"time"
 
 	"github.com/barbossa-agent/barbossa/core/scheduler"
+	"github.com/barbossa-agent/barbossa/core/store"
 )
 
 // /api/projects is the original product's projects page as JSON: the git
@@ -17,14 +17,8 @@ const (
 )
 
 type projectsBody struct {
-	// Available is false when no projects probe is configured or it has no
-	// fresh report; Message says which and what to do.
-	Available bool          `json:"available"`
-	Message   string        `json:"message,omitempty"`
-	Probe     string        `json:"probe,omitempty"`
-	State     string        `json:"state,omitempty"`
-	Time      *time.Time    `json:"time"`
-	Projects  []projectView `json:"projects"`
+	derived                // network.go; Message is the probe's own when Available
+	Projects []projectView `json:"projects"`
 }
 
 // projectView is one repository: the entity the probe reported.
@@ -38,20 +32,11 @@ type projectView struct {
 
 func (sn *snapshot) projects() projectsBody {
 	b := projectsBody{Projects: []projectView{}}
-	h, ok := sn.projectsProbe()
-	if !ok {
-		b.Message = "no projects probe is configured: drop examples/projects into probes.d (see examples/projects/README.md)"
+	h, found := sn.projectsProbe()
+	var rec *store.Record
+	if b.derived, rec = sn.derive(h, found, "no projects probe is configured: drop examples/projects into probes.d (see examples/projects/README.md)"); rec == nil {
 		return b
 	}
-	b.Probe, b.State = h.Name, h.State
-	rec, ok := sn.latest[h.Name]
-	if !ok {
-		b.Message = "no fresh report from probe " + h.Name
-		return b
-	}
-	b.Available = true
-	t := rec.Time
-	b.Time = &t
 	b.Message = rec.Report.Message
 	for _, e := range rec.Report.Entities {
 		if e.Kind != projectKind {
