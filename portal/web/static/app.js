@@ -316,6 +316,9 @@
     if (sparkPlots[id]) sparkPlots[id].destroy();
     box.textContent = "";
     sparkPlots[id] = new uPlot(opts, data, box);
+    const now = Date.now() / 1000;
+    sparkPlots[id].setScale("x", { min: now - 3600, max: now }); // the last hour, however little has data
+
   }
 
   // ---- charts -------------------------------------------------------------
