@@ -12,11 +12,14 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/gorilla/mux"
+
+	alerting "github.com/barbossa-agent/barbossa/core/alert"
 )
 
 func loadOpenAPI(t *testing.T) *openapi3.T {
@@ -54,9 +57,12 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.PlainBodyDecoder)
 	}
 	actor := &fakeActor{res: ActionResult{Result: "done", Message: "job 1"}}
-	srv := New(Config{Token: "s3cret", PProf: true, Actions: Actions{Containers: []string{"web"}, Units: []string{"nginx.service"}, Actor: actor}}, newFake(), nil)
+	alerts := &busyAlerts{}
+	srv := New(Config{Token: "s3cret", PProf: true, Alerts: alerts,
+		Actions: Actions{Containers: []string{"web"}, Units: []string{"nginx.service"}, Actor: actor}}, newFake(), nil)
 	h := srv.Handler()
 	bearer := []string{"Authorization", "Bearer s3cret"}
+	bearerJSON := []string{"Authorization", "Bearer s3cret", "Content-Type", "application/json"}
 	b := &browser{t: t, h: h, addr: "192.0.2.7:5000"}
 	b.login("s3cret")
 	csrf := b.csrf()
@@ -87,6 +93,12 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		{"POST", "/api/v1/actions", "/api/v1/actions", `{"kind":"container","target":"web","action":"restart"}`, 200, bearer},
 		{"POST", "/api/v1/actions", "/api/v1/actions", `{"kind":"container","target":"db","action":"restart"}`, 403, bearer},
 		{"POST", "/api/v1/actions", "/api/v1/actions", `{"kind":"pod"}`, 400, bearer},
+		{"GET", "/api/v1/alerts", "/api/v1/alerts", "", 200, bearer},
+		{"POST", "/api/v1/silences", "/api/v1/silences", `{"matchers":{"alertname":"disk-full"},"duration":"2h","comment":"resizing"}`, 201, bearerJSON},
+		{"POST", "/api/v1/silences", "/api/v1/silences", `{"matchers":{}}`, 415, bearer},
+		{"POST", "/api/v1/silences", "/api/v1/silences", `{"matchers":{},"duration":"2h"}`, 400, bearerJSON},
+		{"DELETE", "/api/v1/silences/{id}", "/api/v1/silences/1", "", 200, bearer},
+		{"DELETE", "/api/v1/silences/{id}", "/api/v1/silences/nope", "", 404, bearer},
 		{"GET", "/metrics", "/metrics", "", 200, bearer},
 		{"GET", "/healthz", "/healthz", "", 200, nil},
 		{"GET", "/", "/", "", 200, bearer},
@@ -184,6 +196,27 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// busyAlerts is fakeAlerts with an alert, a rule and a receiver to show.
+type busyAlerts struct{ fakeAlerts }
+
+func (b *busyAlerts) Status() alerting.Status {
+	st := b.fakeAlerts.Status()
+	if st.Silences == nil {
+		st.Silences = []alerting.Silence{} // as the engine lists none
+	}
+	v := 93.1
+	at := time.Now().Add(-time.Minute).UTC()
+	st.EvaluatedAt = &at
+	st.Summary = alerting.Summary{Firing: 1, NoData: 1}
+	st.Alerts = []alerting.Alert{{Key: `disk-full{mount="/"}`, Rule: "disk-full", State: "firing", Severity: "critical",
+		Labels: map[string]string{"alertname": "disk-full", "mount": "/"}, Annotations: map[string]string{"summary": "93.1, above 90"},
+		Value: &v, ActiveAt: at, FiredAt: &at, SilencedBy: []string{}}}
+	st.Rules = []alerting.RuleStatus{{Name: "disk-full", Kind: "series", Watches: "system.disk.used_percent > 90", Severity: "critical",
+		State: "firing", Active: 1, Receivers: []string{"ops"}, Line: 3}}
+	st.Receivers = []alerting.ReceiverStatus{{Name: "ops", Type: "webhook", Sent: 1}}
+	return st
 }
 
 // validate checks one response against the document's operation.

@@ -44,7 +44,8 @@ func (a alertsJSON) rule(name string) string {
 
 // TestAgentAlertsEndToEnd runs an agent whose flaky probe breaks a rule and
 // whose other rule watches a series nobody reports: the first fires and
-// reaches a webhook, the second is "no data" in /api/v1/alerts, the page,
+// reaches a webhook, the second is "no data" in /api/v1/alerts (which the
+// page draws),
 // the status and /metrics; silences go through the portal with the token.
 func TestAgentAlertsEndToEnd(t *testing.T) {
 	var mu sync.Mutex
@@ -122,11 +123,12 @@ group_wait = "0s"
 		t.Errorf("webhook body %s", hooks[0])
 	}
 
-	_, page := get("/", nil)
-	for _, want := range []string{"Alert rules (2)", "typo", "no data", "answer-high"} {
-		if !strings.Contains(page, want) {
-			t.Errorf("the page lacks %q", want)
-		}
+	// The page draws its alert rules from /api/v1/alerts (checked above),
+	// which its OpenAPI document must list for the page to look;
+	// TestDashboardInChromium sees them drawn.
+	_, doc := get("/api/v1/openapi.json", nil)
+	if !strings.Contains(doc, `"/api/v1/alerts"`) {
+		t.Error("openapi.json lacks /api/v1/alerts: the page would not show the rules")
 	}
 	var status struct {
 		Status   string `json:"status"`

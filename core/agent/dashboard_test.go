@@ -126,6 +126,10 @@ max_memory = "32MiB"
 dbus = ["%s org.freedesktop.systemd1 org.freedesktop.systemd1.Manager.ListUnits"]
 [probe.config]
 bus = %q
+[[alert]]
+name = "load-sky-high"
+series = 'system.load.1{probe="system"}'
+above = 100000
 `, token, d.Socket(), tmuxSock, d.Socket(), d.Socket(), noBus, noBus))
 	waitFor(t, 30*time.Second, "three system reports and the docker probe's", func() bool {
 		var p struct{ Runs int }
@@ -243,6 +247,7 @@ bus = %q
 	if st := eval(`document.getElementById("overall").textContent`); st == "unknown" {
 		t.Errorf("overall status %q: an absent systemd must not make it unknown", st)
 	}
+	poll("the alert rules", `!!document.querySelector('#alerts tr[data-rule="load-sky-high"]')`, 10*time.Second)
 	shot("desktop", true)
 
 	// A tmux session created now shows up without a reload, within 2 s.

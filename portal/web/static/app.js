@@ -168,32 +168,40 @@
     $("agent-version").textContent = "agent " + (h.agent_version || "?") + ", up " + fmtDur((Date.now() - new Date(h.started_at).getTime()) / 1000);
   }
 
-  let alertsFromAPI = null;
-  // The alerts panel reads /api/v1/alerts when the agent serves it, and the
-  // status' alerts otherwise.
+  // The alerts panel shows the status' alerts (probes, reports, entities,
+  // and the alert rules' firing alerts), and, where this agent runs alert
+  // rules (/api/v1/alerts), how every rule stands.
+  let alerting = null;
   async function loadAlerts() {
     if (!state.alertsURL) return;
     try {
-      const b = await api(state.alertsURL);
-      alertsFromAPI = Array.isArray(b.alerts) ? b.alerts : null;
+      alerting = await api(state.alertsURL);
     } catch (e) {
-      alertsFromAPI = null;
+      alerting = null;
     }
     if (state.status) renderAlerts(state.status);
   }
+  const ruleSev = (s) => (/crit/.test(s) ? "crit" : /warn/.test(s) ? "warn" : "unknown");
   function renderAlerts(st) {
-    const list = alertsFromAPI || st.alerts || [];
+    const list = st.alerts || [];
     $("alerts-count").textContent = list.length ? "(" + list.length + ")" : "";
-    if (!list.length) {
-      $("alerts").innerHTML = '<div class="panel all-good">' + badge("ok") + " Nothing needs a look.</div>";
-      return;
-    }
-    $("alerts").innerHTML = list.map((a) => {
+    let html = list.length ? list.map((a) => {
       const sev = a.severity || "warn";
-      const what = [a.probe, a.name || a.entity || (a.kind === "probe" ? "probe" : a.kind === "report" ? "report" : "")].filter(Boolean).join(" · ");
-      const msg = [a.state, a.message || a.summary].filter(Boolean).join(": ");
+      const what = [a.probe, a.name || a.entity || a.kind].filter(Boolean).join(" · ");
+      const msg = [a.state, a.message].filter(Boolean).join(": ");
       return '<div class="panel alert ' + esc(sev) + '">' + badge(sev) + '<span class="what">' + esc(what) + '</span><span class="msg">' + esc(msg) + "</span></div>";
-    }).join("");
+    }).join("") : '<div class="panel all-good">' + badge("ok") + " Nothing needs a look.</div>";
+    const rules = (alerting && alerting.rules) || [];
+    if (rules.length) {
+      const rows = rules.map((r) => {
+        const sev = r.state === "firing" ? ruleSev(r.severity) : r.state === "pending" ? "warn" : r.state === "inactive" ? "ok" : "unknown";
+        return '<tr data-rule="' + esc(r.name) + '">' + td(esc(r.name), "name") + td(esc(r.severity)) + td(badge(r.state, sev)) +
+          td('<span class="muted small">' + esc(r.watches) + "</span>") + td(r.active, "n") + "</tr>";
+      });
+      html += '<details class="panel rules"' + (rules.some((r) => r.state !== "inactive") ? " open" : "") + "><summary>Alert rules (" + rules.length + ")</summary>" +
+        table([["Rule"], ["Severity"], ["State"], ["Watches"], ["Active", 1]], rows, "rules", rules.length) + "</details>";
+    }
+    $("alerts").innerHTML = html;
   }
 
   // ---- overview cards ----------------------------------------------------
