@@ -11,9 +11,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -170,6 +172,14 @@ type Probe struct {
 	origin *origin // where its keys are written (Errorf)
 }
 
+// Same says whether two entries run the same probe the same way: every
+// key equal, wherever in its file each is written.
+func (p Probe) Same(q Probe) bool {
+	p.Line, q.Line = 0, 0
+	p.origin, q.origin = nil, nil
+	return reflect.DeepEqual(p, q)
+}
+
 // Allow is [probe.allow]: the host capabilities granted to a sandboxed probe.
 // Nothing is granted unless listed.
 type Allow struct {
@@ -238,20 +248,18 @@ func Parse(name string, data []byte) (*Config, error) {
 // filled, so that check can go on to find what the agent would refuse
 // later and report it all at once. A config with problems must not run.
 func ParseAll(name string, data []byte) (*Config, error) {
-	cfg := &Config{File: name}
-	md, err := toml.Decode(string(data), cfg)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, &Error{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
-		}
-		return nil, decodeError(name, err)
-	}
+	cfg := &Config{}
 	loc := newLocator(data)
+	md, errs, typeErr, err := decode(name, data, cfg, func(key []string, index int) int { return loc.keyLine(key, index) })
+	if err != nil {
+		return nil, err
+	}
+	cfg.File = name
 	cfg.locateProbes(loc)
-	var errs []error
 	for _, u := range undecoded(md) {
-		errs = append(errs, &Error{File: name, Line: loc.keyLine(u.key, u.index), Key: u.key.String(), Msg: "unknown key"})
+		if !typeErr[u.key.String()] {
+			errs = append(errs, &Error{File: name, Line: loc.keyLine(u.key, u.index), Key: u.key.String(), Msg: "unknown key"})
+		}
 	}
 	cfg.applyDefaults()
 	errs = append(errs, cfg.check(loc)...)
@@ -413,6 +421,9 @@ func (c *Config) check(loc *locator) []error {
 	if c.Store.BatchSize < 1 {
 		bad("store", 0, "store.batch_size", "must be at least 1")
 	}
+	if err := checkListen(c.Portal.Listen); err != nil {
+		bad("portal", 0, "portal.listen", "%q: %v", c.Portal.Listen, err)
+	}
 	if c.Portal.Token != "" && c.Portal.TokenFile != "" {
 		bad("portal", 0, "portal.token_file", "set token or token_file, not both")
 	}
@@ -446,6 +457,27 @@ func (c *Config) check(loc *locator) []error {
 	}
 	errs = append(errs, c.checkAlerts(loc)...)
 	return errs
+}
+
+// checkListen refuses a listen address the portal could never bind: not
+// host:port, or a port outside 0-65535 (0 picks a free one) that is not a
+// service name either.
+func checkListen(listen string) error {
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("is not host:port (127.0.0.1:8080, [::1]:8080, :8080)")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		if _, err := net.LookupPort("tcp", port); err != nil {
+			return fmt.Errorf("port %q is neither a number nor a service name", port)
+		}
+		return nil
+	}
+	if n < 0 || n > 65535 {
+		return fmt.Errorf("port %d is not a TCP port (1-65535)", n)
+	}
+	return nil
 }
 
 // FieldError is a problem with one key of a [[probe]] entry.

@@ -162,3 +162,75 @@ func TestPathsAndToken(t *testing.T) {
 		t.Errorf("token = %q, %v", tok, err)
 	}
 }
+
+// TestTypeErrorsAllReported: the decoder stops at the first value of the
+// wrong type; check must still list every one, and the other problems of
+// the file with them.
+func TestTypeErrorsAllReported(t *testing.T) {
+	text := `[agent]
+workers = "eight"
+log_level = "loud"
+
+[portal]
+listen = "127.0.0.1:99999"
+
+[[probe]]
+name = "a"
+interval = 300
+[probe.allow]
+exec = "tmux"
+
+[[probe]]
+name = "b"
+interval = "1s"
+timeout = "2s"
+`
+	_, err := Parse("x.toml", []byte(text))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		`x.toml:2: agent.workers: incompatible types`,
+		`x.toml:3: agent.log_level: "loud" is not one of`,
+		`x.toml:6: portal.listen: "127.0.0.1:99999": port 99999 is not a TCP port (1-65535)`,
+		`x.toml:10: probe.interval: bad duration "300"`,
+		`x.toml:12: probe.allow.exec: incompatible types`,
+		`x.toml:17: probe.timeout: probe "b": 2s must be shorter than interval 1s`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "unknown key") {
+		t.Errorf("a key of the wrong type was called unknown:\n%v", err)
+	}
+	if n := len(strings.Split(err.Error(), "\n")); n != 6 {
+		t.Errorf("%d problems, want 6:\n%v", n, err)
+	}
+
+	// A drop-in's probe file too.
+	_, err = ParseProbe("d.toml", []byte("interval = 5\ntimeout = true\n[allow]\nread = \"/etc\"\n"), ProbeFile{Name: "d", Source: "d.wasm"})
+	for _, want := range []string{"d.toml:1: interval:", "d.toml:2: timeout:", "d.toml:4: allow.read:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("probe file: missing %q in:\n%v", want, err)
+		}
+	}
+}
+
+func TestListenAddress(t *testing.T) {
+	for listen, want := range map[string]string{
+		"127.0.0.1:8080": "",
+		"[::1]:9100":     "",
+		"localhost:http": "",
+		"127.0.0.1:0":    "", // any free port: tests use it
+		"127.0.0.1":      "is not host:port",
+		":99999":         "port 99999 is not a TCP port",
+		"127.0.0.1:-1":   "port -1 is not a TCP port",
+		"127.0.0.1:nope": `port "nope" is neither a number nor a service`,
+	} {
+		err := checkListen(listen)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("checkListen(%q) = %v, want %q", listen, err, want)
+		}
+	}
+}

@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/BurntSushi/toml"
 )
 
 // ProbeFile says what a file holding one probe entry implies: a drop-in's
@@ -25,21 +23,16 @@ type ProbeFile struct {
 // main file. Every problem is an *Error naming file, line and key.
 func ParseProbe(file string, data []byte, pf ProbeFile) (Probe, error) {
 	var p Probe
-	md, err := toml.Decode(string(data), &p)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return p, &Error{File: file, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
-		}
-		return p, decodeError(file, err)
-	}
 	loc := newLocator(data)
-	var errs []error
+	md, errs, typeErr, err := decode(file, data, &p, func(key []string, _ int) int { return loc.flatKeyLine(strings.Join(key, ".")) })
+	if err != nil {
+		return p, err
+	}
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, &Error{File: file, Line: loc.flatKeyLine(key), Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
 	for _, k := range md.Undecoded() {
-		if k[0] != "config" { // [config] is the probe's own
+		if k[0] != "config" && !typeErr[k.String()] { // [config] is the probe's own
 			bad(k.String(), "unknown key")
 		}
 	}
