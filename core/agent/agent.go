@@ -17,8 +17,10 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/barbossa-agent/barbossa/core/alert"
@@ -68,6 +70,15 @@ type Agent struct {
 
 	wasm    wasmRuntime // the WASM host and shared modules (wasm.go)
 	dropIns dropIns     // probes from probes_dir (reload.go)
+
+	// reloads carries Reload's requests to loop (configreload.go), which
+	// closes loopDone when it returns; beat is when loop last went round
+	// (Unix ns), for the watchdog.
+	reloads  chan chan error
+	loopDone chan struct{}
+	endLoop  func() // closes loopDone, once
+	beat     atomic.Int64
+	notify   notifier // sd_notify (notify.go)
 }
 
 // New opens the store and prepares every configured probe. Nothing runs
@@ -90,6 +101,9 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*Agent, error
 		staleWake: make(chan struct{}, 1),
 
 		collectors: map[string]scheduler.Collector{},
+		reloads:    make(chan chan error),
+		loopDone:   make(chan struct{}),
+		notify:     systemdNotifier{},
 	}
 	dataDir := cfg.Path(cfg.Agent.DataDir)
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
@@ -106,6 +120,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*Agent, error
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	a.store = st
+	a.endLoop = sync.OnceFunc(func() { close(a.loopDone) })
 	a.sched = scheduler.New(scheduler.Options{
 		Workers:  cfg.Agent.Workers,
 		OnResult: a.record,
@@ -277,6 +292,7 @@ func (a *Agent) setLatest(rec store.Record) {
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer a.endLoop() // when loop never ran: Reload must not wait for it
 	a.log.Info("barbossa starting", "version", a.version, "config", a.cfg.File,
 		"probes", len(a.cfg.Probes), "data_dir", a.cfg.Path(a.cfg.Agent.DataDir))
 	if err := a.portal.Listen(); err != nil {
@@ -290,14 +306,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer close(alerting)
 		a.alerts.Run(ctx)
 	}()
-	reloads := make(chan struct{})
-	go func() {
-		defer close(reloads)
-		a.watchDropIns(ctx)
-	}()
+	go a.loop(ctx)
 
 	portalErr := make(chan error, 1)
 	go func() { portalErr <- a.portal.ListenAndServe(ctx) }()
+	a.notify.Notify(daemon.SdNotifyReady + "\nSTATUS=running; portal on " + a.portal.Addr())
+	if every := watchdogInterval(); every > 0 {
+		go watchdog(ctx, every, a.notify, func() bool { return a.alive(every) })
+	}
 
 	var err error
 	select {
@@ -306,8 +322,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	case err = <-portalErr:
 		cancel()
 	}
+	a.notify.Notify(daemon.SdNotifyStopping)
 	a.log.Info("barbossa stopping")
-	<-reloads // ctx is done: the watcher returns after any reload in progress
+	<-a.loopDone // ctx is done: the loop returns after any reload in progress
 	a.sched.Stop()
 	<-alerting // its last writes go in before the store closes
 	if cerr := a.closeAll(); cerr != nil {

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,7 +13,8 @@ import (
 	"github.com/barbossa-agent/barbossa/core/scheduler"
 )
 
-// dropInPoll is how often the probes folder is looked at. Polling a few
+// dropInPoll is how often the probes folder is looked at (by loop,
+// configreload.go). Polling a few
 // stat calls is cheaper than it sounds and needs no inotify dependency;
 // tests shorten it.
 var dropInPoll = 2 * time.Second
@@ -325,22 +325,6 @@ func (a *Agent) removeProbe(name string) {
 	delete(a.latest, name)
 	a.mu.Unlock()
 	a.changes.Bump()
-}
-
-// watchDropIns polls the probes folder until ctx is done. Run waits for it
-// to return before closing collectors, so reloads and shutdown never
-// touch the collectors at the same time.
-func (a *Agent) watchDropIns(ctx context.Context) {
-	t := time.NewTicker(dropInPoll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		a.syncDropIns(true)
-	}
 }
 
 // initDropIns reads the probes folder once at start.

@@ -81,7 +81,7 @@ func TestDropInsSettle(t *testing.T) {
 			t.Fatal(err)
 		}
 		a := newBubbleAgent(t, dir, "[agent]\ndata_dir = \"data\"\nprobes_dir = \"probes.d\"\n")
-		runUntilEnd(t, a.watchDropIns) // polls every dropInPoll from now
+		runUntilEnd(t, a.loop) // polls every dropInPoll from now
 		t0 := time.Now()
 		// loaded reports, once the watcher has done what it can at this
 		// instant, whether the drop-in runs.
