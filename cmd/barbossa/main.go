@@ -1,16 +1,19 @@
 // Command barbossa is the host-monitoring agent: `barbossa run` starts it,
 // `barbossa check` validates a config, `barbossa probes` lists what would run,
-// `barbossa probe test` runs a WASM or plugin probe once.
+// `barbossa probe test` runs a WASM or plugin probe once, `barbossa reload`
+// makes a running agent re-read its config. cli.go holds the commands and
+// their help, from which --help, the shell completions and the man page
+// are all made.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/barbossa-agent/barbossa"
@@ -18,83 +21,35 @@ import (
 	"github.com/barbossa-agent/barbossa/core/config"
 )
 
-// Set by the linker (-ldflags "-X main.version=...").
-var version = "dev"
-
-const usage = `barbossa: a host-monitoring agent
-
-usage:
-  barbossa run     [--config FILE]   run the agent (default: ./barbossa.toml, else the embedded default)
-  barbossa check   [--config FILE]   validate a config and its drop-ins; exit 0, or 1 naming file, line and key
-  barbossa probes  [--config FILE]   list the configured and drop-in probes and their grants
-  barbossa probe test FILE    [--config probe.toml]
-                                     run a WASM probe once and print its report as JSON
-  barbossa alert test NAME [--config FILE]
-                                     send a test notification through every route of
-                                     rule NAME (or to receiver NAME); exit 1 if one failed
-  barbossa version                   print the version
-`
+// Set by the linker (-ldflags "-X main.version=... -X main.buildDate=...").
+var (
+	version   = "dev"
+	buildDate = "unknown"
+)
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	cmd, args := args[0], args[1:]
-	if cmd == "probe" {
-		return probeCmd(args, stdout, stderr)
-	}
-	if cmd == "alert" {
-		if len(args) < 2 || args[0] != "test" {
-			fmt.Fprint(stderr, usage)
-			return 2
-		}
-		fs := flag.NewFlagSet("alert test", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		configPath := fs.String("config", "", "config file")
-		name, rest := args[1], args[2:]
-		if err := fs.Parse(rest); err != nil || fs.NArg() > 0 {
-			return 2
-		}
-		return alertTest(*configPath, name, stdout, stderr)
-	}
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "config file")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	switch cmd {
-	case "version", "--version", "-v":
-		fmt.Fprintf(stdout, "barbossa %s (WASM ABI %d)\n", version, agent.ABIVersion)
-		return 0
-	case "run", "check", "probes":
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "barbossa: unknown command %q\n\n%s", cmd, usage)
-		return 2
-	}
-	if cmd == "check" {
-		return check(*configPath, stdout, stderr)
-	}
-	cfg, err := loadConfig(*configPath)
+// versionText is what `barbossa version` prints.
+func versionText() string {
+	return fmt.Sprintf("barbossa %s (WASM ABI %d)\nbuilt %s with %s for %s/%s\n",
+		version, agent.ABIVersion, buildDate, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// runAgent is `barbossa run`: the agent until SIGINT or SIGTERM; SIGHUP
+// reloads the config.
+func runAgent(configPath string, stderr io.Writer) int {
+	// Before anything else: from here on a SIGHUP reloads instead of
+	// killing the process (the default action), even during start-up.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	cfg, err := loadConfig(configPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "barbossa: %v\n", err)
 		return 1
-	}
-	switch cmd {
-	case "probes":
-		if errs := agent.PrintProbes(stdout, cfg); len(errs) > 0 {
-			fmt.Fprintf(stderr, "barbossa: skipped: %v\n", errors.Join(errs...))
-			return 1
-		}
-		return 0
 	}
 	logger, err := agent.NewLogger(stderr, cfg.Agent.LogLevel, cfg.Agent.LogFormat)
 	if err != nil {
@@ -114,6 +69,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logger.Error("cannot start", "err", err)
 		return 1
 	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = a.Reload() // it logs what it did or why it refused
+			}
+		}
+	}()
 	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("agent stopped", "err", err)
 		return 1
@@ -121,27 +86,55 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// check is `barbossa check`: everything `run` would refuse, all at once.
+// check is `barbossa check`: every problem that would make `run` refuse
+// the config, or skip a drop-in, in one report.
 func check(path string, stdout, stderr io.Writer) int {
 	name, data, err := readConfig(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "barbossa: %v\n", err)
 		return 1
 	}
-	cfg, err := config.ParseAll(name, data)
-	var errs []error
-	if err != nil {
-		errs = append(errs, err)
-	}
-	if cfg != nil {
-		errs = append(errs, agent.Check(cfg)...)
-	}
+	cfg, errs := agent.CheckConfig(name, data)
 	if len(errs) > 0 {
 		fmt.Fprintf(stderr, "barbossa: %v\n", errors.Join(errs...))
 		return 1
 	}
 	dropIns, _ := agent.DropIns(cfg)
 	fmt.Fprintf(stdout, "%s: ok (%d probes, %d drop-ins)\n", cfg.File, len(cfg.Probes), len(dropIns))
+	return 0
+}
+
+// probes is `barbossa probes`.
+func probes(configPath string, stdout, stderr io.Writer) int {
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "barbossa: %v\n", err)
+		return 1
+	}
+	if errs := agent.PrintProbes(stdout, cfg); len(errs) > 0 {
+		fmt.Fprintf(stderr, "barbossa: skipped: %v\n", errors.Join(errs...))
+		return 1
+	}
+	return 0
+}
+
+// reload is `barbossa reload`: check the config, then send SIGHUP to the
+// running agent. systemd's ExecReload runs it, so a bad config fails
+// `systemctl reload` with its problems before the agent even sees it.
+func reload(configPath string, pid int, stdout, stderr io.Writer) int {
+	if code := check(configPath, stdout, stderr); code != 0 {
+		fmt.Fprintf(stderr, "barbossa: not reloaded: the running agent keeps its config\n")
+		return code
+	}
+	if pid <= 1 {
+		fmt.Fprintf(stderr, "barbossa: --pid %d: the agent's process id is needed ($MAINPID under systemd)\n", pid)
+		return 2
+	}
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		fmt.Fprintf(stderr, "barbossa: signal %d: %v\n", pid, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "sent SIGHUP to %d\n", pid)
 	return 0
 }
 

@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -61,7 +63,8 @@ func TestEmbeddedConfigIsValid(t *testing.T) {
 }
 
 // TestBinaryRunsAndStopsCleanly builds the real binary, runs it, reads the
-// API, and sends SIGTERM: it must drain and exit 0.
+// API, reloads it (SIGHUP, `barbossa reload`), and sends SIGTERM: it must
+// drain and exit 0.
 func TestBinaryRunsAndStopsCleanly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -81,7 +84,7 @@ func TestBinaryRunsAndStopsCleanly(t *testing.T) {
 	cfg := filepath.Join(dir, "barbossa.toml")
 	os.WriteFile(cfg, []byte("[portal]\nlisten = \""+addr+"\"\n[[probe]]\nname = \"system\"\ninterval = \"1s\"\ntimeout = \"900ms\"\n"), 0o600)
 
-	var logs bytes.Buffer
+	var logs syncBuffer
 	cmd := exec.Command(bin, "run", "--config", cfg)
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
@@ -102,6 +105,48 @@ func TestBinaryRunsAndStopsCleanly(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // the agent is another process: polled on the real clock
 	}
+	// SIGHUP reloads: a probe added to the file starts. A bad file is
+	// refused by `barbossa reload` before any signal, and by the agent
+	// itself on a bare SIGHUP; it runs on with the config it has.
+	answers := func(path string) bool {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	until := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s\n%s", what, logs.String())
+			}
+			time.Sleep(100 * time.Millisecond) // another process: polled on the real clock
+		}
+	}
+	os.WriteFile(cfg, []byte("[portal]\nlisten = \""+addr+"\"\n[[probe]]\nname = \"system\"\ninterval = \"1s\"\ntimeout = \"900ms\"\n"+
+		"[[probe]]\nname = \"system2\"\nsource = \"builtin:system\"\ninterval = \"1s\"\ntimeout = \"900ms\"\n"), 0o600)
+	var out, errOut bytes.Buffer
+	if code := run([]string{"reload", "--config", cfg, "--pid", strconv.Itoa(cmd.Process.Pid)}, &out, &errOut); code != 0 {
+		t.Fatalf("reload: exit %d: %s", code, errOut.String())
+	}
+	until("the probe added by the reload", func() bool { return answers("/api/v1/probes/system2") })
+
+	os.WriteFile(cfg, []byte("[portal]\nlisten = \""+addr+"\"\n[[probe]]\nname = \"system\"\ninterval = 1\n"), 0o600)
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"reload", "--config", cfg, "--pid", strconv.Itoa(cmd.Process.Pid)}, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), cfg+":5: probe.interval") {
+		t.Errorf("reload of a bad config: exit %d: %s", code, errOut.String())
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	until("the refusal in the log", func() bool { return strings.Contains(logs.String(), "reload refused") })
+	if !strings.Contains(logs.String(), cfg+":5: probe.interval") || !answers("/api/v1/probes/system2") {
+		t.Errorf("the bad config was not refused whole, with its problem:\n%s", logs.String())
+	}
+
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -240,4 +285,23 @@ func TestPprof(t *testing.T) {
 	if r.StatusCode != http.StatusOK || !strings.Contains(string(b), "heap profile") {
 		t.Errorf("heap profile: %s %.100q", r.Status, b)
 	}
+}
+
+// syncBuffer is a bytes.Buffer that a process's output and a test may use
+// at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

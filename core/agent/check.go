@@ -173,3 +173,18 @@ func readModule(cfg *config.Config, p config.Probe) ([]byte, error) {
 	}
 	return wasm, nil
 }
+
+// CheckConfig parses config text and finds everything `barbossa run` would
+// refuse in it (Check): `barbossa check` and a reload (SIGHUP) judge a file
+// alike. The config is nil only when the text is not TOML at all.
+func CheckConfig(name string, data []byte) (*config.Config, []error) {
+	cfg, err := config.ParseAll(name, data)
+	var errs []error
+	if err != nil {
+		errs = append(errs, flatten(err)...)
+	}
+	if cfg != nil {
+		errs = append(errs, Check(cfg)...)
+	}
+	return cfg, errs
+}
