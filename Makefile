@@ -2,7 +2,8 @@
 export PATH := /usr/local/go/bin:$(PATH)
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+BUILD_DATE ?= $(shell date -u -d @$$(git log -1 --format=%ct 2>/dev/null || date +%s) +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.buildDate=$(BUILD_DATE)
 GO      ?= go
 
 # WASM probes (docs/PROBES.md). The bundle of built-in probes goes where
@@ -20,7 +21,7 @@ GO_WASM      := GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-share
 # cmd says //go:build wasip1), each a go-plugin binary at bin/plugins/<name>.
 NATIVE_CMDS = $(shell $(GO) list -e -f '{{if .GoFiles}}{{.Dir}}{{end}}' ./plugins/*/cmd ./examples/*/cmd 2>/dev/null)
 
-.PHONY: all build run test test-deps vet bench footprint clean wasm plugins
+.PHONY: all build run test test-deps vet bench footprint clean wasm plugins package
 
 all: build
 
@@ -56,6 +57,11 @@ bin/wasm/%.wasm: $(WASM_SRC)
 	@mkdir -p bin/wasm
 	$(GO_WASM) -o $@ ./$(firstword $(wildcard plugins/$*/cmd examples/$*/cmd))
 
+# The .deb, the .rpm and the container image's context, into bin/pkg
+# (packaging/package.sh; docs/DEPLOY.md). GOARCH=arm64 for another arch.
+package: $(BUILTIN_WASM)
+	bash packaging/package.sh bin/pkg $(VERSION)
+
 # Installs what the tests need (Debian packages, Go modules), builds the WASM
 # probes some tests load, then runs them all.
 test: test-deps vet wasm
@@ -64,6 +70,7 @@ test: test-deps vet wasm
 test-deps:
 	bash scripts/test-deps.sh
 	$(GO) mod download
+	$(GO) -C packaging/tools mod download
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "not gofmt'ed: $$unformatted"; exit 1; fi

@@ -24,6 +24,8 @@ set -euo pipefail
 #   git                the projects example reads real repositories
 #   prometheus-alertmanager  a real Alertmanager receiving alerts (testenv.StartAlertmanager)
 #   chromium           the dashboard's browser test (testenv.StartChromium)
+#   bash-completion zsh fish  the shell completions, run in each shell
+#   groff-base         the man page is checked for roff warnings
 PKGS=(
 	tmux
 	wabt
@@ -42,6 +44,10 @@ PKGS=(
 	git
 	prometheus-alertmanager
 	chromium
+	bash-completion
+	zsh
+	fish
+	groff-base
 )
 
 missing=()
