@@ -126,7 +126,7 @@ func TestContainerImage(t *testing.T) {
 	}
 	until := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
+		deadline := time.Now().Add(90 * time.Second)
 		for !cond() {
 			if time.Now().After(deadline) {
 				t.Fatalf("timed out waiting for %s\n%s", what, logs())
@@ -167,6 +167,26 @@ func TestContainerImage(t *testing.T) {
 	if units.State != "ok" || seen["systemd:"+testenv.RunningUnit] != "active" || seen["systemd:"+testenv.FailingUnit] != "failed" {
 		t.Errorf("systemd probe (%s %s) does not see the machine's units: %v", units.State, units.LastError, seen)
 	}
+
+	// Every metric the dashboard and the alert rules name is one this
+	// agent exports (the docker probe's CPU figure needs its second run).
+	var exposition string
+	until("every metric the dashboard names in /metrics", func() bool {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		exposition = string(b)
+		for _, m := range namedMetrics(t) {
+			if m != "up" && !strings.Contains(exposition, "# TYPE "+m+" ") {
+				return false
+			}
+		}
+		return true
+	})
+	checkExported(t, exposition)
 
 	// The store is in the volume; the root stays read-only; SIGTERM drains.
 	var archive bytes.Buffer
