@@ -146,13 +146,7 @@ func TestDashboard(t *testing.T) {
 // the dashboard's variables replaced by what Grafana would put there.
 func checkPromQL(t *testing.T, exprs []string) {
 	t.Helper()
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if testenv.InCI() {
-			t.Fatalf("promtool (Debian package prometheus) is not installed: %v", err)
-		}
-		t.Skipf("promtool is not installed (apt-get install prometheus): %v", err)
-	}
+	promtool := testenv.Program(t, "promtool", "prometheus")
 	var rules strings.Builder
 	rules.WriteString("groups:\n  - name: dashboard\n    rules:\n")
 	vars := strings.NewReplacer("$job", "barbossa", "$instance", ".+")
@@ -169,13 +163,7 @@ func checkPromQL(t *testing.T, exprs []string) {
 
 // TestAlertRules: Prometheus' own checker accepts the alerting rules.
 func TestAlertRules(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if testenv.InCI() {
-			t.Fatalf("promtool (Debian package prometheus) is not installed: %v", err)
-		}
-		t.Skipf("promtool is not installed (apt-get install prometheus): %v", err)
-	}
+	promtool := testenv.Program(t, "promtool", "prometheus")
 	out, err := exec.Command(promtool, "check", "rules", "alerts.yml").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "SUCCESS: 7 rules found") {
 		t.Errorf("promtool check rules alerts.yml: %v\n%s", err, out)

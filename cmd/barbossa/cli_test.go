@@ -132,16 +132,7 @@ func TestCompletion(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
 	path := dir + string(os.PathListSeparator) + os.Getenv("PATH")
-	shell := func(name string) string {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			if testenv.InCI() {
-				t.Fatalf("%s is not installed; CI requires it (scripts/test-deps.sh): %v", name, err)
-			}
-			t.Skipf("%s is not installed (scripts/test-deps.sh): %v", name, err)
-		}
-		return p
-	}
+	shell := func(name string) string { return testenv.Program(t, name, name) }
 	script := func(sh string) string {
 		out, err := exec.Command(bin, "completion", sh).Output()
 		if err != nil {

@@ -16,13 +16,7 @@ import (
 // uptimeWASM assembles the WAT example into dir.
 func uptimeWASM(t *testing.T, dir string) string {
 	t.Helper()
-	wat2wasm, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		if testenv.InCI() {
-			t.Fatalf("wat2wasm is not installed; CI requires it (sudo scripts/test-deps.sh): %v", err)
-		}
-		t.Skipf("wat2wasm is not installed (apt-get install wabt): %v", err)
-	}
+	wat2wasm := testenv.Program(t, "wat2wasm", "wabt")
 	out := filepath.Join(dir, "uptime.wasm")
 	if b, err := exec.Command(wat2wasm, "../../examples/wat/uptime.wat", "-o", out).CombinedOutput(); err != nil {
 		t.Fatalf("wat2wasm: %v\n%s", err, b)

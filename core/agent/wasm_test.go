@@ -20,13 +20,7 @@ import (
 // status ok, the given message and the metric KIND.answer = 42.
 func watProbe(t *testing.T, kind, message string) []byte {
 	t.Helper()
-	wat2wasm, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		if testenv.InCI() {
-			t.Fatalf("wat2wasm is not installed; CI requires it (sudo scripts/test-deps.sh): %v", err)
-		}
-		t.Skipf("wat2wasm is not installed (apt-get install wabt): %v", err)
-	}
+	wat2wasm := testenv.Program(t, "wat2wasm", "wabt")
 	describe := fmt.Sprintf(`{"probes":[{"name":%q,"version":"1.0.0"}]}`, kind)
 	report := fmt.Sprintf(`{"status":"ok","message":%q,"metrics":[{"name":"%s.answer","value":42}],"entities":[]}`, message, kind)
 	src := abitest.WAT(describe, report)

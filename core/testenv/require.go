@@ -81,3 +81,15 @@ func childEnv(extra ...string) []string {
 	env = append(env, "PATH="+toolPath())
 	return append(env, extra...)
 }
+
+// Program finds a program the test runs (in PATH or the sbin directories),
+// or stops the test: a skip on a developer's machine, a failure under CI.
+// pkg is the Debian package that has it.
+func Program(t testing.TB, name, pkg string) string {
+	t.Helper()
+	p, err := lookTool(name)
+	if err != nil {
+		missing(t, name+" (Debian package "+pkg+")", installHint+" or apt-get install "+pkg)
+	}
+	return p
+}

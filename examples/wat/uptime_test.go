@@ -19,13 +19,7 @@ import (
 // build assembles uptime.wat with wat2wasm, as `make wasm` does.
 func build(t *testing.T) []byte {
 	t.Helper()
-	wat2wasm, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		if testenv.InCI() {
-			t.Fatalf("wat2wasm is not installed; CI requires it (sudo scripts/test-deps.sh): %v", err)
-		}
-		t.Skipf("wat2wasm is not installed (apt-get install wabt; under CI=true this fails): %v", err)
-	}
+	wat2wasm := testenv.Program(t, "wat2wasm", "wabt")
 	out := filepath.Join(t.TempDir(), "uptime.wasm")
 	if b, err := exec.Command(wat2wasm, "uptime.wat", "-o", out).CombinedOutput(); err != nil {
 		t.Fatalf("wat2wasm: %v\n%s", err, b)
