@@ -26,6 +26,7 @@ set -euo pipefail
 #   chromium           the dashboard's browser test (testenv.StartChromium)
 #   bash-completion zsh fish  the shell completions, run in each shell
 #   groff-base         the man page is checked for roff warnings
+#   rpm                reads the .rpm that make package builds
 PKGS=(
 	tmux
 	wabt
@@ -48,6 +49,7 @@ PKGS=(
 	zsh
 	fish
 	groff-base
+	rpm
 )
 
 missing=()
