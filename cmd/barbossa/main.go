@@ -94,8 +94,8 @@ func check(path string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "barbossa: %v\n", err)
 		return 1
 	}
-	cfg, errs := agent.CheckConfig(name, data)
-	if len(errs) > 0 {
+	cfg, errs, dropInErrs := agent.CheckConfig(name, data)
+	if errs = append(errs, dropInErrs...); len(errs) > 0 {
 		fmt.Fprintf(stderr, "barbossa: %v\n", errors.Join(errs...))
 		return 1
 	}
@@ -122,9 +122,19 @@ func probes(configPath string, stdout, stderr io.Writer) int {
 // running agent. systemd's ExecReload runs it, so a bad config fails
 // `systemctl reload` with its problems before the agent even sees it.
 func reload(configPath string, pid int, stdout, stderr io.Writer) int {
-	if code := check(configPath, stdout, stderr); code != 0 {
-		fmt.Fprintf(stderr, "barbossa: not reloaded: the running agent keeps its config\n")
-		return code
+	name, data, err := readConfig(configPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "barbossa: %v\n", err)
+		return 1
+	}
+	_, errs, dropInErrs := agent.CheckConfig(name, data)
+	if len(errs) > 0 {
+		fmt.Fprintf(stderr, "barbossa: %v\nbarbossa: not reloaded: the running agent keeps its config\n", errors.Join(errs...))
+		return 1
+	}
+	if len(dropInErrs) > 0 {
+		// As run does: a bad drop-in is skipped, the rest goes on.
+		fmt.Fprintf(stderr, "barbossa: these drop-ins will be skipped: %v\n", errors.Join(dropInErrs...))
 	}
 	if pid <= 1 {
 		fmt.Fprintf(stderr, "barbossa: --pid %d: the agent's process id is needed ($MAINPID under systemd)\n", pid)

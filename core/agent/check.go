@@ -27,6 +27,11 @@ import (
 // does not hold, is only found by run (or `barbossa probe test`). Every
 // problem names file, line and key where it has them.
 func Check(cfg *config.Config) []error {
+	return append(checkFile(cfg), checkDropIns(cfg)...)
+}
+
+// checkFile is Check of what the config file itself names.
+func checkFile(cfg *config.Config) []error {
 	var errs []error
 	if _, err := cfg.Token(); err != nil {
 		errs = append(errs, err)
@@ -46,8 +51,12 @@ func Check(cfg *config.Config) []error {
 		errs = append(errs, grantProblems(p)...)
 		errs = append(errs, sourceProblems(cfg, p)...)
 	}
-	dropIns, derrs := readDropIns(cfg)
-	errs = append(errs, derrs...)
+	return errs
+}
+
+// checkDropIns is Check of the probes folder: the drop-ins run would skip.
+func checkDropIns(cfg *config.Config) []error {
+	dropIns, errs := readDropIns(cfg)
 	for _, d := range dropIns {
 		if !d.probe.Disabled {
 			errs = append(errs, moduleProblems(d.probe, d.wasm)...)
@@ -175,16 +184,18 @@ func readModule(cfg *config.Config, p config.Probe) ([]byte, error) {
 }
 
 // CheckConfig parses config text and finds everything `barbossa run` would
-// refuse in it (Check): `barbossa check` and a reload (SIGHUP) judge a file
-// alike. The config is nil only when the text is not TOML at all.
-func CheckConfig(name string, data []byte) (*config.Config, []error) {
+// refuse in it (Check), so that `barbossa check`, `barbossa reload` and a
+// reload (SIGHUP) judge a file alike: fileErrs would stop the agent, or
+// refuse a reload; dropInErrs name the drop-ins it would skip, which
+// neither stops it nor refuses a reload. The config is nil only when the
+// text is not TOML at all.
+func CheckConfig(name string, data []byte) (cfg *config.Config, fileErrs, dropInErrs []error) {
 	cfg, err := config.ParseAll(name, data)
-	var errs []error
 	if err != nil {
-		errs = append(errs, flatten(err)...)
+		fileErrs = append(fileErrs, flatten(err)...)
 	}
-	if cfg != nil {
-		errs = append(errs, Check(cfg)...)
+	if cfg == nil {
+		return nil, fileErrs, nil
 	}
-	return cfg, errs
+	return cfg, append(fileErrs, checkFile(cfg)...), checkDropIns(cfg)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -76,9 +77,13 @@ func (a *Agent) applyConfig() error {
 		return err
 	}
 	a.log.Info("reloading", "config", a.cfg.File)
-	next, err := config.Load(a.cfg.File)
+	data, err := os.ReadFile(a.cfg.File)
 	if err != nil {
-		return a.refuseReload(err)
+		return a.refuseReload(fmt.Errorf("config: %w", err))
+	}
+	next, errs, _ := CheckConfig(a.cfg.File, data) // drop-ins: syncDropIns logs the skipped
+	if len(errs) > 0 {
+		return a.refuseReload(errors.Join(errs...))
 	}
 	plan, err := a.planReload(next)
 	if err != nil {

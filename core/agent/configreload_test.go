@@ -84,6 +84,10 @@ func TestReloadConfig(t *testing.T) {
 	good = strings.Replace(good, "source = \"answer.wasm\"\ninterval = \"200ms\"", "source = \"answer.wasm\"\ninterval = \"250ms\"", 1)
 	good += "[[probe]]\nname = \"hello\"\nruntime = \"wasm\"\nsource = \"hello.wasm\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\n"
 	os.WriteFile(file, []byte(good), 0o600)
+	// A bad drop-in is skipped, as at start: it does not refuse the reload.
+	os.Mkdir(filepath.Join(dir, "probes.d"), 0o755)
+	os.WriteFile(filepath.Join(dir, "probes.d", "bad.wasm"), watProbe(t, "bad", "x"), 0o644)
+	os.WriteFile(filepath.Join(dir, "probes.d", "bad.toml"), []byte("interval = 5\n"), 0o644)
 	if err := a.Reload(); err != nil {
 		t.Fatalf("reload: %v\n%s", err, logs)
 	}
@@ -102,6 +106,9 @@ func TestReloadConfig(t *testing.T) {
 	same := a.collectors["system"] == systemCollector // Reload returned: loop is done with it
 	if !same || after.Runs < before.Runs {
 		t.Errorf("the unchanged probe was touched: same collector %v, runs %d -> %d", same, before.Runs, after.Runs)
+	}
+	if !strings.Contains(logs.String(), `bad.toml:1: interval`) {
+		t.Errorf("the bad drop-in was not reported:\n%s", logs)
 	}
 	if !strings.Contains(logs.String(), `keys=portal.listen`) {
 		t.Errorf("the restart-only change is not named:\n%s", logs)

@@ -70,7 +70,7 @@ func TestHostileDropInsRefused(t *testing.T) {
 
 		logs := &logBuffer{}
 		a := newBubbleAgentLogging(t, dir, "[agent]\ndata_dir = \"data\"\nprobes_dir = \"probes.d\"\n", logs)
-		runUntilEnd(t, a.watchDropIns)
+		runUntilEnd(t, a.loop)
 		// settled lets the watcher look twice: a change is acted on at the
 		// second look that finds it the same.
 		settled := func() {
