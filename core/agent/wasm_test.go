@@ -131,6 +131,7 @@ name = "tmux-nogrant"
 runtime = "wasm"
 source = "` + tmuxWASM + `"
 interval = "10s"
+timeout = "9s"     # instantiating a Go guest under -race on a busy machine took over the default 5s
 `
 	_, bundleErr := builtinwasm.Bundle()
 	var socket string
