@@ -128,12 +128,19 @@ func (e *Engine) load() error {
 	if err != nil {
 		return fmt.Errorf("alert: load state: %w", err)
 	}
+	configured := map[string]bool{}
+	for _, r := range e.receivers {
+		configured[r.name] = true
+	}
 	for k, v := range data.Alerts {
 		var a Alert
 		if err := json.Unmarshal(v, &a); err != nil || a.Key != k {
 			e.log.Warn("ignoring unreadable alert state", "key", k, "err", err)
 			continue
 		}
+		// A receiver removed from the config will not be told the
+		// alert resolved: it must not keep the alert listed forever.
+		maps.DeleteFunc(a.Sent, func(name string, _ time.Time) bool { return !configured[name] })
 		e.alerts[k] = &a
 	}
 	for k, v := range data.Silences {

@@ -717,3 +717,35 @@ above = 0
 		}
 	})
 }
+
+func TestRemovedReceiverForgotten(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld()
+		w.set("p", "x.a", nil, 1)
+		st := newMemStore()
+		rule := `
+[[alert]]
+name = "a"
+series = "x.a"
+above = 0
+`
+		h := newHarness(t, hookAtOnce+rule, w, st)
+		h.at(time.Second)
+		h.wantSent("hook", "0s a:firing")
+		h.stop()
+		// Restarted without the receiver; the alert resolves and, told
+		// to nobody, is forgotten after the history.
+		h2 := newHarness(t, "[alerting]\nhistory = \"1h\"\n"+rule, w, st)
+		defer h2.stop()
+		w.set("p", "x.a", nil, -1)
+		h2.e.Kick()
+		synctest.Wait()
+		if a := h2.alert("a"); a == nil || a.State != StateResolved {
+			t.Fatalf("%+v", a)
+		}
+		h2.at(time.Hour + time.Second)
+		if a := h2.alert("a"); a != nil {
+			t.Fatalf("still listed an hour after it resolved: %+v", a)
+		}
+	})
+}
