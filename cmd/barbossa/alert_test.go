@@ -161,3 +161,51 @@ group_wait = "0s"
 		t.Fatalf("queued after restart: %+v", st.Receivers)
 	}
 }
+
+// TestAlertTestCommand: `barbossa alert test RULE` sends through every
+// route of the rule and says how each went; exit 1 if one failed.
+func TestAlertTestCommand(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "barbossa.toml")
+	os.WriteFile(cfg, []byte(`
+[[alert]]
+name = "disk-full"
+series = 'system.disk.used_percent{mount="/"}'
+above = 90
+severity = "critical"
+[[notify]]
+name = "hook"
+type = "webhook"
+url = "`+hook.URL+`"
+[[notify]]
+name = "dead"
+type = "webhook"
+url = "http://127.0.0.1:1/nothing-listens"
+severities = ["critical"]
+`), 0o600)
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"alert", "test", "disk-full", "--config", cfg}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stdout.String(), "hook (webhook): sent in") ||
+		!strings.Contains(stdout.String(), "dead (webhook): FAILED after") || !strings.Contains(stdout.String(), "connection refused") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	mu.Lock()
+	if len(bodies) != 1 || !strings.Contains(bodies[0], `"test":true`) || !strings.Contains(bodies[0], `[TEST] [FIRING:1] disk-full`) {
+		t.Errorf("the receiver got %q", bodies)
+	}
+	mu.Unlock()
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"alert", "test", "nope", "--config", cfg}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), `"nope" is neither an [[alert]] nor a [[notify]] name`) {
+		t.Fatalf("unknown name: exit %d: %s", code, stderr.String())
+	}
+}
