@@ -42,7 +42,8 @@ type Engine struct {
 	externalURL string
 	onChange    func()
 
-	kick chan struct{}
+	kick     chan struct{}
+	reloaded chan struct{} // Run starts and stops receivers' goroutines
 
 	mu       sync.Mutex
 	alerts   map[string]*Alert // by Key: pending, firing, and resolved within history
@@ -50,6 +51,8 @@ type Engine struct {
 	silences map[string]*Silence
 	lastEval time.Time
 	seq      uint64 // orders the outbox
+
+	senderFor func(receiver string) sender // tests: the fake each receiver gets on a reload
 }
 
 // Options are what New needs beyond the config.
@@ -81,6 +84,7 @@ func New(cfg *config.Config, o Options) (*Engine, error) {
 		externalURL: cfg.Alerting.ExternalURL,
 		onChange:    o.OnChange,
 		kick:        make(chan struct{}, 1),
+		reloaded:    make(chan struct{}, 1),
 		alerts:      map[string]*Alert{},
 		noData:      map[string]bool{},
 		silences:    map[string]*Silence{},
@@ -128,21 +132,15 @@ func (e *Engine) load() error {
 	if err != nil {
 		return fmt.Errorf("alert: load state: %w", err)
 	}
-	configured := map[string]bool{}
-	for _, r := range e.receivers {
-		configured[r.name] = true
-	}
 	for k, v := range data.Alerts {
 		var a Alert
 		if err := json.Unmarshal(v, &a); err != nil || a.Key != k {
 			e.log.Warn("ignoring unreadable alert state", "key", k, "err", err)
 			continue
 		}
-		// A receiver removed from the config will not be told the
-		// alert resolved: it must not keep the alert listed forever.
-		maps.DeleteFunc(a.Sent, func(name string, _ time.Time) bool { return !configured[name] })
 		e.alerts[k] = &a
 	}
+	e.forgetReceivers()
 	for k, v := range data.Silences {
 		var s Silence
 		if err := json.Unmarshal(v, &s); err != nil || s.ID != k {
@@ -174,6 +172,89 @@ func (e *Engine) load() error {
 	return nil
 }
 
+// forgetReceivers drops, from every alert, the receivers no longer
+// configured: they will not be told the alert resolved, and must not keep
+// it listed forever. e.mu is held, or the engine not yet running.
+func (e *Engine) forgetReceivers() {
+	configured := map[string]bool{}
+	for _, r := range e.receivers {
+		configured[r.name] = true
+	}
+	for _, a := range e.alerts {
+		maps.DeleteFunc(a.Sent, func(name string, _ time.Time) bool { return !configured[name] })
+	}
+}
+
+// Reload applies a new config's rules, receivers and [alerting] settings
+// (SIGHUP) and keeps the rest: every alert's state, the silences, and the
+// outbox of each receiver still configured (by name). Alerts of a rule
+// that is gone resolve at the next evaluation. On an error (a secret file
+// that cannot be read) nothing changes.
+func (e *Engine) Reload(cfg *config.Config) error {
+	var rules []*rule
+	for _, a := range cfg.Alerts {
+		r, err := compileRule(a)
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", cfg.File, a.Line, err)
+		}
+		rules = append(rules, r)
+	}
+	e.mu.Lock()
+	labels := globalLabels(cfg, e.labels["host"])
+	e.mu.Unlock()
+	recvs, err := newReceivers(cfg, labels["host"])
+	if err != nil {
+		return err
+	}
+	if e.senderFor != nil {
+		for _, r := range recvs {
+			r.sender = e.senderFor(r.name)
+		}
+	}
+	e.mu.Lock()
+	old := map[string]*receiver{}
+	for _, r := range e.receivers {
+		old[r.name] = r
+	}
+	for i, nr := range recvs {
+		if or := old[nr.name]; or != nil {
+			or.cfg, or.sender, or.rateN, or.ratePer = nr.cfg, nr.sender, nr.rateN, nr.ratePer
+			recvs[i] = or
+			delete(old, nr.name)
+		}
+	}
+	var dropped map[string][]byte
+	for name, r := range old {
+		if len(r.queue) > 0 {
+			e.log.Warn("receiver removed by a reload: its queued notifications are dropped", "receiver", name, "queued", len(r.queue))
+		}
+		for _, m := range r.queue {
+			if dropped == nil {
+				dropped = map[string][]byte{}
+			}
+			dropped[m.ID] = nil
+		}
+	}
+	e.rules, e.receivers, e.labels = rules, recvs, labels
+	e.interval, e.history, e.externalURL = cfg.Alerting.Interval.Duration, cfg.Alerting.History.Duration, cfg.Alerting.ExternalURL
+	e.forgetReceivers()
+	e.mu.Unlock()
+	if dropped != nil && e.st != nil {
+		if err := e.st.WriteAlerts(store.AlertWrite{Outbox: dropped}); err != nil {
+			e.log.Error("dropped notifications still in the store", "err", err)
+		}
+	}
+	for _, r := range recvs {
+		r.signal() // a receiver waiting out a backoff tries its new settings
+	}
+	select {
+	case e.reloaded <- struct{}{}:
+	default:
+	}
+	e.Kick()
+	return nil
+}
+
 // Kick asks for an evaluation now (after a probe report). It never blocks.
 func (e *Engine) Kick() {
 	select {
@@ -188,20 +269,42 @@ func (e *Engine) Kick() {
 // delays nobody. It returns when ctx is done.
 func (e *Engine) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, r := range e.receivers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			e.deliver(ctx, r)
-		}()
-	}
 	defer wg.Wait()
+	running := map[*receiver]context.CancelFunc{}
+	startStop := func() {
+		e.mu.Lock()
+		current := slices.Clone(e.receivers)
+		e.mu.Unlock()
+		keep := map[*receiver]bool{}
+		for _, r := range current {
+			keep[r] = true
+			if running[r] != nil {
+				continue
+			}
+			rctx, cancel := context.WithCancel(ctx)
+			running[r] = cancel
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				e.deliver(rctx, r)
+			}()
+		}
+		for r, cancel := range running {
+			if !keep[r] {
+				cancel()
+				delete(running, r)
+			}
+		}
+	}
+	startStop()
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-e.reloaded:
+			startStop()
 		case <-e.kick:
 		case <-t.C:
 		}

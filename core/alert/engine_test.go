@@ -192,16 +192,23 @@ func newHarness(t *testing.T, toml string, w *world, st *memStore, failing ...st
 		t.Fatal(err)
 	}
 	h := &harness{t: t, e: e, w: w, st: st, send: map[string]*fakeSender{}, start: time.Now(), done: make(chan struct{})}
-	for _, r := range e.receivers {
+	fake := func(name string) sender {
+		if f := h.send[name]; f != nil {
+			return f
+		}
 		f := &fakeSender{}
-		for _, name := range failing {
-			if name == r.name {
+		for _, n := range failing {
+			if n == name {
 				f.fail = errors.New("connection refused")
 			}
 		}
-		r.sender = f
-		h.send[r.name] = f
+		h.send[name] = f
+		return f
 	}
+	for _, r := range e.receivers {
+		r.sender = fake(r.name)
+	}
+	e.senderFor = fake
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	go func() {
@@ -746,6 +753,58 @@ above = 0
 		h2.at(time.Hour + time.Second)
 		if a := h2.alert("a"); a != nil {
 			t.Fatalf("still listed an hour after it resolved: %+v", a)
+		}
+	})
+}
+
+func TestReload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld()
+		w.set("p", "x.a", nil, 1)
+		w.set("p", "x.b", nil, 1)
+		h := newHarness(t, hookAtOnce+`
+[[alert]]
+name = "a"
+series = "x.a"
+above = 0
+`, w, newMemStore())
+		defer h.stop()
+		h.at(time.Second)
+		h.wantSent("hook", "0s a:firing")
+		cfg, err := config.Parse("test.toml", []byte(hookAtOnce+`
+[[notify]]
+name = "hook2"
+type = "webhook"
+url = "http://127.0.0.1:9/other"
+group_wait = "0s"
+[[alert]]
+name = "b"
+series = "x.b"
+above = 0
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.e.Reload(cfg); err != nil {
+			t.Fatal(err)
+		}
+		h.at(2 * time.Second)
+		// a's rule is gone: resolved, told to hook; b fires to both.
+		h.wantSent("hook", "0s a:firing", "1s a:resolved,b:firing")
+		h.wantSent("hook2", "1s b:firing")
+		if rules := h.e.Status().Rules; len(rules) != 1 || rules[0].Name != "b" || strings.Join(rules[0].Receivers, ",") != "hook,hook2" {
+			t.Fatalf("rules after reload: %+v", rules)
+		}
+		// A reload that cannot read a secret changes nothing.
+		bad, err := config.Parse("test.toml", []byte(hookAtOnce+"secret_file = \"/nonexistent/secret\"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.e.Reload(bad); err == nil || !strings.Contains(err.Error(), "notify.secret_file") {
+			t.Fatalf("reload with a missing secret file: %v", err)
+		}
+		if rules := h.e.Status().Rules; len(rules) != 1 || rules[0].Name != "b" {
+			t.Fatalf("a refused reload changed the rules: %+v", rules)
 		}
 	})
 }

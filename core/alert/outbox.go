@@ -35,6 +35,7 @@ func (e *Engine) deliver(ctx context.Context, rc *receiver) {
 		if len(rc.queue) > 0 {
 			m = rc.queue[0]
 		}
+		cfg, s := rc.cfg, rc.sender // a reload may change them
 		e.mu.Unlock()
 		if m == nil {
 			select {
@@ -45,24 +46,26 @@ func (e *Engine) deliver(ctx context.Context, rc *receiver) {
 			}
 		}
 		now := time.Now()
-		if expiry := m.Created.Add(rc.cfg.Expire.Duration); !now.Before(expiry) {
+		if expiry := m.Created.Add(cfg.Expire.Duration); !now.Before(expiry) {
 			e.finish(rc, m, false)
 			e.log.Warn("notification expired undelivered", "receiver", rc.name, "alerts", len(m.Alerts),
 				"created", m.Created, "attempts", m.Attempts, "last_error", m.LastError)
 			continue
 		}
 		if wait := m.NextAttempt.Sub(now); wait > 0 {
-			t := time.NewTimer(min(wait, m.Created.Add(rc.cfg.Expire.Duration).Sub(now)))
+			t := time.NewTimer(min(wait, m.Created.Add(cfg.Expire.Duration).Sub(now)))
 			select {
 			case <-ctx.Done():
 				t.Stop()
 				return
 			case <-t.C:
+			case <-rc.wakeup: // a reload: look again
+				t.Stop()
 			}
 			continue
 		}
-		sctx, cancel := context.WithTimeout(ctx, rc.cfg.Timeout.Duration)
-		err := rc.send(sctx, m)
+		sctx, cancel := context.WithTimeout(ctx, cfg.Timeout.Duration)
+		err := s.send(sctx, m)
 		cancel()
 		if err == nil {
 			e.finish(rc, m, true)
