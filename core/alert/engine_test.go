@@ -75,6 +75,7 @@ type fakeSender struct {
 	mu   sync.Mutex
 	got  []sent
 	fail error
+	hang bool // answer nothing: block until the receiver's timeout
 }
 
 type sent struct {
@@ -83,8 +84,14 @@ type sent struct {
 	alerts []string // rule:state
 }
 
-func (f *fakeSender) send(_ context.Context, m *Message) error {
+func (f *fakeSender) send(ctx context.Context, m *Message) error {
 	f.mu.Lock()
+	if f.hang {
+		f.got = append(f.got, sent{at: time.Now(), status: "failed"})
+		f.mu.Unlock()
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	defer f.mu.Unlock()
 	if f.fail != nil {
 		f.got = append(f.got, sent{at: time.Now(), status: "failed"})
@@ -805,6 +812,54 @@ above = 0
 		}
 		if rules := h.e.Status().Rules; len(rules) != 1 || rules[0].Name != "b" {
 			t.Fatalf("a refused reload changed the rules: %+v", rules)
+		}
+	})
+}
+
+func TestHangingReceiverDelaysNobody(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld()
+		h := newHarness(t, hookAtOnce+`timeout = "30s"
+[[notify]]
+name = "fast"
+type = "webhook"
+url = "http://127.0.0.1:9/fast"
+group_wait = "0s"
+[[alert]]
+name = "a"
+series = "x.a"
+above = 0
+[[alert]]
+name = "b"
+series = "x.b"
+above = 0
+`, w, newMemStore())
+		defer h.stop()
+		h.send["hook"].mu.Lock()
+		h.send["hook"].hang = true
+		h.send["hook"].mu.Unlock()
+		w.set("p", "x.a", nil, 1)
+		h.e.Kick()
+		h.at(time.Second)
+		w.set("p", "x.b", nil, 1)
+		h.e.Kick()
+		synctest.Wait()
+		// hook hangs on its first message for 30s; fast gets both at once,
+		// and the engine went on evaluating meanwhile.
+		h.wantSent("fast", "0s a:firing", "1s b:firing")
+		if a := h.alert("b"); a == nil || a.State != StateFiring {
+			t.Fatalf("b while hook hangs: %+v", a)
+		}
+		var got []string
+		for _, at := range h.send["hook"].attempts() {
+			got = append(got, at.Sub(h.start).String())
+		}
+		if strings.Join(got, " ") != "0s" {
+			t.Fatalf("hook attempts %v", got)
+		}
+		h.at(31 * time.Second) // cut at 30s, retried 1s later: still hanging
+		if st := h.e.Status().Receivers[0]; st.Failed != 1 || !strings.Contains(st.LastError, "deadline") || st.Queued != 2 {
+			t.Fatalf("hook after its timeout: %+v", st)
 		}
 	})
 }
