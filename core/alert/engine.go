@@ -401,16 +401,10 @@ func (ev *evaluation) rules(probes []Probe) {
 				}
 				a = &Alert{Key: k, Rule: r.name, Severity: r.severity, Labels: labels, ActiveAt: ev.now}
 				e.alerts[k] = a
+				r.annotate(a, o)
 				ev.transition(a, "", StatePending)
 			}
-			a.Value = o.value
-			a.Annotations = maps.Clone(r.annotations)
-			if a.Annotations == nil {
-				a.Annotations = map[string]string{}
-			}
-			if a.Annotations["summary"] == "" {
-				a.Annotations["summary"] = o.summary()
-			}
+			r.annotate(a, o)
 			switch a.State {
 			case StatePending:
 				if !o.trigger {

@@ -863,3 +863,27 @@ above = 0
 		}
 	})
 }
+
+func TestAnnotationTemplates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld()
+		w.set("system", "system.disk.used_percent", map[string]string{"mount": "/data"}, 93.14)
+		h := newHarness(t, hookOnly+`
+[[alert]]
+name = "disk-full"
+series = "system.disk.used_percent"
+above = 90
+[alert.annotations]
+summary = 'disk {{.Labels.mount}} at {{printf "%.1f" .Value}}% (over {{.Threshold}}) on {{.Labels.host}}'
+runbook = "https://wiki.example/{{.Rule}}{{.Labels.nope}}"
+`, w, newMemStore())
+		defer h.stop()
+		a := h.alert("disk-full")
+		if a == nil || a.Annotations["summary"] != "disk /data at 93.1% (over 90) on web-1" || a.Annotations["runbook"] != "https://wiki.example/disk-full" {
+			t.Fatalf("%+v", a)
+		}
+		if got := h.st.transitions(); len(got) == 0 {
+			t.Fatal("no events")
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/barbossa-agent/barbossa/core/config"
@@ -43,7 +44,8 @@ type rule struct {
 	probe                config.ProbeMatch
 	hold                 time.Duration // for
 	notify               []string      // receivers by name; nil: by their filters
-	labels, annotations  map[string]string
+	labels               map[string]string
+	annotations          map[string]*template.Template // text/template, over annotationData
 	disabled             bool
 	line                 int
 }
@@ -51,7 +53,17 @@ type rule struct {
 func compileRule(a config.Alert) (*rule, error) {
 	r := &rule{
 		name: a.Name, severity: a.Severity, hold: a.For.Duration, notify: a.Notify,
-		labels: a.Labels, annotations: a.Annotations, disabled: a.Disabled, line: a.Line,
+		labels: a.Labels, disabled: a.Disabled, line: a.Line,
+	}
+	for k, v := range a.Annotations {
+		t, err := config.ParseAnnotation(v)
+		if err != nil {
+			return nil, fmt.Errorf("alert %q: annotations: %s: %w", a.Name, k, err)
+		}
+		if r.annotations == nil {
+			r.annotations = map[string]*template.Template{}
+		}
+		r.annotations[k] = t
 	}
 	switch {
 	case a.Series != "":
@@ -260,3 +272,36 @@ func seriesName(probe string, m sdk.Metric) string {
 }
 
 func num(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+
+// annotationData is what an annotation template sees:
+// {{.Labels.mount}}, {{printf "%.1f" .Value}}, {{.Threshold}}.
+type annotationData struct {
+	Rule      string
+	Labels    map[string]string
+	Value     float64
+	Threshold float64
+	Clear     float64
+}
+
+// annotate sets the alert's value and annotations from what the rule
+// observed: each template executed (a failing one is shown as written), and
+// a summary of Barbossa's unless the rule writes one.
+func (r *rule) annotate(a *Alert, o observation) {
+	a.Value = o.value
+	a.Annotations = make(map[string]string, len(r.annotations)+1)
+	d := annotationData{Rule: r.name, Labels: a.Labels, Threshold: r.threshold, Clear: r.clear}
+	if o.value != nil {
+		d.Value = *o.value
+	}
+	for k, t := range r.annotations {
+		var b strings.Builder
+		if err := t.Execute(&b, d); err != nil {
+			b.Reset()
+			b.WriteString(t.Root.String())
+		}
+		a.Annotations[k] = b.String()
+	}
+	if a.Annotations["summary"] == "" {
+		a.Annotations["summary"] = o.summary()
+	}
+}

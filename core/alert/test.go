@@ -42,8 +42,9 @@ func Test(ctx context.Context, cfg *config.Config, name, hostname string) ([]Tes
 		found = true
 		a.Severity = r.severity
 		maps.Copy(labels, r.labels)
-		maps.Copy(a.Annotations, r.annotations)
-		a.Annotations["summary"] = fmt.Sprintf("test of rule %s (%s)", name, r.describe())
+		summary := fmt.Sprintf("test of rule %s (%s)", name, r.describe())
+		r.annotate(&a, observation{summary: func() string { return summary }})
+		a.Annotations["summary"] = summary
 		for _, rc := range recvs {
 			if rc.routes(r) {
 				targets = append(targets, rc)

@@ -7,6 +7,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/barbossa-agent/barbossa/core/selector"
@@ -363,6 +364,11 @@ func (r *Alert) Check(receivers map[string]bool) []problem {
 			bad("notify", "%q names no [[notify]] entry", n)
 		}
 	}
+	for k, v := range r.Annotations {
+		if _, err := ParseAnnotation(v); err != nil {
+			bad("annotations", "%s: %v", k, err)
+		}
+	}
 	for k := range r.Labels {
 		if !selector.ValidName(k) || k == selector.ProbeLabel || k == "alertname" || k == "severity" {
 			bad("labels", "label name %q: use letters, digits and _ . : - / (and not probe, alertname or severity, which the alert sets)", k)
@@ -601,4 +607,15 @@ func (c *Config) NotifySecrets(index int) (secret, token, password string, err e
 	read(n.TokenFile, "notify.token_file", &token)
 	read(n.PasswordFile, "notify.password_file", &password)
 	return secret, token, password, err
+}
+
+// ParseAnnotation reads an [[alert]] annotation: text, with Go template
+// actions over the alert ({{.Labels.mount}}, {{printf "%.1f" .Value}},
+// {{.Threshold}}, {{.Clear}}, {{.Rule}}).
+func ParseAnnotation(text string) (*template.Template, error) {
+	t, err := template.New("annotation").Option("missingkey=zero").Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("%q: %w", text, err)
+	}
+	return t, nil
 }

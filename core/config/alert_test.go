@@ -87,6 +87,8 @@ func TestAlertErrors(t *testing.T) {
 			[]string{"x.toml:4: alert.above: alert \"a\": only for a series rule"}},
 		{"bad probe state", "[[alert]]\nname = \"a\"\n[alert.probe]\nstate = [\"dead\"]\nruns = -1\n",
 			[]string{`x.toml:4: alert.probe.state: alert "a": "dead" is not one of failing, timeout, stale`, "x.toml:5: alert.probe.runs"}},
+		{"bad annotation template", "[[alert]]\nname = \"a\"\nseries = \"x\"\nabove = 1\nannotations = {summary = \"{{.Value\"}\n",
+			[]string{`x.toml:5: alert.annotations: alert "a": summary: "{{.Value": template: annotation:1: unclosed action`}},
 		{"bad health", "[[alert]]\nname = \"a\"\nentity = {health = [\"critical\"]}\n",
 			[]string{`x.toml:3: alert.entity.health: alert "a": "critical" is not one of ok, warn, crit, unknown`}},
 		{"bad severity and receiver", "[[alert]]\nname = \"a\"\nseries = \"x\"\nabove = 1\nseverity = \"high\"\nnotify = [\"nope\"]\n",
