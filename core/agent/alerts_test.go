@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -252,5 +254,76 @@ func TestSilencesNeedAToken(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
 		t.Fatalf("GET: %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
+
+// TestReloadAlerts: SIGHUP's reload swaps the rules and receivers under a
+// running agent: the new rule fires and reaches the new receiver, the
+// removed rule's alert resolves, and nothing is named as needing a
+// restart.
+func TestReloadAlerts(t *testing.T) {
+	var mu sync.Mutex
+	var hooks []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		hooks = append(hooks, string(b))
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	const v1 = `
+[agent]
+data_dir = "data"
+[portal]
+listen = "127.0.0.1:0"
+[[probe]]
+name = "flaky"
+interval = "200ms"
+timeout = "100ms"
+[alerting]
+interval = "200ms"
+[[alert]]
+name = "old-rule"
+series = "flaky.value"
+above = 40
+`
+	dir := t.TempDir()
+	base, logs, a, _ := startAgentWith(t, dir, v1)
+	var al alertsJSON
+	waitFor(t, 10*time.Second, "old-rule firing", func() bool {
+		getJSON(t, base+"/api/v1/alerts", &al)
+		return al.rule("old-rule") == "firing"
+	})
+	v2 := strings.Replace(v1, `name = "old-rule"`, `name = "new-rule"`, 1) + `
+[[notify]]
+name = "hook"
+type = "webhook"
+url = "` + hook.URL + `"
+group_wait = "0s"
+`
+	if err := os.WriteFile(filepath.Join(dir, "barbossa.toml"), []byte(v2), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(); err != nil {
+		t.Fatalf("reload: %v\n%s", err, logs)
+	}
+	waitFor(t, 10*time.Second, "new-rule firing to the new receiver", func() bool {
+		getJSON(t, base+"/api/v1/alerts", &al)
+		mu.Lock()
+		defer mu.Unlock()
+		return al.rule("new-rule") == "firing" && len(hooks) == 1
+	})
+	if len(al.Rules) != 1 {
+		t.Errorf("rules after the reload: %+v", al.Rules)
+	}
+	resolved := false
+	for _, x := range al.Alerts {
+		resolved = resolved || x.Rule == "old-rule" && x.State == "resolved"
+	}
+	if !resolved {
+		t.Errorf("old-rule's alert did not resolve: %+v", al.Alerts)
+	}
+	if strings.Contains(logs.String(), "take effect only after a restart") {
+		t.Errorf("alerting named as needing a restart:\n%s", logs)
 	}
 }

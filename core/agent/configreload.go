@@ -29,6 +29,9 @@ import (
 //   - Every collector a reload needs is built before anything is stopped,
 //     so a probe that cannot be made (a module wazero refuses) refuses the
 //     whole reload, as a problem in the file does.
+//   - [alerting], [[alert]] and [[notify]] are swapped whole (alert.Engine
+//     Reload): alerts, silences and the queues of receivers still
+//     configured carry on.
 //   - Other settings are read once, at start. One that changed is named in
 //     the log as needing a restart, and its running value stays.
 
@@ -89,6 +92,15 @@ func (a *Agent) applyConfig() error {
 	if err != nil {
 		return a.refuseReload(err)
 	}
+	// Alert rules and receivers are swapped whole, before any probe
+	// changes, so that a receiver that cannot be made refuses the reload.
+	if err := a.alerts.Reload(next); err != nil {
+		for _, s := range plan.start {
+			a.closeCollector(s.probe.Name, s.collector)
+		}
+		return a.refuseReload(err)
+	}
+	a.cfg.Alerting, a.cfg.Alerts, a.cfg.Notify = next.Alerting, next.Alerts, next.Notify
 	for _, name := range plan.remove {
 		a.removeProbe(name)
 	}
@@ -210,10 +222,11 @@ func (a *Agent) planReload(next *config.Config) (reloadPlan, error) {
 	return plan, nil
 }
 
-// restartKeys names the settings outside [[probe]] that differ between
+// restartKeys names the settings outside [[probe]] and alerting that differ between
 // the running config and next, as TOML keys ("portal.listen"). They are
 // read once, at start.
 func restartKeys(cur, next *config.Config) []string {
+	reloaded := map[string]bool{"probe": true, "alerting": true, "alert": true, "notify": true}
 	var keys []string
 	var walk func(prefix string, x, y reflect.Value)
 	walk = func(prefix string, x, y reflect.Value) {
@@ -221,7 +234,7 @@ func restartKeys(cur, next *config.Config) []string {
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			tag, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
-			if !f.IsExported() || tag == "" || tag == "-" || prefix == "" && tag == "probe" {
+			if !f.IsExported() || tag == "" || tag == "-" || prefix == "" && reloaded[tag] {
 				continue
 			}
 			key := prefix + tag
