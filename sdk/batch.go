@@ -2,9 +2,8 @@ package sdk
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"slices"
+	"errors"
+	"strconv"
 
 	"github.com/barbossa-agent/barbossa/internal/abi"
 )
@@ -16,75 +15,81 @@ import (
 // The batch ends at ctx's deadline; a request it cuts short has an error
 // matching ErrTimeout.
 func HTTPBatch(ctx context.Context, reqs []HTTPRequest) (resps []HTTPResponse, errs []error) {
-	reqs = slices.Clone(reqs) // the caller's requests stay as they were
-	for i := range reqs {
-		reqs[i].TimeoutMS = timeoutFrom(ctx, reqs[i].TimeoutMS)
+	items := make([][]byte, len(reqs))
+	for i, r := range reqs { // r is a copy: the caller's requests stay as they were
+		r.TimeoutMS = timeoutFrom(ctx, r.TimeoutMS)
+		items[i] = r.appendJSON(nil)
 	}
-	resps, errs = batch[HTTPRequest, HTTPResponse](ctx, abi.FuncHTTP, reqs)
-	for i := range resps {
-		if errs[i] != nil {
-			continue
-		}
+	resps = make([]HTTPResponse, len(reqs))
+	errs = batch(ctx, abi.FuncHTTP, items, func(i int, j JSON) error {
+		resps[i] = decodeHTTPResponse(j)
 		body, err := decodeData(resps[i].Body, resps[i].Encoding)
 		if err != nil {
-			errs[i] = fmt.Errorf("http: %w", err)
-			continue
+			return errors.New("http: " + err.Error())
 		}
 		resps[i].Body, resps[i].Encoding = body, ""
-	}
+		return nil
+	})
 	return resps, errs
 }
 
 // DBusBatch makes several D-Bus calls in one host call, run concurrently by
 // the host (see HTTPBatch).
 func DBusBatch(ctx context.Context, reqs []DBusRequest) ([]DBusResponse, []error) {
-	return batch[DBusRequest, DBusResponse](ctx, abi.FuncDBus, reqs)
+	items := make([][]byte, len(reqs))
+	resps := make([]DBusResponse, len(reqs))
+	for i, r := range reqs {
+		b, err := r.appendJSON(nil)
+		if err != nil {
+			errs := make([]error, len(reqs))
+			for k := range errs {
+				errs[k] = errors.New("dbus: encode request " + strconv.Itoa(i) + ": " + err.Error())
+			}
+			return resps, errs
+		}
+		items[i] = b
+	}
+	errs := batch(ctx, abi.FuncDBus, items, func(i int, j JSON) error {
+		resps[i] = decodeDBusResponse(j)
+		return nil
+	})
+	return resps, errs
 }
 
-// batch sends reqs to fn as one batch and decodes each response.
-func batch[Req, Resp any](ctx context.Context, fn string, reqs []Req) ([]Resp, []error) {
-	resps := make([]Resp, len(reqs))
-	errs := make([]error, len(reqs))
-	fail := func(err error) ([]Resp, []error) {
+// batch sends the encoded requests to fn as one batch and hands each
+// response that is not an error to decode.
+func batch(ctx context.Context, fn string, items [][]byte, decode func(i int, j JSON) error) []error {
+	errs := make([]error, len(items))
+	fail := func(err error) []error {
 		for i := range errs {
 			errs[i] = err
 		}
-		return resps, errs
+		return errs
 	}
-	if len(reqs) == 0 {
-		return resps, errs
+	if len(items) == 0 {
+		return errs
 	}
-	if err := ctx.Err(); err != nil {
-		return fail(fmt.Errorf("%s: %w", fn, err))
-	}
-	in, err := json.Marshal(abi.BatchRequest[Req]{Batch: reqs, TimeoutMS: abi.TimeoutMS(ctx)})
+	j, err := call(ctx, fn, appendBatch(nil, items, abi.TimeoutMS(ctx)))
 	if err != nil {
-		return fail(fmt.Errorf("%s: encode request: %w", fn, err))
+		return fail(err)
 	}
-	out, err := currentTransport().Call(ctx, fn, in)
-	if err != nil {
-		return fail(fmt.Errorf("%s: %w", fn, err))
-	}
-	items, isError, err := abi.SplitBatch(out)
+	got := j.Get("batch")
 	switch {
-	case isError:
-		if err := hostError(fn, out); err != nil {
-			return fail(err)
-		}
-		return fail(fmt.Errorf("%s: decode response: empty error", fn))
-	case err != nil:
-		return fail(fmt.Errorf("%s: decode batch response: %w", fn, err))
-	case len(items) != len(reqs):
-		return fail(fmt.Errorf("%s: batch of %d requests got %d responses", fn, len(reqs), len(items)))
+	case got.Kind() != KindArray:
+		return fail(errors.New(fn + `: decode batch response: no "batch" array`))
+	case got.Len() != len(items):
+		return fail(errors.New(fn + ": batch of " + strconv.Itoa(len(items)) + " requests got " + strconv.Itoa(got.Len()) + " responses"))
 	}
-	for i, raw := range items {
-		if err := hostError(fn, raw); err != nil {
+	for i, item := range got.Array() {
+		if err := hostError(fn, item); err != nil {
 			errs[i] = err
 			continue
 		}
-		if err := json.Unmarshal(raw, &resps[i]); err != nil {
-			errs[i] = fmt.Errorf("%s: decode response: %w", fn, err)
+		if item.Kind() != KindObject {
+			errs[i] = errors.New(fn + ": decode response: not a JSON object")
+			continue
 		}
+		errs[i] = decode(i, item)
 	}
-	return resps, errs
+	return errs
 }

@@ -46,3 +46,9 @@ func matchAny(globs []string, name string) bool {
 	}
 	return false
 }
+
+// Read reads the "patterns" and "exclude" keys into the filter.
+func (f *NameFilter) Read(s *Settings) {
+	s.Strings("patterns", &f.Patterns)
+	s.Strings("exclude", &f.Exclude)
+}

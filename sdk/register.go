@@ -2,14 +2,11 @@ package sdk
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/barbossa-agent/barbossa/internal/abi"
 )
 
 var registry struct {
@@ -49,24 +46,20 @@ func describe() []byte {
 	for _, p := range registered() {
 		infos = append(infos, p.Info())
 	}
-	b, err := abi.EncodeDescription(infos)
-	if err != nil {
-		return abi.EncodeError(fmt.Errorf("describe: %w", err))
-	}
-	return b
+	return encodeDescription(infos)
 }
 
 // collect runs one collect from a collect request document and returns the
 // report document, or {"error": ...}. A panicking probe is an error, not a
 // crash, so the host can tell the two apart.
 func collect(reqJSON []byte) (out []byte) {
-	req, err := abi.DecodeCollect(reqJSON)
+	req, err := decodeCollectRequest(reqJSON)
 	if err != nil {
-		return abi.EncodeError(err)
+		return encodeError(err)
 	}
 	p, err := pick(req.Kind)
 	if err != nil {
-		return abi.EncodeError(err)
+		return encodeError(err)
 	}
 	ctx := context.Background()
 	if req.TimeoutMS > 0 {
@@ -76,22 +69,16 @@ func collect(reqJSON []byte) (out []byte) {
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			out = abi.EncodeError(fmt.Errorf("probe %q panicked: %v\n%s", p.Info().Name, v, debug.Stack()))
+			out = encodeError(fmt.Errorf("probe %q panicked: %v\n%s", p.Info().Name, v, debug.Stack()))
 		}
 	}()
 	report, err := p.Collect(ctx, Request{Probe: req.Probe, Config: req.Config})
 	if err != nil {
-		return abi.EncodeError(err)
+		return encodeError(err)
 	}
-	if report.Metrics == nil {
-		report.Metrics = []Metric{}
-	}
-	if report.Entities == nil {
-		report.Entities = []Entity{}
-	}
-	b, err := json.Marshal(report)
+	b, err := appendReport(nil, &report)
 	if err != nil {
-		return abi.EncodeError(fmt.Errorf("encode report: %w", err))
+		return encodeError(wrapErr("encode report: ", err))
 	}
 	return b
 }

@@ -65,7 +65,9 @@ func TestCollect(t *testing.T) {
 		{`{"probe":"p3","kind":"second"}`, `{"error":"no server"}`},
 		{`{"probe":"p4","kind":"third"}`, `{"error":"no probe of kind \"third\" in this module (it has first, second, boom)"}`},
 		{`{"probe":"p5","config":{"greeting":5}}`, `{"error":"config of probe \"p5\": json: cannot unmarshal number into Go struct field .greeting of type string"}`},
-		{`not json`, `{"error":"decode collect request: invalid character 'o' in literal null (expecting 'u')"}`},
+		{`not json`, `{"error":"decode collect request: invalid JSON at byte 0: invalid literal"}`},
+		{`[1]`, `{"error":"decode collect request: not a JSON object"}`},
+		{`{"probe":"p6","config":[]}`, `{"error":"decode collect request: config is not an object"}`},
 	} {
 		if got := string(collect([]byte(tc.req))); got != tc.want {
 			t.Errorf("collect(%s)\n got %s\nwant %s", tc.req, got, tc.want)

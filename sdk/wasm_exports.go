@@ -65,7 +65,7 @@ func exportCollect(ptr, size uint32) uint64 {
 	req, ok := unpin(ptr, size)
 	var b []byte
 	if !ok {
-		b = abi.EncodeError(errBadRequestBuffer)
+		b = encodeError(errBadRequestBuffer)
 	} else {
 		b = collect(req)
 	}

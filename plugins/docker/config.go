@@ -15,16 +15,16 @@ const DefaultSocket = "/var/run/docker.sock"
 type Config struct {
 	// Socket is the Docker Engine's unix socket. It must be granted:
 	// [probe.allow] http = ["GET unix:///var/run/docker.sock /containers/json ..."].
-	Socket string `json:"socket"`
+	Socket string
 	// NameFilter keeps containers whose name matches one of patterns
 	// ("web-*"; path.Match syntax; empty keeps all) and drops those
 	// matching one of exclude.
 	sdk.NameFilter
 	// Stats reads CPU, memory, network, block I/O and PIDs of running
 	// containers (one request each, sent together). Default true.
-	Stats bool `json:"stats"`
+	Stats bool
 	// Labels copies each container's labels into its entity. Default true.
-	Labels bool `json:"labels"`
+	Labels bool
 }
 
 // DefaultConfig is what a probe with an empty [probe.config] uses.
@@ -36,7 +36,12 @@ func DefaultConfig() Config {
 // values are errors naming the key.
 func decodeConfig(req sdk.Request) (Config, error) {
 	cfg := DefaultConfig()
-	if err := req.DecodeStrict(&cfg); err != nil {
+	s := req.Settings()
+	s.String("socket", &cfg.Socket)
+	cfg.NameFilter.Read(s)
+	s.Bool("stats", &cfg.Stats)
+	s.Bool("labels", &cfg.Labels)
+	if err := s.Err(); err != nil {
 		return cfg, err
 	}
 	if err := cfg.check(); err != nil {

@@ -17,7 +17,6 @@ package docker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -78,13 +77,16 @@ func (p *Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error
 	case resp.Status != 200:
 		return unknown(fmt.Sprintf("the Docker Engine at %s answered %d to GET /containers/json: %s", cfg.Socket, resp.Status, apiMessage(resp.Body))), nil
 	}
-	var list []listed
-	if err := json.Unmarshal([]byte(resp.Body), &list); err != nil {
+	list, err := resp.JSON()
+	if err == nil && list.Kind() != sdk.KindArray {
+		err = errors.New("not a JSON array")
+	}
+	if err != nil {
 		return sdk.Report{}, fmt.Errorf("GET /containers/json from %s: %w", cfg.Socket, err)
 	}
 	var cs []container
-	for _, l := range list {
-		if cfg.keeps(l.Name()) {
+	for _, j := range list.Array() {
+		if l := decodeListed(j); cfg.keeps(l.Name()) {
 			cs = append(cs, container{listed: l})
 		}
 	}
@@ -151,16 +153,16 @@ func (p *Probe) details(ctx context.Context, cfg Config, cs []container) string 
 				err = fmt.Errorf("%s: %d %s", reqs[start+k].URL, resps[k].Status, apiMessage(resps[k].Body))
 			}
 			if err == nil {
-				if s.stats {
-					var st stats
-					if err = json.Unmarshal([]byte(resps[k].Body), &st); err == nil {
-						cs[s.i].stats = &st
-					}
-				} else {
-					var in inspected
-					if err = json.Unmarshal([]byte(resps[k].Body), &in); err == nil {
-						cs[s.i].inspect = &in
-					}
+				var doc sdk.JSON
+				if doc, err = resps[k].JSON(); err == nil && doc.Kind() != sdk.KindObject {
+					err = errors.New(reqs[start+k].URL + ": not a JSON object")
+				}
+				if err == nil && s.stats {
+					st := decodeStats(doc)
+					cs[s.i].stats = &st
+				} else if err == nil {
+					in := decodeInspected(doc)
+					cs[s.i].inspect = &in
 				}
 			}
 			switch {
@@ -212,11 +214,10 @@ func notRunning(socket string, err error) string {
 
 // apiMessage is the message of an Engine API error body ({"message": ...}).
 func apiMessage(body string) string {
-	var e struct {
-		Message string `json:"message"`
-	}
-	if json.Unmarshal([]byte(body), &e) == nil && e.Message != "" {
-		return e.Message
+	if j, err := sdk.ParseJSON([]byte(body)); err == nil {
+		if msg := j.Get("message").Str(); msg != "" {
+			return msg
+		}
 	}
 	if len(body) > 200 {
 		body = body[:200]

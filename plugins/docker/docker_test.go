@@ -64,10 +64,10 @@ func TestConfig(t *testing.T) {
 	}{
 		{nil, ""},
 		{map[string]any{"socket": "unix:///run/docker.sock", "patterns": []any{"web-*"}, "exclude": []any{"*-tmp"}, "stats": false, "labels": false}, ""},
-		{map[string]any{"sock": "/x"}, `unknown field "sock"`},
+		{map[string]any{"sock": "/x"}, `config of probe "p": unknown key "sock" (it has exclude, labels, patterns, socket, stats)`},
 		{map[string]any{"socket": "docker.sock"}, `socket: "docker.sock" must be an absolute path`},
 		{map[string]any{"patterns": []any{"[x"}}, `patterns: "[x" is not a valid glob`},
-		{map[string]any{"stats": "no"}, "cannot unmarshal string"},
+		{map[string]any{"stats": "no"}, `config of probe "p": stats: want true or false, got the string "no"`},
 	} {
 		_, err := decodeConfig(sdk.Request{Probe: "p", Config: tc.cfg})
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
@@ -151,10 +151,13 @@ func TestParseHelpers(t *testing.T) {
 	if strings.Join(ports, " ") != "0.0.0.0:8080->80/tcp 443/tcp :::8080->80/tcp" {
 		t.Errorf("ports = %v", ports)
 	}
-	var s stats
-	json.Unmarshal([]byte(`{"memory_stats":{"usage":100,"limit":1000,"stats":{"inactive_file":30}},
+	doc, err := sdk.ParseJSON([]byte(`{"memory_stats":{"usage":100,"limit":1000,"stats":{"inactive_file":30}},
 		"blkio_stats":{"io_service_bytes_recursive":[{"op":"read","value":5},{"op":"Write","value":7},{"op":"read","value":1}]},
-		"networks":{"eth0":{"rx_bytes":10,"tx_bytes":20},"eth1":{"rx_bytes":1,"tx_bytes":2}}}`), &s)
+		"networks":{"eth0":{"rx_bytes":10,"tx_bytes":20},"eth1":{"rx_bytes":1,"tx_bytes":2}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := decodeStats(doc)
 	rd, wr := s.blockIO()
 	rx, tx, ok := s.network()
 	if s.memoryUsed() != 70 || rd != 6 || wr != 7 || rx != 11 || tx != 22 || !ok {

@@ -2,7 +2,6 @@ package docker
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -165,28 +164,28 @@ func entity(c container, labels bool) (e sdk.Entity, why string) {
 	return e, why
 }
 
-var (
-	statusHealth = regexp.MustCompile(`\((healthy|unhealthy|health: starting)\)`)
-	statusExit   = regexp.MustCompile(`^Exited \((-?\d+)\)`)
-)
-
 // healthFromStatus reads the health check state from a list entry's
 // Status ("Up 3 minutes (unhealthy)"), for when inspect could not be read.
 func healthFromStatus(status string) string {
-	m := statusHealth.FindStringSubmatch(status)
-	if m == nil {
-		return ""
+	for _, h := range []string{"healthy", "unhealthy", "health: starting"} {
+		if strings.Contains(status, "("+h+")") {
+			return strings.TrimPrefix(h, "health: ")
+		}
 	}
-	return strings.TrimPrefix(m[1], "health: ")
+	return ""
 }
 
 // exitCodeFromStatus reads the exit code from "Exited (2) 3 minutes ago".
 func exitCodeFromStatus(status string) (int, bool) {
-	m := statusExit.FindStringSubmatch(status)
-	if m == nil {
+	rest, ok := strings.CutPrefix(status, "Exited (")
+	if !ok {
 		return 0, false
 	}
-	n, err := strconv.Atoi(m[1])
+	code, _, ok := strings.Cut(rest, ")")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(code)
 	return n, err == nil
 }
 

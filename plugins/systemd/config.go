@@ -14,10 +14,10 @@ type Config struct {
 	// DBUS_SYSTEM_BUS_ADDRESS), or an address such as
 	// "unix:path=/run/dbus/system_bus_socket". A bus other than system
 	// must be named in the probe's dbus grants.
-	Bus string `json:"bus"`
+	Bus string
 	// Types keeps units of these types only ("service", "timer", ...: the
 	// suffix of the unit name). Empty keeps every type.
-	Types []string `json:"types"`
+	Types []string
 	// NameFilter keeps units whose name matches one of patterns
 	// ("nginx*", "app-*.service"; path.Match syntax; empty keeps all) and
 	// drops those matching one of exclude.
@@ -25,12 +25,12 @@ type Config struct {
 	// All reports every unit systemd lists. By default a unit whose file
 	// was not found or which is masked is left out (such units are
 	// references, not things that run), unless it is failed.
-	All bool `json:"all"`
+	All bool
 	// Details says which services get their main PID, memory, CPU, tasks,
 	// restarts and state-change time (one D-Bus property read each):
 	// "active" (default: every service that is not inactive), "all" or
 	// "none" (then only the ListUnits grant is needed).
-	Details string `json:"details"`
+	Details string
 }
 
 // Details values.
@@ -53,7 +53,13 @@ func DefaultConfig() Config {
 // narrows what is reported.
 func decodeConfig(req sdk.Request) (Config, error) {
 	cfg := DefaultConfig()
-	if err := req.DecodeStrict(&cfg); err != nil {
+	s := req.Settings()
+	s.String("bus", &cfg.Bus)
+	s.Strings("types", &cfg.Types)
+	cfg.NameFilter.Read(s)
+	s.Bool("all", &cfg.All)
+	s.String("details", &cfg.Details)
+	if err := s.Err(); err != nil {
 		return cfg, err
 	}
 	if err := cfg.check(); err != nil {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/barbossa-agent/barbossa/sdk"
 )
 
 // Unit is one entry of Manager.ListUnits: the signature a(ssssssouso).
@@ -31,40 +33,55 @@ func (u Unit) Type() string {
 // parseListUnits reads the reply body of Manager.ListUnits as the dbus host
 // function returns it: [[[name, description, load, active, sub, following,
 // path, job id, job type, job path], ...]].
-func parseListUnits(body []any) ([]Unit, error) {
-	if len(body) != 1 {
-		return nil, fmt.Errorf("ListUnits reply: want 1 value, got %d", len(body))
+func parseListUnits(body sdk.JSON) ([]Unit, error) {
+	if body.Len() != 1 || body.Kind() != sdk.KindArray {
+		return nil, fmt.Errorf("ListUnits reply: want 1 value, got %d", body.Len())
 	}
-	rows, ok := body[0].([]any)
-	if !ok {
-		return nil, fmt.Errorf("ListUnits reply: want an array of units, got %T", body[0])
+	rows := body.Array()[0]
+	if rows.Kind() != sdk.KindArray {
+		return nil, fmt.Errorf("ListUnits reply: want an array of units, got a JSON %s", kindName(rows.Kind()))
 	}
-	units := make([]Unit, 0, len(rows))
-	for i, r := range rows {
-		f, ok := r.([]any)
-		if !ok || len(f) != 10 {
-			return nil, fmt.Errorf("ListUnits reply: unit %d: want 10 fields, got %v", i, r)
+	units := make([]Unit, 0, rows.Len())
+	for i, r := range rows.Array() {
+		f := r.Array()
+		if len(f) != 10 {
+			return nil, fmt.Errorf("ListUnits reply: unit %d: want 10 fields, got %d", i, len(f))
 		}
 		var u Unit
-		strs := []*string{&u.Name, &u.Description, &u.LoadState, &u.ActiveState, &u.SubState, &u.Following, &u.Path}
+		strs := [...]*string{&u.Name, &u.Description, &u.LoadState, &u.ActiveState, &u.SubState, &u.Following, &u.Path}
 		for j, p := range strs {
-			s, ok := f[j].(string)
-			if !ok {
-				return nil, fmt.Errorf("ListUnits reply: unit %d: field %d: want a string, got %T", i, j, f[j])
+			if f[j].Kind() != sdk.KindString {
+				return nil, fmt.Errorf("ListUnits reply: unit %d: field %d: want a string, got a JSON %s", i, j, kindName(f[j].Kind()))
 			}
-			*p = s
+			*p = f[j].Str()
 		}
-		if n, ok := f[7].(float64); ok {
-			u.JobID = uint32(n)
-		}
-		u.JobType, _ = f[8].(string)
-		u.JobPath, _ = f[9].(string)
+		u.JobID = uint32(f[7].Uint())
+		u.JobType = f[8].Str()
+		u.JobPath = f[9].Str()
 		if u.Name == "" {
 			return nil, fmt.Errorf("ListUnits reply: unit %d has no name", i)
 		}
 		units = append(units, u)
 	}
 	return units, nil
+}
+
+func kindName(k sdk.Kind) string {
+	switch k {
+	case sdk.KindMissing:
+		return "nothing"
+	case sdk.KindNull:
+		return "null"
+	case sdk.KindBool:
+		return "boolean"
+	case sdk.KindNumber:
+		return "number"
+	case sdk.KindString:
+		return "string"
+	case sdk.KindArray:
+		return "array"
+	}
+	return "object"
 }
 
 // property is one D-Bus property a service's details are read from.
@@ -128,13 +145,13 @@ type Details struct {
 const unset = float64(1 << 63)
 
 // setProperty records value (a JSON value from the dbus reply) under p.
-func (d *Details) setProperty(p property, value any) {
+func (d *Details) setProperty(p property, value sdk.JSON) {
 	u64 := func() *uint64 {
-		f, ok := value.(float64)
-		if !ok || f < 0 || f >= unset || f != math.Trunc(f) {
+		f := value.Float()
+		if value.Kind() != sdk.KindNumber || f < 0 || f >= unset || f != math.Trunc(f) {
 			return nil
 		}
-		v := uint64(f)
+		v := value.Uint()
 		return &v
 	}
 	switch p {
@@ -155,19 +172,19 @@ func (d *Details) setProperty(p property, value any) {
 			d.SinceMicros = v
 		}
 	case propResult:
-		d.Result, _ = value.(string)
+		d.Result = value.Str()
 	case propExitStatus:
-		if f, ok := value.(float64); ok {
-			v := int64(f)
+		if value.Kind() == sdk.KindNumber {
+			v := value.Int()
 			d.ExitStatus = &v
 		}
 	}
 }
 
 // propertyValue reads the one value of a Properties.Get reply body.
-func propertyValue(body []any) (any, error) {
-	if len(body) != 1 {
-		return nil, fmt.Errorf("Properties.Get reply: want 1 value, got %d", len(body))
+func propertyValue(body sdk.JSON) (sdk.JSON, error) {
+	if body.Len() != 1 || body.Kind() != sdk.KindArray {
+		return sdk.JSON{}, fmt.Errorf("Properties.Get reply: want 1 value, got %d", body.Len())
 	}
-	return body[0], nil
+	return body.Array()[0], nil
 }

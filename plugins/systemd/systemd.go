@@ -72,7 +72,7 @@ func (p *Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error
 	case err != nil:
 		return unreachable(cfg.Bus, err), nil
 	}
-	all, err := parseListUnits(resp.Body)
+	all, err := parseListUnits(resp.JSON())
 	if err != nil {
 		return sdk.Report{}, err
 	}
@@ -178,9 +178,9 @@ func readDetails(ctx context.Context, bus string, units []Unit) (map[string]*Det
 			s := slots[start+i]
 			d := details[s.unit]
 			err := errs[i]
-			var v any
+			var v sdk.JSON
 			if err == nil {
-				v, err = propertyValue(resps[i].Body)
+				v, err = propertyValue(resps[i].JSON())
 			}
 			if err != nil {
 				d.Unreadable++

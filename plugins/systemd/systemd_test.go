@@ -60,12 +60,13 @@ func TestConfig(t *testing.T) {
 	}{
 		{nil, ""},
 		{map[string]any{"types": []any{"service", ".timer"}, "patterns": []any{"a*"}, "exclude": []any{"b?"}, "details": "all", "all": true, "bus": "session"}, ""},
-		{map[string]any{"type": []any{"service"}}, `unknown field "type"`},
+		{map[string]any{"type": []any{"service"}}, `config of probe "p": unknown key "type" (it has all, bus, details, exclude, patterns, types)`},
 		{map[string]any{"types": []any{"daemon"}}, `types: "daemon" is not a unit type`},
 		{map[string]any{"patterns": []any{"[a"}}, `patterns: "[a" is not a valid glob`},
 		{map[string]any{"exclude": []any{""}}, `exclude: "" is not a valid glob`},
 		{map[string]any{"details": "some"}, `details: "some" is not one of active, all, none`},
-		{map[string]any{"all": "yes"}, "cannot unmarshal string"},
+		{map[string]any{"all": "yes"}, `config of probe "p": all: want true or false, got the string "yes"`},
+		{map[string]any{"types": []any{"service", 5.0}}, `config of probe "p": types[1]: want a string, got a number`},
 	} {
 		_, err := decodeConfig(sdk.Request{Probe: "p", Config: tc.cfg})
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
@@ -114,37 +115,48 @@ func TestFilters(t *testing.T) {
 }
 
 func TestParseListUnits(t *testing.T) {
-	row := []any{"a.service", "A", "loaded", "active", "running", "", "/org/freedesktop/systemd1/unit/a_2eservice", float64(7), "start", "/org/freedesktop/systemd1/job/7"}
-	units, err := parseListUnits([]any{[]any{row}})
+	body := func(s string) sdk.JSON {
+		t.Helper()
+		j, err := sdk.ParseJSON([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	units, err := parseListUnits(body(`[[["a.service","A","loaded","active","running","","/org/freedesktop/systemd1/unit/a_2eservice",7,"start","/org/freedesktop/systemd1/job/7"]]]`))
 	if err != nil || len(units) != 1 || units[0].Name != "a.service" || units[0].JobID != 7 || units[0].JobType != "start" || units[0].Type() != "service" {
 		t.Errorf("parse = %+v, %v", units, err)
 	}
-	for _, bad := range [][]any{
-		nil,
-		{"x"},
-		{[]any{[]any{"too", "short"}}},
-		{[]any{[]any{1, "A", "loaded", "active", "running", "", "/", 0, "", "/"}}},
-		{[]any{[]any{"", "A", "loaded", "active", "running", "", "/", 0, "", "/"}}},
+	for _, bad := range []string{
+		`[]`,
+		`["x"]`,
+		`[[["too","short"]]]`,
+		`[[[1,"A","loaded","active","running","","/",0,"","/"]]]`,
+		`[[["","A","loaded","active","running","","/",0,"","/"]]]`,
 	} {
-		if _, err := parseListUnits(bad); err == nil {
-			t.Errorf("parseListUnits(%v) did not fail", bad)
+		if _, err := parseListUnits(body(bad)); err == nil {
+			t.Errorf("parseListUnits(%s) did not fail", bad)
 		}
 	}
 }
 
 func TestDetails(t *testing.T) {
 	var d Details
-	for p, v := range map[property]any{
-		propMainPID:     float64(0),                    // no process: not reported
-		propMemory:      float64(18446744073709551615), // 2^64-1 arrives as 2^64: unset
-		propCPU:         float64(2_500_000_000),
-		propTasks:       "x", // wrong type: not reported
-		propRestarts:    float64(3),
-		propStateChange: float64(1_700_000_000_000_000),
-		propResult:      "oom-kill",
-		propExitStatus:  float64(-9),
+	for p, v := range map[property]string{
+		propMainPID:     `0`,                    // no process: not reported
+		propMemory:      `18446744073709551615`, // 2^64-1: unset
+		propCPU:         `2500000000`,
+		propTasks:       `"x"`, // wrong type: not reported
+		propRestarts:    `3`,
+		propStateChange: `1700000000000000`,
+		propResult:      `"oom-kill"`,
+		propExitStatus:  `-9`,
 	} {
-		d.setProperty(p, v)
+		j, err := sdk.ParseJSON([]byte(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.setProperty(p, j)
 	}
 	if d.MainPID != nil || d.MemoryBytes != nil || d.Tasks != nil || *d.CPUNanos != 2_500_000_000 || *d.Restarts != 3 || d.Result != "oom-kill" || *d.ExitStatus != -9 {
 		t.Errorf("details = %+v", d)

@@ -35,10 +35,10 @@ const Version = "1.0.0"
 type Config struct {
 	// Socket is the server's socket (tmux -S); empty is the default server
 	// of the user the agent runs as ($TMUX_TMPDIR or /tmp, tmux-UID/default).
-	Socket string `json:"socket"`
+	Socket string
 	// Program is the tmux to run, by name or absolute path; it must be
 	// granted as written ([probe.allow] exec). Default "tmux".
-	Program string `json:"program"`
+	Program string
 }
 
 // Probe reports the sessions of one tmux server. It keeps no state between
@@ -61,7 +61,10 @@ func (*Probe) Info() sdk.Info {
 // socket it may not open).
 func (*Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error) {
 	var cfg Config
-	if err := req.Decode(&cfg); err != nil {
+	s := req.Settings()
+	s.String("socket", &cfg.Socket)
+	s.String("program", &cfg.Program)
+	if err := s.Err(); err != nil {
 		return sdk.Report{}, err
 	}
 	argv := command(cfg)

@@ -99,7 +99,7 @@ func (probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error) {
 		case c.DBus != nil:
 			var resp sdk.DBusResponse
 			resp, err = sdk.DBus(ctx, *c.DBus)
-			e.Attrs["body"] = resp.Body
+			e.Attrs["body"] = resp.Values()
 		}
 		if err != nil {
 			e.State, e.Health = "error", sdk.StatusWarn
