@@ -299,6 +299,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.closeAll()
 		return err
 	}
+	portalErr := make(chan error, 1)
+	go func() { portalErr <- a.portal.ListenAndServe(ctx) }()
+	// The portal answers while the built-in WASM modules load; the probes
+	// start once they have (wasm.go, pendingWASM), so no run waits for a
+	// compilation, and every probe's first run is at the same moment.
+	a.waitForWASM(ctx)
 	a.sched.Start(ctx)
 	go a.watchStaleness(ctx)
 	alerting := make(chan struct{})
@@ -308,8 +314,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	go a.loop(ctx)
 
-	portalErr := make(chan error, 1)
-	go func() { portalErr <- a.portal.ListenAndServe(ctx) }()
 	a.notify.Notify(daemon.SdNotifyReady + "\nSTATUS=running; portal on " + a.portal.Addr())
 	if every := watchdogInterval(); every > 0 {
 		go watchdog(ctx, every, a.notify, func() bool { return a.alive(every) })
@@ -335,6 +339,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info("barbossa stopped")
 	return err
+}
+
+// waitForWASM returns once the built-in WASM modules are loaded, or ctx is
+// done.
+func (a *Agent) waitForWASM(ctx context.Context) {
+	loaded := make(chan struct{})
+	go func() {
+		a.wasm.loading.Wait()
+		close(loaded)
+	}()
+	select {
+	case <-loaded:
+	case <-ctx.Done():
+	}
 }
 
 // closeAll closes every collector, the WASM host and the store.

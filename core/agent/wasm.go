@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -44,6 +45,7 @@ type wasmRuntime struct {
 	mu      sync.Mutex
 	host    *wasmhost.Host
 	modules map[string]*sharedModule // by SHA-256 of the module's bytes
+	loading sync.WaitGroup           // built-in probes still loading (pendingWASM)
 }
 
 type sharedModule struct {
@@ -76,7 +78,9 @@ func (notCompiled) Collect(context.Context, sdk.Request) (sdk.Report, error) {
 
 // wasmCollector runs a sandboxed WASM probe: source "builtin:NAME" is the
 // probe of kind NAME in the embedded bundle, anything else a .wasm file
-// (relative to the config file).
+// (relative to the config file). A file is loaded now, so a bad one stops
+// the agent at start with its reason; the built-in bundle is loaded in the
+// background (pendingWASM), so the portal answers before it is compiled.
 func (a *Agent) wasmCollector(p config.Probe) (scheduler.Collector, error) {
 	wasm, name, kind, err := a.wasmSource(p)
 	if errors.Is(err, builtinwasm.ErrNotCompiled) {
@@ -86,7 +90,73 @@ func (a *Agent) wasmCollector(p config.Probe) (scheduler.Collector, error) {
 	if err != nil {
 		return nil, err
 	}
+	if strings.HasPrefix(p.Source, "builtin:") {
+		return a.pendingWASM(p, wasm, name, kind), nil
+	}
 	return a.wasmProbe(p, wasm, name, kind)
+}
+
+// pendingWASM is a built-in WASM probe whose module is loaded (compiled, or
+// read from the compilation cache, and described) in the background: ~0.1 s
+// with a warm cache, seconds cold. Run starts the scheduler once every load
+// is done (wasmRuntime.loading), so no run waits for one, while the portal
+// answers from the first milliseconds and shows these probes pending.
+type pendingWASM struct {
+	loaded chan struct{} // closed when probe or err is set
+	probe  *wasmProbe
+	err    error
+}
+
+func (a *Agent) pendingWASM(p config.Probe, wasm []byte, name, kind string) *pendingWASM {
+	pw := &pendingWASM{loaded: make(chan struct{})}
+	a.wasm.loading.Add(1)
+	go func() {
+		defer a.wasm.loading.Done()
+		defer close(pw.loaded)
+		c, err := a.wasmProbe(p, wasm, name, kind)
+		if err != nil {
+			pw.err = err
+			a.log.Error("built-in WASM probe cannot run", "probe", p.Name, "source", p.Source, "err", err)
+			return
+		}
+		pw.probe = c.(*wasmProbe)
+	}()
+	return pw
+}
+
+// Collect runs the probe once its module is loaded.
+func (pw *pendingWASM) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error) {
+	select {
+	case <-pw.loaded:
+	case <-ctx.Done():
+		return sdk.Report{}, fmt.Errorf("its WASM module is still loading: %w", ctx.Err())
+	}
+	if pw.err != nil {
+		return sdk.Report{}, pw.err
+	}
+	return pw.probe.Collect(ctx, req)
+}
+
+// Denied counts the probe's refused host calls (none before it is loaded).
+func (pw *pendingWASM) Denied() uint64 {
+	select {
+	case <-pw.loaded:
+		if pw.probe != nil {
+			return pw.probe.Denied()
+		}
+	default:
+	}
+	return 0
+}
+
+// Close waits for the load to end (it is bounded by loadTimeout) and closes
+// the probe.
+func (pw *pendingWASM) Close() error {
+	<-pw.loaded
+	if pw.probe == nil {
+		return nil
+	}
+	return pw.probe.Close()
 }
 
 // wasmProbe makes a WASM probe of module bytes already read (a drop-in's
