@@ -12,6 +12,7 @@ import (
 	"github.com/barbossa-agent/barbossa/core/testenv"
 	"github.com/barbossa-agent/barbossa/hostfuncs"
 	"github.com/barbossa-agent/barbossa/sdk"
+	"github.com/barbossa-agent/barbossa/sdk/sdktest"
 )
 
 // cpuTime is the CPU time this process (the host and its WASM guests) has
@@ -69,5 +70,31 @@ func BenchmarkCollect(b *testing.B) {
 		}
 		defer sdk.SetTransport(sdk.SetTransport(c))
 		run(b, New(), full)
+	})
+	// The built-in WASM probe beside the same source natively, in turn
+	// against the same dockerd: the ratios make bench quotes.
+	b.Run("wasm-vs-native", func(b *testing.B) {
+		h := hostfuncs.New(nil)
+		defer h.Close()
+		c, err := h.NewCaller("docker", grants(sock), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wasm, native := w.probe("docker-side", grants(sock), nil, false), New()
+		once := func(p sdk.Probe, native bool) func() error {
+			return func() error {
+				if native {
+					defer sdk.SetTransport(sdk.SetTransport(c))
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				r, err := p.Collect(ctx, sdk.Request{Probe: "docker", Config: full})
+				if err == nil && len(r.Entities) != 20 {
+					err = fmt.Errorf("%s: %d containers", r.Message, len(r.Entities))
+				}
+				return err
+			}
+		}
+		sdktest.SideBySide(b, "wasm", once(wasm, false), "native", once(native, true))
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/barbossa-agent/barbossa/core/wasmhost"
 	"github.com/barbossa-agent/barbossa/hostfuncs"
 	"github.com/barbossa-agent/barbossa/sdk"
+	"github.com/barbossa-agent/barbossa/sdk/sdktest"
 )
 
 // cpuTime is the CPU time this process (the host and its WASM guests) has
@@ -86,6 +87,29 @@ func BenchmarkCollect(b *testing.B) {
 		}
 		defer sdk.SetTransport(sdk.SetTransport(c))
 		report(b, New())
+	})
+	// The built-in WASM probe beside the same source natively, run in turn
+	// against the same systemd: the ratios make bench quotes.
+	b.Run("wasm-vs-native", func(b *testing.B) {
+		h := hostfuncs.New(nil)
+		defer h.Close()
+		c, err := h.NewCaller("systemd", grants(bus, true), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wasm, native := w.probe("systemd-side", grants(bus, true), nil), New()
+		once := func(p sdk.Probe, native bool) func() error {
+			return func() error {
+				if native {
+					defer sdk.SetTransport(sdk.SetTransport(c))
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_, err := p.Collect(ctx, sdk.Request{Probe: "systemd", Config: cfg})
+				return err
+			}
+		}
+		sdktest.SideBySide(b, "wasm", once(wasm, false), "native", once(native, true))
 	})
 	b.Run("native-details-none", func(b *testing.B) {
 		h := hostfuncs.New(nil)
