@@ -248,6 +248,16 @@ func (r *rollups) pending(all bool) []bucketKey {
 	return ks
 }
 
+// dirty reports whether any bucket holds what is not written yet.
+func (r *rollups) dirty() bool {
+	for _, b := range r.buckets {
+		if b.dirty {
+			return true
+		}
+	}
+	return false
+}
+
 // written records that ks were committed: they are clean, and closed ones
 // leave memory. Closed buckets that are clean are evicted as well.
 func (r *rollups) written(ks []bucketKey) {

@@ -39,6 +39,10 @@ const (
 	gcEvery = 10 * time.Minute
 )
 
+// numLevelZeroTablesStall is where Badger stops writes until compaction
+// has taken level 0 below it.
+const numLevelZeroTablesStall = 10
+
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("store: closed")
 
@@ -79,6 +83,9 @@ type Store struct {
 	latest   map[string]latestEntry // read-your-writes cache of the last Put per probe
 
 	dropped atomic.Uint64
+
+	compactors int           // of the open database: 0 outside a compaction window (compact.go)
+	windows    atomic.Uint64 // reopens for compaction windows
 
 	w          *writer
 	writerDone chan struct{}
@@ -124,7 +131,7 @@ func Open(o Options) (*Store, error) {
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("store: create data dir: %w", err)
 	}
-	db, err := badger.Open(badgerOptions(o.Dir, log))
+	db, err := badger.Open(badgerOptions(o.Dir, log, 0))
 	if err != nil {
 		return nil, fmt.Errorf("store: open badger in %s: %w", o.Dir, err)
 	}
@@ -154,20 +161,21 @@ func Open(o Options) (*Store, error) {
 // store written at 300 samples/s to 5 MB (13 MB with 8 MiB) and still take
 // ~46k samples/s in a burst; 2 MiB caches serve the 24 h queries as fast
 // as 8 MiB did (the OS page cache holds the tables).
-func badgerOptions(dir string, log *slog.Logger) badger.Options {
+//
+// compactors is 0 but in a compaction window (compact.go): Badger's
+// compactors each wake every 50 ms whether or not there is work (a fixed
+// ticker), which costs an idle agent ~0.3 % of a core.
+func badgerOptions(dir string, log *slog.Logger, compactors int) badger.Options {
 	return badger.DefaultOptions(dir).
 		WithMemTableSize(2 << 20). // default 64 MiB; an arena of 1.3x this is on the Go heap per memtable
 		WithNumMemtables(2).       // default 5
 		WithNumLevelZeroTables(4). // default 5; 2 compacted more often and was no smaller
-		WithNumLevelZeroTablesStall(10).
+		WithNumLevelZeroTablesStall(numLevelZeroTablesStall).
 		WithBaseTableSize(2 << 20).
 		WithBaseLevelSize(8 << 20).
-		WithBlockCacheSize(2 << 20). // default 256 MiB; required with compression
-		WithIndexCacheSize(2 << 20). // default unlimited (0 keeps all indexes in memory)
-		// Default 4; 1 is not allowed, 0 stops compaction for good. Each
-		// compactor wakes every 50 ms whether or not there is work (a fixed
-		// ticker in Badger): the two cost ~0.3% of a core on their own.
-		WithNumCompactors(2).
+		WithBlockCacheSize(2 << 20).   // default 256 MiB; required with compression
+		WithIndexCacheSize(2 << 20).   // default unlimited (0 keeps all indexes in memory)
+		WithNumCompactors(compactors). // default 4; 1 is not allowed
 		WithValueLogFileSize(64 << 20).
 		WithValueThreshold(64 << 10). // must stay below 15% of the memtable
 		WithDetectConflicts(false).   // one writer, read-only readers
@@ -345,8 +353,10 @@ func (s *Store) gcLoop() {
 		case <-s.stopGC:
 			return
 		case <-t.C:
-			for s.db.RunValueLogGC(0.5) == nil {
+			s.mu.RLock() // a compaction window may swap the database
+			for !s.closed && s.db.RunValueLogGC(0.5) == nil {
 			}
+			s.mu.RUnlock()
 		}
 	}
 }

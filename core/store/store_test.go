@@ -236,14 +236,28 @@ func TestFlushByIntervalAndBatchSize(t *testing.T) {
 			s := openTest(t, "", Options{FlushInterval: 50 * time.Millisecond})
 			time.Sleep(20 * time.Millisecond)
 			s.Put(record("p", time.Now(), gauge("p.v", 1, nil)))
-			// Flushes tick every 50 ms from Open, whenever the Put came.
-			time.Sleep(30*time.Millisecond - time.Nanosecond)
-			if visible(t, s, "p.v") {
-				t.Error("sample committed before the flush interval")
+			// A batch is committed 50 ms after its first sample came: no
+			// ticker wakes an idle writer.
+			time.Sleep(30 * time.Millisecond)
+			s.Put(record("p", time.Now(), gauge("p.w", 1, nil)))
+			time.Sleep(20*time.Millisecond - time.Nanosecond)
+			if visible(t, s, "p.v") || visible(t, s, "p.w") {
+				t.Error("samples committed before the flush interval")
 			}
 			time.Sleep(time.Nanosecond)
-			if !visible(t, s, "p.v") {
-				t.Error("sample not committed at the flush interval")
+			if !visible(t, s, "p.v") || !visible(t, s, "p.w") {
+				t.Error("samples not committed at the flush interval")
+			}
+			// The next sample starts a batch of its own.
+			time.Sleep(time.Second)
+			s.Put(record("p", time.Now(), gauge("p.x", 1, nil)))
+			time.Sleep(50*time.Millisecond - time.Nanosecond)
+			if visible(t, s, "p.x") {
+				t.Error("the next batch was committed early")
+			}
+			time.Sleep(time.Nanosecond)
+			if !visible(t, s, "p.x") {
+				t.Error("the next batch was not committed at its flush interval")
 			}
 		})
 	})

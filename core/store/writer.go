@@ -115,10 +115,25 @@ func readHighWaterMark(db *badger.DB) (int64, error) {
 	return hwm, nil
 }
 
+// run commits a batch when it is full, or FlushInterval after its first
+// sample arrived. An idle writer sleeps: no ticker wakes it (every wake-up
+// of an idle agent costs, docs/PERFORMANCE.md); a timer is armed by data,
+// and after a commit only while open rollup buckets wait for their
+// checkpoint.
 func (w *writer) run() {
 	defer close(w.s.writerDone)
-	t := time.NewTicker(w.s.opt.FlushInterval)
+	t := time.NewTimer(time.Hour)
+	t.Stop()
 	defer t.Stop()
+	var flush <-chan time.Time // nil: nothing waits to be committed
+	var due time.Time          // when flush fires
+	// arm makes the timer fire within d.
+	arm := func(d time.Duration) {
+		if at := time.Now().Add(d); flush == nil || at.Before(due) {
+			t.Reset(d)
+			flush, due = t.C, at
+		}
+	}
 	for {
 		select {
 		case o, ok := <-w.s.queue:
@@ -129,9 +144,21 @@ func (w *writer) run() {
 			w.handle(o)
 			if w.pending >= w.s.opt.BatchSize {
 				_ = w.commit(false)
+				w.compact()
 			}
-		case <-t.C:
+			if w.pending > 0 || len(w.latest) > 0 || len(w.other) > 0 {
+				arm(w.s.opt.FlushInterval)
+			}
+		case <-flush:
+			flush = nil
 			_ = w.commit(false)
+			w.compact()
+			switch {
+			case w.compacting():
+				arm(windowCheck) // close the window once the levels settle
+			case w.roll.dirty():
+				arm(max(checkpointEvery-time.Since(w.lastCheckpoint), w.s.opt.FlushInterval))
+			}
 		}
 	}
 }
