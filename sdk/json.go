@@ -72,13 +72,8 @@ func ParseJSON(data []byte) (JSON, error) { return parseJSON(string(data)) }
 
 func parseJSON(src string) (JSON, error) {
 	p := jsonParser{s: src, d: &jsonDoc{src: src, nodes: make([]jsonNode, 0, 4+len(src)/24)}}
-	p.space()
-	if _, err := p.value(0); err != nil {
+	if err := p.parse(); err != nil {
 		return JSON{}, err
-	}
-	p.space()
-	if p.i != len(p.s) {
-		return JSON{}, p.fail("data after the top-level value")
 	}
 	return JSON{d: p.d, i: 0}, nil
 }
@@ -303,7 +298,7 @@ func smallInt(s string) (int64, bool) {
 // jsonParser builds a jsonDoc from its source.
 type jsonParser struct {
 	s string
-	i int
+	i int // where an error is
 	d *jsonDoc
 }
 
@@ -319,85 +314,239 @@ func (e *SyntaxError) Error() string {
 
 func (p *jsonParser) fail(msg string) error { return &SyntaxError{Offset: p.i, Msg: msg} }
 
-func (p *jsonParser) space() {
-	for p.i < len(p.s) {
-		switch p.s[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
-	}
+func (p *jsonParser) failAt(i int, msg string) error {
+	p.i = i
+	return p.fail(msg)
 }
 
-// add appends a node and returns its index.
-func (p *jsonParser) add(kind Kind, val string) int32 {
-	p.d.nodes = append(p.d.nodes, jsonNode{kind: kind, val: val, first: -1, next: -1})
-	return int32(len(p.d.nodes) - 1)
+// skipSpace returns the index of the first byte at or after i that is not
+// white space.
+func skipSpace(s string, i int) int {
+	for i < len(s) && isSpace(s[i]) {
+		i++
+	}
+	return i
 }
 
-// value parses the value at p.i into a new node.
-func (p *jsonParser) value(depth int) (int32, error) {
-	if p.i >= len(p.s) {
-		return 0, p.fail("unexpected end of input")
-	}
-	switch c := p.s[p.i]; c {
-	case '"':
-		s, err := p.str()
-		if err != nil {
-			return 0, err
-		}
-		return p.add(KindString, s), nil
-	case '{', '[':
-		if depth >= maxJSONDepth {
-			return 0, p.fail("nested too deep")
-		}
-		if c == '{' {
-			return p.object(depth + 1)
-		}
-		return p.array(depth + 1)
-	case 't':
-		return p.literal("true", KindBool)
-	case 'f':
-		return p.literal("false", KindBool)
-	case 'n':
-		return p.literal("null", KindNull)
-	}
-	return p.number()
-}
+// isSpace reports whether c is JSON white space.
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
 
-func (p *jsonParser) literal(word string, kind Kind) (int32, error) {
-	if len(p.s)-p.i < len(word) || p.s[p.i:p.i+len(word)] != word {
-		return 0, p.fail("invalid literal")
-	}
-	p.i += len(word)
-	return p.add(kind, word), nil
-}
+// container is an array or object being filled: its node and its last
+// child so far.
+type container struct{ self, last int32 }
 
-func (p *jsonParser) number() (int32, error) {
-	start := p.i
+// parse reads the one value of p.s and the white space around it. It is one
+// loop over the values with a stack of the containers they go in, rather
+// than a function per kind calling itself: in a WASM guest under the
+// agent's hard timeouts each call and each branch taken leaves machine code
+// for the host, so fewer of them is what makes it fast.
+func (p *jsonParser) parse() error {
 	s := p.s
-	i := p.i
+	nodes := p.d.nodes
+	var stack []container
+	key := ""
+	i := 0
+	for {
+		// A value starts at i, after white space.
+		if i < len(s) && s[i] <= ' ' {
+			i = skipSpace(s, i)
+		}
+		if i >= len(s) {
+			return p.failAt(i, "unexpected end of input")
+		}
+		n := jsonNode{key: key, first: -1, next: -1}
+		switch c := s[i]; {
+		case c == '"':
+			// The common case inline: a string without escapes, found
+			// eight bytes at a time.
+			j := i + 1
+			for ; j+8 <= len(s); j += 8 {
+				if m := decodeSpecial(load8(s, j)); m != 0 {
+					j += bits.TrailingZeros64(m) / 8
+					break
+				}
+			}
+			if j < len(s) && s[j] == '"' {
+				n.kind, n.val, i = KindString, s[i+1:j], j+1
+				break
+			}
+			str, end, err := p.str(i)
+			if err != nil {
+				return err
+			}
+			n.kind, n.val, i = KindString, str, end
+		case c == '{' || c == '[':
+			if len(stack) >= maxJSONDepth {
+				return p.failAt(i, "nested too deep")
+			}
+			n.kind = KindArray
+			if c == '{' {
+				n.kind = KindObject
+			}
+			i++
+		case c == 't' || c == 'f' || c == 'n':
+			word, kind := "null", KindNull
+			if c == 't' {
+				word, kind = "true", KindBool
+			} else if c == 'f' {
+				word, kind = "false", KindBool
+			}
+			if len(s)-i < len(word) || s[i:i+len(word)] != word {
+				return p.failAt(i, "invalid literal")
+			}
+			n.kind, n.val = kind, word
+			i += len(word)
+		default:
+			end, err := p.number(i)
+			if err != nil {
+				return err
+			}
+			n.kind, n.val, i = KindNumber, s[i:end], end
+		}
+		self := int32(len(nodes))
+		nodes = append(nodes, n)
+		if len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			if top.last < 0 {
+				nodes[top.self].first = self
+			} else {
+				nodes[top.last].next = self
+			}
+			top.last = self
+			nodes[top.self].n++
+		}
+		if n.kind == KindArray || n.kind == KindObject {
+			stack = append(stack, container{self: self, last: -1})
+			for i < len(s) && isSpace(s[i]) {
+				i++
+			}
+			if n.kind == KindArray {
+				if i < len(s) && s[i] == ']' {
+					i++
+					stack = stack[:len(stack)-1]
+				} else {
+					key = ""
+					continue // its first element
+				}
+			} else if i < len(s) && s[i] == '}' {
+				i++
+				stack = stack[:len(stack)-1]
+			} else {
+				k, end, err := p.key(i)
+				if err != nil {
+					return err
+				}
+				key, i = k, end
+				continue // its first member's value
+			}
+		}
+		// After a value: a ',' and the next one, the end of containers, or
+		// the end of the document.
+		for {
+			if i < len(s) && s[i] <= ' ' {
+				i = skipSpace(s, i)
+			}
+			if len(stack) == 0 {
+				if i != len(s) {
+					return p.failAt(i, "data after the top-level value")
+				}
+				p.d.nodes = nodes
+				return nil
+			}
+			top := stack[len(stack)-1]
+			object := nodes[top.self].kind == KindObject
+			if i >= len(s) {
+				if object {
+					return p.failAt(i, "unterminated object")
+				}
+				return p.failAt(i, "unterminated array")
+			}
+			c := s[i]
+			if c == ',' {
+				i++
+				break
+			}
+			if object && c == '}' || !object && c == ']' {
+				i++
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			if object {
+				return p.failAt(i, "want ',' or '}' in an object")
+			}
+			return p.failAt(i, "want ',' or ']' in an array")
+		}
+		key = ""
+		if nodes[stack[len(stack)-1].self].kind == KindObject {
+			for i < len(s) && isSpace(s[i]) {
+				i++
+			}
+			k, end, err := p.key(i)
+			if err != nil {
+				return err
+			}
+			key, i = k, end
+		}
+	}
+}
+
+// key reads a member's key at i and the ':' after it; end is past the ':'
+// and any white space.
+func (p *jsonParser) key(i int) (key string, end int, err error) {
+	s := p.s
+	if i >= len(s) || s[i] != '"' {
+		return "", 0, p.failAt(i, "want a string key")
+	}
+	if key, i, err = p.str(i); err != nil {
+		return "", 0, err
+	}
+	for i < len(s) && isSpace(s[i]) {
+		i++
+	}
+	if i >= len(s) || s[i] != ':' {
+		return "", 0, p.failAt(i, "want ':' after a key")
+	}
+	i++
+	for i < len(s) && isSpace(s[i]) {
+		i++
+	}
+	return key, i, nil
+}
+
+// digitsEnd is the index of the first byte at or after i that is not a
+// decimal digit, eight bytes at a time.
+func digitsEnd(s string, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		x := load8(s, i)
+		// A byte is a digit when x-'0' does not borrow and x+('9'+1-0x80)
+		// does not reach 0x80.
+		if m := ((x - lsb*'0') | (x + lsb*(0x80-'9'-1)) | x) & msb; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for i < len(s) && s[i]-'0' <= 9 {
+		i++
+	}
+	return i
+}
+
+// number reads the number at i and returns where it ends.
+func (p *jsonParser) number(i int) (int, error) {
+	s := p.s
+	start := i
 	if i < len(s) && s[i] == '-' {
 		i++
 	}
 	digits := i
-	for i < len(s) && s[i]-'0' <= 9 {
-		i++
-	}
+	i = digitsEnd(s, i)
 	if i == digits || (s[digits] == '0' && i-digits > 1) {
-		p.i = start
-		return 0, p.fail("invalid number")
+		return 0, p.failAt(start, "invalid number")
 	}
 	if i < len(s) && s[i] == '.' {
 		i++
 		frac := i
-		for i < len(s) && s[i]-'0' <= 9 {
-			i++
-		}
-		if i == frac {
-			p.i = i
-			return 0, p.fail("invalid number: no digit after the point")
+		if i = digitsEnd(s, i); i == frac {
+			return 0, p.failAt(i, "invalid number: no digit after the point")
 		}
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
@@ -406,125 +555,30 @@ func (p *jsonParser) number() (int32, error) {
 			i++
 		}
 		exp := i
-		for i < len(s) && s[i]-'0' <= 9 {
-			i++
-		}
-		if i == exp {
-			p.i = i
-			return 0, p.fail("invalid number: no digit in the exponent")
+		if i = digitsEnd(s, i); i == exp {
+			return 0, p.failAt(i, "invalid number: no digit in the exponent")
 		}
 	}
-	p.i = i
-	return p.add(KindNumber, s[start:i]), nil
-}
-
-func (p *jsonParser) array(depth int) (int32, error) {
-	self := p.add(KindArray, "")
-	p.i++ // [
-	p.space()
-	if p.i < len(p.s) && p.s[p.i] == ']' {
-		p.i++
-		return self, nil
-	}
-	prev := int32(-1)
-	n := int32(0)
-	for {
-		c, err := p.value(depth)
-		if err != nil {
-			return 0, err
-		}
-		if prev < 0 {
-			p.d.nodes[self].first = c
-		} else {
-			p.d.nodes[prev].next = c
-		}
-		prev = c
-		n++
-		p.space()
-		if p.i >= len(p.s) {
-			return 0, p.fail("unterminated array")
-		}
-		switch p.s[p.i] {
-		case ',':
-			p.i++
-			p.space()
-		case ']':
-			p.i++
-			p.d.nodes[self].n = n
-			return self, nil
-		default:
-			return 0, p.fail("want ',' or ']' in an array")
-		}
-	}
-}
-
-func (p *jsonParser) object(depth int) (int32, error) {
-	self := p.add(KindObject, "")
-	p.i++ // {
-	p.space()
-	if p.i < len(p.s) && p.s[p.i] == '}' {
-		p.i++
-		return self, nil
-	}
-	prev := int32(-1)
-	n := int32(0)
-	for {
-		if p.i >= len(p.s) || p.s[p.i] != '"' {
-			return 0, p.fail("want a string key")
-		}
-		key, err := p.str()
-		if err != nil {
-			return 0, err
-		}
-		p.space()
-		if p.i >= len(p.s) || p.s[p.i] != ':' {
-			return 0, p.fail("want ':' after a key")
-		}
-		p.i++
-		p.space()
-		c, err := p.value(depth)
-		if err != nil {
-			return 0, err
-		}
-		p.d.nodes[c].key = key
-		if prev < 0 {
-			p.d.nodes[self].first = c
-		} else {
-			p.d.nodes[prev].next = c
-		}
-		prev = c
-		n++
-		p.space()
-		if p.i >= len(p.s) {
-			return 0, p.fail("unterminated object")
-		}
-		switch p.s[p.i] {
-		case ',':
-			p.i++
-			p.space()
-		case '}':
-			p.i++
-			p.d.nodes[self].n = n
-			return self, nil
-		default:
-			return 0, p.fail("want ',' or '}' in an object")
-		}
-	}
+	return i, nil
 }
 
 // decodeSpecial marks the bytes that end the plain run of a JSON string:
 // '"', '\\', control characters, and non-ASCII bytes (checked as UTF-8).
 func decodeSpecial(x uint64) uint64 { return encodeSpecial(x) }
 
-// str parses the string at p.i (its opening quote) and returns its value.
-func (p *jsonParser) str() (string, error) {
+// str reads the string whose opening quote is at p.s[at] and returns its
+// value and the index after its closing quote.
+func (p *jsonParser) str(at int) (string, int, error) {
 	s := p.s
-	start := p.i + 1
+	start := at + 1
 	i := start
 	for ; i+8 <= len(s); i += 8 {
 		if m := decodeSpecial(load8(s, i)); m != 0 {
 			i += bits.TrailingZeros64(m) / 8
-			break
+			if s[i] == '"' {
+				return s[start:i], i + 1, nil
+			}
+			return p.escaped(start, i)
 		}
 	}
 	for ; i < len(s); i++ {
@@ -533,31 +587,27 @@ func (p *jsonParser) str() (string, error) {
 		}
 	}
 	if i < len(s) && s[i] == '"' {
-		p.i = i + 1
-		return s[start:i], nil
+		return s[start:i], i + 1, nil
 	}
 	return p.escaped(start, i)
 }
 
 // escaped finishes a string with escapes or non-ASCII text: start is after
 // the opening quote, i at the first byte that needs attention.
-func (p *jsonParser) escaped(start, i int) (string, error) {
+func (p *jsonParser) escaped(start, i int) (string, int, error) {
 	s := p.s
 	b := make([]byte, 0, i-start+16)
 	b = append(b, s[start:i]...)
 	for {
 		if i >= len(s) {
-			p.i = i
-			return "", p.fail("unterminated string")
+			return "", 0, p.failAt(i, "unterminated string")
 		}
 		c := s[i]
 		switch {
 		case c == '"':
-			p.i = i + 1
-			return string(b), nil
+			return string(b), i + 1, nil
 		case c < 0x20:
-			p.i = i
-			return "", p.fail("control character in a string")
+			return "", 0, p.failAt(i, "control character in a string")
 		case c >= utf8.RuneSelf:
 			// Invalid UTF-8 becomes U+FFFD, as with encoding/json.
 			r, size := utf8.DecodeRuneInString(s[i:])
@@ -574,8 +624,7 @@ func (p *jsonParser) escaped(start, i int) (string, error) {
 			continue
 		}
 		if i+1 >= len(s) {
-			p.i = i
-			return "", p.fail("unterminated string")
+			return "", 0, p.failAt(i, "unterminated string")
 		}
 		switch e := s[i+1]; e {
 		case '"', '\\', '/':
@@ -593,8 +642,7 @@ func (p *jsonParser) escaped(start, i int) (string, error) {
 		case 'u':
 			r, ok := hex4(s, i+2)
 			if !ok {
-				p.i = i
-				return "", p.fail("invalid \\u escape")
+				return "", 0, p.failAt(i, "invalid \\u escape")
 			}
 			i += 6
 			if utf16.IsSurrogate(r) {
@@ -610,8 +658,7 @@ func (p *jsonParser) escaped(start, i int) (string, error) {
 			b = utf8.AppendRune(b, r)
 			continue
 		default:
-			p.i = i
-			return "", p.fail("invalid escape")
+			return "", 0, p.failAt(i, "invalid escape")
 		}
 		i += 2
 	}
