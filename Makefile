@@ -10,7 +10,7 @@ GO      ?= go
 # core/builtinwasm embeds it into bin/barbossa; every probe and example is
 # also built alone into bin/wasm, for drop-ins and `barbossa probe test`.
 BUILTIN_WASM := core/builtinwasm/wasm/builtin.wasm
-WASM_SRC     := go.mod $(shell find sdk internal/abi plugins examples -name '*.go' -not -name '*_test.go' 2>/dev/null)
+WASM_SRC     := go.mod $(shell find sdk internal/abi internal/wasmdata scripts/wasmdata plugins examples -name '*.go' -not -name '*_test.go' 2>/dev/null)
 WASM_PROBES  := $(patsubst plugins/%/cmd,bin/wasm/%.wasm,$(wildcard plugins/*/cmd)) \
                 $(patsubst examples/%/cmd,bin/wasm/%.wasm,$(wildcard examples/*/cmd)) \
                 $(patsubst examples/wat/%.wat,bin/wasm/%.wasm,$(wildcard examples/wat/*.wat))
@@ -43,8 +43,11 @@ run: build
 
 wasm: $(BUILTIN_WASM) $(WASM_PROBES)
 
+# wasmdata merges a Go guest's ~40,000 data segments into a few (smaller
+# in the agent's memory, cheaper to instantiate: docs/PERFORMANCE.md).
 $(BUILTIN_WASM): $(WASM_SRC)
 	$(GO_WASM) -o $@ ./plugins/bundle
+	$(GO) run ./scripts/wasmdata $@
 
 # The WAT example needs wat2wasm (Debian: wabt; make test-deps installs it).
 # This rule comes before the Go one: make tries pattern rules in order.
@@ -56,6 +59,7 @@ bin/wasm/%.wasm: examples/wat/%.wat
 bin/wasm/%.wasm: $(WASM_SRC)
 	@mkdir -p bin/wasm
 	$(GO_WASM) -o $@ ./$(firstword $(wildcard plugins/$*/cmd examples/$*/cmd))
+	$(GO) run ./scripts/wasmdata $@
 
 # The .deb, the .rpm and the container image's context, into bin/pkg
 # (packaging/package.sh; docs/DEPLOY.md). GOARCH=arm64 for another arch.
