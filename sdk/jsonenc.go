@@ -242,19 +242,7 @@ func appendValue(b []byte, v any) ([]byte, error) {
 	case map[string]string:
 		return appendStringMap(b, v), nil
 	case []any:
-		if v == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i, e := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, err = appendValue(b, e); err != nil {
-				return b, err
-			}
-		}
-		return append(b, ']'), nil
+		return appendSlice(b, v, appendValue)
 	case map[string]any:
 		if v == nil {
 			return append(b, "null"...), nil
@@ -272,39 +260,15 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		}
 		return append(b, '}'), nil
 	case []map[string]any:
-		if v == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i, e := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, err = appendValue(b, e); err != nil {
-				return b, err
-			}
-		}
-		return append(b, ']'), nil
+		return appendSlice(b, v, func(b []byte, m map[string]any) ([]byte, error) { return appendValue(b, m) })
 	case []int:
-		return appendSlice(b, v, func(b []byte, n int) []byte { return strconv.AppendInt(b, int64(n), 10) }), nil
+		return appendSlice(b, v, func(b []byte, n int) ([]byte, error) { return strconv.AppendInt(b, int64(n), 10), nil })
 	case []int64:
-		return appendSlice(b, v, func(b []byte, n int64) []byte { return strconv.AppendInt(b, n, 10) }), nil
+		return appendSlice(b, v, func(b []byte, n int64) ([]byte, error) { return strconv.AppendInt(b, n, 10), nil })
 	case []uint64:
-		return appendSlice(b, v, func(b []byte, n uint64) []byte { return strconv.AppendUint(b, n, 10) }), nil
+		return appendSlice(b, v, func(b []byte, n uint64) ([]byte, error) { return strconv.AppendUint(b, n, 10), nil })
 	case []float64:
-		if v == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i, f := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, err = appendFloat(b, f); err != nil {
-				return b, err
-			}
-		}
-		return append(b, ']'), nil
+		return appendSlice(b, v, appendFloat)
 	case marshaler:
 		out, err := v.MarshalJSON()
 		if err != nil {
@@ -315,18 +279,21 @@ func appendValue(b []byte, v any) ([]byte, error) {
 	return b, unsupported{v}
 }
 
-func appendSlice[T any](b []byte, list []T, one func([]byte, T) []byte) []byte {
+func appendSlice[T any](b []byte, list []T, one func([]byte, T) ([]byte, error)) ([]byte, error) {
 	if list == nil {
-		return append(b, "null"...)
+		return append(b, "null"...), nil
 	}
 	b = append(b, '[')
 	for i, v := range list {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = one(b, v)
+		var err error
+		if b, err = one(b, v); err != nil {
+			return b, err
+		}
 	}
-	return append(b, ']')
+	return append(b, ']'), nil
 }
 
 // unsupported is the error for a value appendValue cannot write.

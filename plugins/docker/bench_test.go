@@ -5,7 +5,6 @@ package docker
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,14 +13,6 @@ import (
 	"github.com/barbossa-agent/barbossa/sdk"
 	"github.com/barbossa-agent/barbossa/sdk/sdktest"
 )
-
-// cpuTime is the CPU time this process (the host and its WASM guests) has
-// used; dockerd's own work is not in it.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkCollect measures one run against a real dockerd with 20
 // containers: the eight of the integration test and 12 more running.
@@ -40,7 +31,7 @@ func BenchmarkCollect(b *testing.B) {
 
 	run := func(b *testing.B, p sdk.Probe, cfg map[string]any) {
 		var r sdk.Report
-		cpu0 := cpuTime()
+		cpu0 := sdktest.CPUTime()
 		for b.Loop() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			var err error
@@ -54,7 +45,7 @@ func BenchmarkCollect(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/run")
-		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/run")
+		b.ReportMetric(float64((sdktest.CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/run")
 	}
 	full := map[string]any{"socket": sock}
 	noStats := map[string]any{"socket": sock, "stats": false}

@@ -5,7 +5,6 @@ package systemd
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,14 +14,6 @@ import (
 	"github.com/barbossa-agent/barbossa/sdk"
 	"github.com/barbossa-agent/barbossa/sdk/sdktest"
 )
-
-// cpuTime is the CPU time this process (the host and its WASM guests) has
-// used; systemd's and dbus-daemon's work is not in it.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkCollect measures one run against a real systemd holding the
 // harness' units, the integration test's, and 20 more running services:
@@ -48,7 +39,7 @@ func BenchmarkCollect(b *testing.B) {
 	report := func(b *testing.B, p sdk.Probe) {
 		b.Helper()
 		var r sdk.Report
-		cpu0 := cpuTime()
+		cpu0 := sdktest.CPUTime()
 		for b.Loop() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			var err error
@@ -60,7 +51,7 @@ func BenchmarkCollect(b *testing.B) {
 		}
 		b.ReportMetric(float64(len(r.Entities)), "units")
 		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/run")
-		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/run")
+		b.ReportMetric(float64((sdktest.CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/run")
 	}
 	b.Run("wasm", func(b *testing.B) {
 		report(b, w.probe("systemd", grants(bus, true), nil))

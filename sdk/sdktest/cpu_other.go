@@ -4,5 +4,5 @@ package sdktest
 
 import "time"
 
-// cpuTime is unknown here: SideBySide reports CPU ratios of 0/0.
-func cpuTime() time.Duration { return 0 }
+// CPUTime is unknown here: SideBySide reports CPU ratios of 0/0.
+func CPUTime() time.Duration { return 0 }

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// cpuTime is the CPU time this process has used.
-func cpuTime() time.Duration {
+// CPUTime is the CPU time this process has used.
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())

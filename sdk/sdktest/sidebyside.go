@@ -18,12 +18,12 @@ func SideBySide(b *testing.B, firstName string, first func() error, secondName s
 	runs := [2]func() error{first, second}
 	for b.Loop() {
 		for i, run := range runs {
-			w0, c0 := time.Now(), cpuTime()
+			w0, c0 := time.Now(), CPUTime()
 			if err := run(); err != nil {
 				b.Fatal(err)
 			}
 			wall[i] += time.Since(w0)
-			cpu[i] += cpuTime() - c0
+			cpu[i] += CPUTime() - c0
 		}
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
