@@ -87,6 +87,7 @@ func startAgentWith(t *testing.T, dir, cfgText string) (string, *logBuffer, *Age
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	waitFor(t, 10*time.Second, "the portal", func() bool { return a.Addr() != "" })
+	waitForWASM(t, a)
 	stopped := false
 	stop := func() {
 		if stopped {
@@ -137,6 +138,24 @@ type probeJSON struct {
 }
 
 // waitFor polls until cond holds or fails the test after d.
+// waitForWASM returns once the agent's built-in WASM modules are loaded:
+// they load in the background while the portal answers (wasm.go), and a
+// cold compile under -race on a busy machine takes a minute or more. The
+// tests' own deadlines start after it, as when New loaded them.
+func waitForWASM(t *testing.T, a *Agent) {
+	t.Helper()
+	loaded := make(chan struct{})
+	go func() {
+		a.wasm.loading.Wait()
+		close(loaded)
+	}()
+	select {
+	case <-loaded:
+	case <-time.After(5 * time.Minute):
+		t.Fatal("the built-in WASM modules did not load within 5 minutes")
+	}
+}
+
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
