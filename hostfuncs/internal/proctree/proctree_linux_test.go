@@ -1,0 +1,171 @@
+package proctree
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// runners returns a runner of each mode. Without a usable cgroup v2 the
+// cgroup mode is skipped, or fails under CI, where a skip would hide it.
+func runners(t *testing.T) map[string]*Runner {
+	t.Helper()
+	rs := map[string]*Runner{"subreaper": NewSubreaper()}
+	cg, err := NewCgroup()
+	if err == nil {
+		rs["cgroup"] = cg
+	} else if ci := strings.ToLower(os.Getenv("CI")); ci != "" && ci != "false" && ci != "0" {
+		t.Fatalf("cgroup mode: %v; CI requires it", err)
+	} else {
+		t.Logf("cgroup mode not tested: %v", err)
+	}
+	return rs
+}
+
+// alive reports whether pid still runs a moment later; a zombie is dead.
+func alive(pid int) bool {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return false
+		}
+		if _, rest, ok := strings.Cut(string(stat), ") "); ok && strings.HasPrefix(rest, "Z") {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond) // another process: polled on the real clock
+	}
+	return true
+}
+
+func readPid(t *testing.T, file string) int {
+	t.Helper()
+	b, _ := os.ReadFile(file)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("pid file %s: %q", file, b)
+	}
+	return pid
+}
+
+// escape is a shell script that leaves its process group and session the
+// way a daemon does (a fork whose parent exits, then setsid), writes the
+// escaped process's PID to $1, and waits until it has.
+const escape = `(setsid sh -c 'echo $$ > "$1"; exec sleep 300' sh "$1" &)
+while [ ! -s "$1" ]; do sleep 0.01; done`
+
+func TestSetsidEscapeKilledWhenTheProgramExits(t *testing.T) {
+	for mode, r := range runners(t) {
+		t.Run(mode, func(t *testing.T) {
+			pidFile := filepath.Join(t.TempDir(), "pid")
+			cmd := exec.Command("/bin/sh", "-c", escape+"\nexit 3", "sh", pidFile)
+			res, err := r.Run(context.Background(), cmd)
+			if err != nil || res.ExitCode != 3 {
+				t.Fatalf("Run = %+v, %v; want exit code 3", res, err)
+			}
+			if pid := readPid(t, pidFile); alive(pid) {
+				killLeftover(pid)
+				t.Errorf("the escaped process %d outlived its program", pid)
+			}
+		})
+	}
+}
+
+func TestSetsidEscapeKilledAtTheDeadline(t *testing.T) {
+	for mode, r := range runners(t) {
+		t.Run(mode, func(t *testing.T) {
+			pidFile := filepath.Join(t.TempDir(), "pid")
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			res, err := r.Run(ctx, exec.Command("/bin/sh", "-c", escape+"\nsleep 300", "sh", pidFile))
+			if err != nil || res.ExitCode != -1 || ctx.Err() == nil {
+				t.Fatalf("Run = %+v, %v, ctx %v; want killed at the deadline", res, err, ctx.Err())
+			}
+			if took := time.Since(start); took > 4*time.Second {
+				t.Errorf("Run returned %s after its start, 500ms deadline", took)
+			}
+			if pid := readPid(t, pidFile); alive(pid) {
+				killLeftover(pid)
+				t.Errorf("the escaped process %d outlived the deadline", pid)
+			}
+		})
+	}
+}
+
+func TestRunPassesStdioAndStatus(t *testing.T) {
+	for mode, r := range runners(t) {
+		t.Run(mode, func(t *testing.T) {
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pr.Close()
+			cmd := exec.Command("/bin/sh", "-c", `echo "out $0 $FOO"; pwd; kill -9 $$`, "zero")
+			cmd.Env, cmd.Dir, cmd.Stdout = []string{"FOO=bar"}, "/", pw
+			res, err := r.Run(context.Background(), cmd)
+			pw.Close()
+			out, _ := io.ReadAll(pr)
+			if err != nil || res.ExitCode != -1 {
+				t.Errorf("Run = %+v, %v; want -1 (killed by a signal)", res, err)
+			}
+			if string(out) != "out zero bar\n/\n" {
+				t.Errorf("stdout %q", out)
+			}
+			if env := os.Getenv(helperEnv); env != "" {
+				t.Errorf("%s leaked into the agent: %q", helperEnv, env)
+			}
+			if _, err := r.Run(context.Background(), exec.Command("/nonexistent/program")); err == nil {
+				t.Error("a program that cannot start is not an error")
+			}
+		})
+	}
+}
+
+func TestHelperMarkerNotPassedOn(t *testing.T) {
+	pr, pw, _ := os.Pipe()
+	defer pr.Close()
+	cmd := exec.Command("/usr/bin/env")
+	cmd.Env, cmd.Stdout = []string{"A=1"}, pw
+	if _, err := NewSubreaper().Run(context.Background(), cmd); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	out, _ := io.ReadAll(pr)
+	if string(out) != "A=1\n" {
+		t.Errorf("the program's environment is %q, want only A=1", out)
+	}
+}
+
+func TestParentOf(t *testing.T) {
+	for stat, want := range map[string]int{
+		"12 (sh) S 7 12 12 0":             7,
+		"13 (a) b) (c) R 1 13 13":         1,
+		"14 (name with spaces) S 99 1 1 ": 99,
+	} {
+		if got, ok := parentOf(stat); !ok || got != want {
+			t.Errorf("parentOf(%q) = %d %v, want %d", stat, got, ok, want)
+		}
+	}
+	if _, ok := parentOf("garbage"); ok {
+		t.Error("garbage parsed")
+	}
+}
+
+func TestDefaultPicksCgroupWhenUsable(t *testing.T) {
+	_, err := NewCgroup()
+	if got := Default().Mode(); (err == nil) != (got == "cgroup") {
+		t.Errorf("Default().Mode() = %s; NewCgroup: %v", got, err)
+	}
+}
+
+// killLeftover kills a process a failed test left behind.
+func killLeftover(pid int) { syscall.Kill(pid, syscall.SIGKILL) }
