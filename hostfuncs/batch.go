@@ -3,7 +3,6 @@ package hostfuncs
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"sync"
 	"time"
 
@@ -12,9 +11,8 @@ import (
 
 // Limits of one batch call.
 const (
-	maxBatch          = 256      // requests in one batch
-	batchParallel     = 32       // requests of one batch running at once
-	maxBatchResponses = 32 << 20 // bytes of all responses of one batch
+	maxBatch      = 256 // requests in one batch
+	batchParallel = 32  // requests of one batch running at once
 )
 
 // A batch (abi.BatchRequest): any JSON host function (exec, http, dbus,
@@ -32,16 +30,15 @@ const (
 // a handful for the same reason: requests beyond it wait for the next tick.
 
 // batch runs every request of b through f, batchParallel at a time, and
-// returns the encoded batch response. Responses past maxBatchResponses bytes
-// in total are replaced by an error, so a batch cannot return more than a
-// guest could hold.
-func (c *Caller) batch(ctx context.Context, f hostFunc, b abi.BatchRequest[json.RawMessage]) []byte {
+// returns the encoded batch response. All requests share the call's budget:
+// answers past it in total are errors.
+func (c *Caller) batch(ctx context.Context, f hostFunc, b abi.BatchRequest[json.RawMessage], budget *callBudget) []byte {
 	if b.TimeoutMS > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(b.TimeoutMS)*time.Millisecond)
 		defer cancel()
 	}
-	out := make([]json.RawMessage, len(b.Batch))
+	out := make([][]byte, len(b.Batch))
 	sem := make(chan struct{}, batchParallel)
 	var wg sync.WaitGroup
 	for i, req := range b.Batch {
@@ -49,20 +46,28 @@ func (c *Caller) batch(ctx context.Context, f hostFunc, b abi.BatchRequest[json.
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			out[i] = c.one(ctx, f, req)
+			out[i] = c.one(ctx, f, req, budget)
 		}()
 	}
 	wg.Wait()
-	total := 0
-	for i := range out {
-		total += len(out[i])
-		if total > maxBatchResponses {
-			out[i] = errorJSON(fmt.Errorf("%s: batch responses are over %d MiB in total; this one was dropped", f.name, maxBatchResponses>>20))
+	return joinBatch(out)
+}
+
+// joinBatch is {"batch": [A, B, ...]} of answers that are JSON already,
+// in one allocation of exactly its size.
+func joinBatch(answers [][]byte) []byte {
+	const open, close = `{"batch":[`, `]}`
+	n := len(open) + len(close) + max(len(answers)-1, 0)
+	for _, a := range answers {
+		n += len(a)
+	}
+	resp := make([]byte, 0, n)
+	resp = append(resp, open...)
+	for i, a := range answers {
+		if i > 0 {
+			resp = append(resp, ',')
 		}
+		resp = append(resp, a...)
 	}
-	resp, err := json.Marshal(abi.BatchResponse{Batch: out})
-	if err != nil {
-		return errorJSON(fmt.Errorf("encode batch response: %w", err))
-	}
-	return resp
+	return append(resp, close...)
 }

@@ -2,7 +2,6 @@ package hostfuncs
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -53,41 +52,51 @@ func (h *Host) NewCaller(probe string, g Grants, logger *slog.Logger) (*Caller, 
 // Probe returns the probe's name.
 func (c *Caller) Probe() string { return c.probe }
 
+// Close closes the probe's D-Bus connections. Calls after it connect
+// again.
+func (c *Caller) Close() error { return c.host.closeBuses(c) }
+
 // Denied returns how many host calls the grants refused so far.
 func (c *Caller) Denied() uint64 { return c.denied.Load() }
 
 // Call runs host function fn (exec, http, dbus, read_file) with a JSON
 // request and returns its JSON response: the result, or {"error": "..."}.
-// The error result is always nil; it is there to meet sdk.Transport.
+// Its answers are bounded by MaxAnswer. The error result is always nil; it
+// is there to meet sdk.Transport.
 func (c *Caller) Call(ctx context.Context, fn string, req []byte) ([]byte, error) {
-	f, ok := hostFuncs[fn]
-	if !ok {
-		return errorJSON(fmt.Errorf("unknown host function %q", fn)), nil
-	}
-	if err := ctx.Err(); err != nil {
-		return errorJSON(fmt.Errorf("timeout: %s: the run's deadline has passed", fn)), nil
-	}
-	if b, isBatch := abi.DecodeBatch(req); isBatch {
-		if len(b.Batch) > maxBatch {
-			return errorJSON(fmt.Errorf("%s: batch of %d requests is over the limit of %d", fn, len(b.Batch), maxBatch)), nil
-		}
-		return c.batch(ctx, f, b), nil
-	}
-	return c.one(ctx, f, req), nil
+	return c.CallWithin(ctx, fn, req, MaxAnswer), nil
 }
 
-// one runs a single request and encodes its response or error.
-func (c *Caller) one(ctx context.Context, f hostFunc, req []byte) []byte {
+// CallWithin is Call for a guest that can take at most room bytes of
+// answers (capped at MaxAnswer): an answer, or a batch's answers together,
+// that would be larger is an error to the guest, found before it is built
+// (see callBudget).
+func (c *Caller) CallWithin(ctx context.Context, fn string, req []byte, room int64) []byte {
+	f, ok := hostFuncs[fn]
+	if !ok {
+		return errorJSON(fmt.Errorf("unknown host function %s", quote(fn)))
+	}
+	if err := ctx.Err(); err != nil {
+		return errorJSON(fmt.Errorf("timeout: %s: the run's deadline has passed", fn))
+	}
+	b := newBudget(room)
+	if batch, isBatch := abi.DecodeBatch(req); isBatch {
+		if len(batch.Batch) > maxBatch {
+			return errorJSON(fmt.Errorf("%s: batch of %d requests is over the limit of %d", fn, len(batch.Batch), maxBatch))
+		}
+		return c.batch(ctx, f, batch, b)
+	}
+	return c.one(ctx, f, req, b)
+}
+
+// one runs a single request and returns its answer or error.
+func (c *Caller) one(ctx context.Context, f hostFunc, req []byte, b *callBudget) []byte {
 	if err := ctx.Err(); err != nil {
 		return errorJSON(fmt.Errorf("timeout: %s: the deadline has passed", f.name))
 	}
-	resp, err := f.call(ctx, c, req)
+	out, err := f.call(ctx, c, req, b)
 	if err != nil {
 		return errorJSON(err)
-	}
-	out, err := json.Marshal(resp)
-	if err != nil {
-		return errorJSON(fmt.Errorf("encode response: %w", err))
 	}
 	return out
 }
@@ -100,7 +109,7 @@ func (c *Caller) deny(ctx context.Context, fn, what string) error {
 		level = slog.LevelDebug
 	}
 	c.logger.LogAttrs(ctx, level, "host call denied", slog.String("func", fn), slog.String("denied", what))
-	return fmt.Errorf("denied: %s is not granted to probe %q", what, c.probe)
+	return fmt.Errorf("denied: %s is not granted to probe %s", what, quote(c.probe))
 }
 
 // firstDenial reports whether key is denied for the first time.

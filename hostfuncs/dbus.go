@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
+	"strings"
 
 	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/barbossa-agent/barbossa/sdk"
@@ -24,93 +26,156 @@ import (
 //
 // The grant is checked as "[BUS] destination interface.member" (BUS
 // defaults to system; "session" or a D-Bus address must be named in the
-// grant). "system" honours DBUS_SYSTEM_BUS_ADDRESS and "session"
-// DBUS_SESSION_BUS_ADDRESS. Connections are shared by all probes and made
-// again after a failure. args are typed by "signature" when given (basic
-// types, arrays, dicts with basic keys, v) or else guessed: string s, bool b,
-// integer i (x when it does not fit), other number d, list of strings as.
-// In the reply, variants are unwrapped, object paths and signatures are
-// strings, structs are arrays, byte arrays are arrays of numbers, and dict
-// keys are strings. The call ends at the run's deadline.
+// grant), on names validated as the D-Bus specification defines them: a
+// member has no dot, so it cannot reach another interface. Calls to the bus
+// itself (org.freedesktop.DBus) are refused unless they only read
+// (busReadOnly), whatever the grant: the others change the connection or
+// the bus (BecomeMonitor, AddMatch with eavesdrop, RequestName,
+// UpdateActivationEnvironment, ...). "system" honours
+// DBUS_SYSTEM_BUS_ADDRESS and "session" DBUS_SESSION_BUS_ADDRESS. Each
+// probe has connections of its own, made again after a failure, so no
+// probe can break another's. args are typed by "signature" when given
+// (basic types, arrays, dicts with basic keys, v) or else guessed: string
+// s, bool b, integer i (x when it does not fit), other number d, list of
+// strings as. In the reply, variants are unwrapped, object paths and
+// signatures are strings, structs are arrays, byte arrays are arrays of
+// numbers, dict keys are strings, NaN and infinities null; it is encoded
+// within the call's budget. The call ends at the run's deadline.
 var dbusFunc = jsonFunc(abi.FuncDBus, (*Caller).dbus)
 
-func (c *Caller) dbus(ctx context.Context, req sdk.DBusRequest) (any, error) {
+func (c *Caller) dbus(ctx context.Context, req sdk.DBusRequest, b *callBudget) ([]byte, error) {
 	bus := req.Bus
 	if bus == "" {
 		bus = "system"
 	}
-	switch {
-	case req.Destination == "" || req.Interface == "" || req.Member == "":
+	if req.Destination == "" || req.Interface == "" || req.Member == "" {
 		return nil, errors.New("dbus: destination, interface and member are required")
-	case !dbus.ObjectPath(req.Path).IsValid():
-		return nil, fmt.Errorf("dbus: %q is not a valid object path", req.Path)
+	}
+	if err := checkDBusCall(req.Destination, req.Interface, req.Member); err != nil {
+		return nil, fmt.Errorf("dbus: %w", err)
+	}
+	if !dbus.ObjectPath(req.Path).IsValid() {
+		return nil, fmt.Errorf("dbus: %s is not a valid object path", quote(req.Path))
+	}
+	call := req.Interface + "." + req.Member
+	what := fmt.Sprintf("dbus call %s on %s (%s bus)", call, req.Destination, cut(bus))
+	if req.Destination == busDriver && !busReadOnly[call] {
+		return nil, c.deny(ctx, abi.FuncDBus, what+" (it changes the connection or the bus: never granted)")
 	}
 	if !c.policy.dbusGranted(bus, req.Destination, req.Interface, req.Member) {
-		return nil, c.deny(ctx, abi.FuncDBus, fmt.Sprintf("dbus call %s.%s on %s (%s bus)", req.Interface, req.Member, req.Destination, bus))
+		return nil, c.deny(ctx, abi.FuncDBus, what)
 	}
 	args, err := dbusArgs(req.Signature, req.Args)
 	if err != nil {
 		return nil, fmt.Errorf("dbus: %w", err)
 	}
-	conn, err := c.host.bus(bus)
+	conn, err := c.host.bus(c, bus)
 	if err != nil {
-		return nil, fmt.Errorf("dbus: connect to the %s bus: %w", bus, err)
+		return nil, fmt.Errorf("dbus: connect to the %s bus: %w", quote(bus), err)
 	}
-	call := conn.Object(req.Destination, dbus.ObjectPath(req.Path)).
-		CallWithContext(ctx, req.Interface+"."+req.Member, 0, args...)
-	if call.Err != nil {
+	reply := conn.Object(req.Destination, dbus.ObjectPath(req.Path)).CallWithContext(ctx, call, 0, args...)
+	if reply.Err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("timeout: dbus call %s.%s: the run's deadline has passed", req.Interface, req.Member)
+			return nil, fmt.Errorf("timeout: dbus call %s: the run's deadline has passed", call)
 		}
 		var derr dbus.Error
-		if errors.As(call.Err, &derr) {
+		if errors.As(reply.Err, &derr) {
 			return nil, fmt.Errorf("dbus: %s: %v", derr.Name, derr.Error())
 		}
 		if !conn.Connected() {
-			c.host.dropBus(bus, conn)
+			c.host.dropBus(c, bus, conn)
 		}
-		return nil, fmt.Errorf("dbus: %w", call.Err)
+		return nil, fmt.Errorf("dbus: %w", reply.Err)
 	}
-	body := make([]any, len(call.Body))
-	for i, v := range call.Body {
-		body[i] = dbusToJSON(v)
-	}
-	return sdk.DBusResponse{Body: body}, nil
+	return b.encode("the reply to "+what, func(w *jsonOut) {
+		w.raw(`{"body":[`)
+		for i, v := range reply.Body {
+			if i > 0 {
+				w.raw(",")
+			}
+			writeDBus(w, v)
+		}
+		w.raw("]}")
+	})
 }
 
-// bus returns the shared connection to a bus, connecting if needed.
-func (h *Host) bus(name string) (*dbus.Conn, error) {
+// busDriver is the bus's own name: calls to it act on the bus.
+const busDriver = "org.freedesktop.DBus"
+
+// busReadOnly are the calls to the bus that only read; no other call to
+// it is ever made for a probe.
+var busReadOnly = map[string]bool{
+	"org.freedesktop.DBus.ListNames":                           true,
+	"org.freedesktop.DBus.ListActivatableNames":                true,
+	"org.freedesktop.DBus.NameHasOwner":                        true,
+	"org.freedesktop.DBus.GetNameOwner":                        true,
+	"org.freedesktop.DBus.ListQueuedOwners":                    true,
+	"org.freedesktop.DBus.GetConnectionUnixUser":               true,
+	"org.freedesktop.DBus.GetConnectionUnixProcessID":          true,
+	"org.freedesktop.DBus.GetConnectionCredentials":            true,
+	"org.freedesktop.DBus.GetAdtAuditSessionData":              true,
+	"org.freedesktop.DBus.GetConnectionSELinuxSecurityContext": true,
+	"org.freedesktop.DBus.GetId":                               true,
+	"org.freedesktop.DBus.Introspectable.Introspect":           true,
+	"org.freedesktop.DBus.Peer.Ping":                           true,
+	"org.freedesktop.DBus.Peer.GetMachineId":                   true,
+	"org.freedesktop.DBus.Properties.Get":                      true,
+	"org.freedesktop.DBus.Properties.GetAll":                   true,
+}
+
+type busKey struct {
+	caller *Caller
+	bus    string
+}
+
+// bus returns c's connection to a bus, connecting if needed.
+func (h *Host) bus(c *Caller, name string) (*dbus.Conn, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if c, ok := h.buses[name]; ok && c.Connected() {
-		return c, nil
+	key := busKey{c, name}
+	if conn, ok := h.buses[key]; ok && conn.Connected() {
+		return conn, nil
 	}
 	var (
-		c   *dbus.Conn
-		err error
+		conn *dbus.Conn
+		err  error
 	)
 	switch name {
 	case "system":
-		c, err = dbus.ConnectSystemBus()
+		conn, err = dbus.ConnectSystemBus()
 	case "session":
-		c, err = dbus.ConnectSessionBus()
+		conn, err = dbus.ConnectSessionBus()
 	default:
-		c, err = dbus.Connect(name)
+		conn, err = dbus.Connect(name)
 	}
 	if err != nil {
 		return nil, err
 	}
-	h.buses[name] = c
-	return c, nil
+	h.buses[key] = conn
+	return conn, nil
 }
 
-func (h *Host) dropBus(name string, c *dbus.Conn) {
+func (h *Host) dropBus(c *Caller, name string, conn *dbus.Conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.buses[name] == c {
-		delete(h.buses, name)
-		c.Close()
+	if key := (busKey{c, name}); h.buses[key] == conn {
+		delete(h.buses, key)
+		conn.Close()
 	}
+}
+
+// closeBuses closes c's connections.
+func (h *Host) closeBuses(c *Caller) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var errs []error
+	for k, conn := range h.buses {
+		if k.caller == c {
+			errs = append(errs, conn.Close())
+			delete(h.buses, k)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // dbusArgs converts JSON values into D-Bus values.
@@ -372,53 +437,130 @@ func convertDBus(sig string, t reflect.Type, a any) (reflect.Value, error) {
 	return reflect.Value{}, fmt.Errorf("type %q is not supported in arguments", sig)
 }
 
-// dbusToJSON turns a value from a godbus reply into plain JSON values.
-func dbusToJSON(v any) any {
+// writeDBus writes a value of a godbus reply as plain JSON.
+func writeDBus(w *jsonOut, v any) {
 	switch x := v.(type) {
-	case nil, bool, string, float64, int16, int32, int64, uint16, uint32, uint64:
-		return x
+	case nil:
+		w.raw("null")
+		return
+	case bool:
+		w.bool(x)
+		return
+	case string:
+		w.str(x)
+		return
+	case float64:
+		w.float(x)
+		return
 	case uint8:
-		return x
+		w.uint(uint64(x))
+		return
+	case int16:
+		w.int(int64(x))
+		return
+	case uint16:
+		w.uint(uint64(x))
+		return
+	case int32:
+		w.int(int64(x))
+		return
+	case uint32:
+		w.uint(uint64(x))
+		return
+	case int64:
+		w.int(x)
+		return
+	case uint64:
+		w.uint(x)
+		return
 	case dbus.Variant:
-		return dbusToJSON(x.Value())
+		writeDBus(w, x.Value())
+		return
 	case dbus.ObjectPath:
-		return string(x)
+		w.str(string(x))
+		return
 	case dbus.Signature:
-		return x.String()
+		w.str(x.String())
+		return
 	case dbus.UnixFDIndex:
-		return uint32(x)
+		w.uint(uint64(x))
+		return
 	case dbus.UnixFD:
-		return int32(x)
+		w.int(int64(x))
+		return
 	case []byte:
-		out := make([]any, len(x))
-		for i, b := range x {
-			out[i] = b
+		w.raw("[")
+		for i, c := range x {
+			if i > 0 {
+				w.raw(",")
+			}
+			w.uint(uint64(c))
 		}
-		return out
+		w.raw("]")
+		return
 	}
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
 	case reflect.Slice, reflect.Array:
-		out := make([]any, rv.Len())
-		for i := range out {
-			out[i] = dbusToJSON(rv.Index(i).Interface())
-		}
-		return out
-	case reflect.Map:
-		out := make(map[string]any, rv.Len())
-		it := rv.MapRange()
-		for it.Next() {
-			out[fmt.Sprint(dbusToJSON(it.Key().Interface()))] = dbusToJSON(it.Value().Interface())
-		}
-		return out
-	case reflect.Struct:
-		out := make([]any, 0, rv.NumField())
-		for i := 0; i < rv.NumField(); i++ {
-			if rv.Type().Field(i).IsExported() {
-				out = append(out, dbusToJSON(rv.Field(i).Interface()))
+		w.raw("[")
+		for i := range rv.Len() {
+			if i > 0 {
+				w.raw(",")
 			}
+			writeDBus(w, rv.Index(i).Interface())
 		}
-		return out
+		w.raw("]")
+	case reflect.Map:
+		// Keys as strings, sorted, as encoding/json writes a map.
+		type entry struct {
+			key string
+			val reflect.Value
+		}
+		entries := make([]entry, 0, rv.Len())
+		for it := rv.MapRange(); it.Next(); {
+			entries = append(entries, entry{dbusKey(it.Key().Interface()), it.Value()})
+		}
+		slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.key, b.key) })
+		w.raw("{")
+		for i, e := range entries {
+			if i > 0 {
+				w.raw(",")
+			}
+			w.str(e.key)
+			w.raw(":")
+			writeDBus(w, e.val.Interface())
+		}
+		w.raw("}")
+	case reflect.Struct:
+		w.raw("[")
+		first := true
+		for i := 0; i < rv.NumField(); i++ {
+			if !rv.Type().Field(i).IsExported() {
+				continue
+			}
+			if !first {
+				w.raw(",")
+			}
+			first = false
+			writeDBus(w, rv.Field(i).Interface())
+		}
+		w.raw("]")
+	default:
+		w.str(fmt.Sprint(v))
 	}
-	return fmt.Sprint(v)
+}
+
+// dbusKey is a dict key of a reply as a JSON object key.
+func dbusKey(k any) string {
+	switch x := k.(type) {
+	case string:
+		return x
+	case dbus.ObjectPath:
+		return string(x)
+	case dbus.Signature:
+		return x.String()
+	case dbus.Variant:
+		return dbusKey(x.Value())
+	}
+	return fmt.Sprint(k)
 }

@@ -1,41 +1,20 @@
 package hostfuncs
 
 import (
-	"bufio"
-	"os/exec"
-	"path/filepath"
+	"log/slog"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/barbossa-agent/barbossa/core/testenv/testbus"
 	"github.com/barbossa-agent/barbossa/sdk"
 	"github.com/godbus/dbus/v5"
 )
 
-// privateBus starts a dbus-daemon of its own (apt-get install -y dbus) and
-// returns its address.
-func privateBus(t *testing.T) string {
-	t.Helper()
-	daemon, err := exec.LookPath("dbus-daemon")
-	if err != nil {
-		missing(t, "dbus-daemon is not installed (apt-get install -y dbus)")
-	}
-	addr := "unix:path=" + filepath.Join(t.TempDir(), "bus")
-	cmd := exec.Command(daemon, "--session", "--nofork", "--nopidfile", "--address="+addr, "--print-address")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil { // ready once it prints its address
-		t.Fatal(err)
-	}
-	return addr
-}
+// privateBus starts a dbus-daemon of its own and returns its address.
+func privateBus(t *testing.T) string { return testbus.Start(t) }
 
 type unit struct {
 	Name string
@@ -151,7 +130,7 @@ func TestDBus(t *testing.T) {
 	if c.Denied() != 3 || !strings.Contains(log.String(), `func=dbus denied="dbus call org.barbossa.Test.Quit on org.barbossa.Test`) {
 		t.Errorf("Denied() = %d; log:\n%s", c.Denied(), log)
 	}
-	if _, e := body(sdk.DBusRequest{Bus: addr, Destination: "d", Path: "not a path", Interface: "i", Member: "m"}); e != `dbus: "not a path" is not a valid object path` {
+	if _, e := body(sdk.DBusRequest{Bus: addr, Destination: "d.e", Path: "not a path", Interface: "i.j", Member: "m"}); e != `dbus: "not a path" is not a valid object path` {
 		t.Errorf("%q", e)
 	}
 }
@@ -199,19 +178,139 @@ func TestSplitSignature(t *testing.T) {
 	}
 }
 
-func TestDBusToJSON(t *testing.T) {
-	in := []any{
-		dbus.MakeVariant(dbus.MakeVariant(int32(-1))),
-		dbus.ObjectPath("/x"),
-		dbus.SignatureOf("s", uint32(1)),
-		[]byte("hi"),
-		map[uint32]string{1: "one"},
-		[][]any{{"a", dbus.ObjectPath("/a")}},
+func TestWriteDBus(t *testing.T) {
+	for _, tc := range []struct {
+		in   any
+		want string
+	}{
+		{dbus.MakeVariant(dbus.MakeVariant(int32(-1))), `-1`},
+		{dbus.ObjectPath("/x"), `"/x"`},
+		{dbus.SignatureOf("s", uint32(1)), `"su"`},
+		{[]byte("hi"), `[104,105]`},
+		{map[uint32]string{2: "two", 1: "one"}, `{"1":"one","2":"two"}`},
+		{[][]any{{"a", dbus.ObjectPath("/a")}}, `[["a","/a"]]`},
+		{unit{Name: "n\x00\"", Path: "/p"}, `["n\u0000\"","/p"]`},
+		{math.NaN(), `null`},
+		{map[string]dbus.Variant{"k": dbus.MakeVariant(uint64(1) << 63)}, `{"k":9223372036854775808}`},
+	} {
+		var count jsonOut
+		count.counting = true
+		writeDBus(&count, tc.in)
+		var w jsonOut
+		writeDBus(&w, tc.in)
+		if string(w.buf) != tc.want || count.n != int64(len(w.buf)) {
+			t.Errorf("writeDBus(%#v) = %s (counted %d), want %s", tc.in, w.buf, count.n, tc.want)
+		}
 	}
-	want := []any{int32(-1), "/x", "su", []any{byte('h'), byte('i')}, map[string]any{"1": "one"}, []any{[]any{"a", "/a"}}}
-	for i := range in {
-		if got := dbusToJSON(in[i]); !reflect.DeepEqual(got, want[i]) {
-			t.Errorf("dbusToJSON(%#v) = %#v, want %#v", in[i], got, want[i])
+}
+
+func TestDBusNames(t *testing.T) {
+	for _, tc := range []struct {
+		check func(string) error
+		name  string
+		ok    bool
+	}{
+		{checkMember, "ListUnits", true},
+		{checkMember, "_x9", true},
+		{checkMember, "Properties.Get", false}, // finding 7: a member has no dot
+		{checkMember, "9x", false},
+		{checkMember, "", false},
+		{checkMember, "a-b", false},
+		{checkMember, strings.Repeat("m", 256), false},
+		{checkInterface, "org.freedesktop.DBus", true},
+		{checkInterface, "org.freedesktop.DBus.Properties", true},
+		{checkInterface, "org", false},
+		{checkInterface, "org..x", false},
+		{checkInterface, ".org.x", false},
+		{checkInterface, "org.x.", false},
+		{checkInterface, "org.9x", false},
+		{checkInterface, "org.x-y", false},
+		{checkInterface, "org.*", false},
+		{checkBusName, "org.freedesktop.systemd1", true},
+		{checkBusName, "org.x-y.z", true},
+		{checkBusName, ":1.42", true},
+		{checkBusName, ":1.42.x-9", true},
+		{checkBusName, "org.9x", false},
+		{checkBusName, ":1", false},
+		{checkBusName, "org", false},
+		{checkBusName, "org.x y", false},
+	} {
+		if err := tc.check(tc.name); (err == nil) != tc.ok {
+			t.Errorf("%q: %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+}
+
+// TestDBusGrantsCannotBeWalkedAround is finding 7 of issue #8: under a
+// grant of org.freedesktop.DBus.*, a member with dots (Properties.Get,
+// Monitoring.BecomeMonitor) reached other interfaces, and BecomeMonitor
+// broke the connection every probe shared. Members are validated, the
+// bus's own calls that change state are never granted, and each probe
+// has its own connections.
+func TestDBusGrantsCannotBeWalkedAround(t *testing.T) {
+	addr := privateBus(t)
+	serve(t, addr)
+	h := New(slog.New(slog.DiscardHandler))
+	defer h.Close()
+	hostile, err := h.NewCaller("hostile", Grants{DBus: []string{
+		addr + " org.freedesktop.DBus org.freedesktop.DBus.*",
+		addr + " org.freedesktop.DBus org.freedesktop.DBus.Monitoring.*",
+		addr + " org.barbossa.Test org.barbossa.Test.*",
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := h.NewCaller("other", Grants{DBus: []string{addr + " org.barbossa.Test org.barbossa.Test.Units"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxTimeout(t, 10*time.Second)
+	driver := func(iface, member, sig string, args ...any) sdk.DBusRequest {
+		return sdk.DBusRequest{Bus: addr, Destination: "org.freedesktop.DBus", Path: "/org/freedesktop/DBus",
+			Interface: iface, Member: member, Signature: sig, Args: args}
+	}
+	for _, tc := range []struct {
+		req  sdk.DBusRequest
+		want string
+	}{
+		{driver("org.freedesktop.DBus", "Monitoring.BecomeMonitor", "asu", []any{}, 0), `dbus: member "Monitoring.BecomeMonitor": a member has no dot`},
+		{driver("org.freedesktop.DBus", "Properties.Get", "ss", "org.freedesktop.DBus", "Features"), `dbus: member "Properties.Get": a member has no dot`},
+		{driver("org.freedesktop.DBus.Monitoring", "BecomeMonitor", "asu", []any{}, 0), "denied: dbus call org.freedesktop.DBus.Monitoring.BecomeMonitor on org.freedesktop.DBus"},
+		{driver("org.freedesktop.DBus", "AddMatch", "s", "eavesdrop=true"), "denied: dbus call org.freedesktop.DBus.AddMatch"},
+		{driver("org.freedesktop.DBus", "RequestName", "su", "org.barbossa.Test", 2), "denied: dbus call org.freedesktop.DBus.RequestName"},
+		{driver("org.freedesktop.DBus", "UpdateActivationEnvironment", "a{ss}", map[string]any{"LD_PRELOAD": "/tmp/x.so"}), "denied: dbus call org.freedesktop.DBus.UpdateActivationEnvironment"},
+		{driver("org.freedesktop.DBus", "Hello", ""), "denied: dbus call org.freedesktop.DBus.Hello"},
+	} {
+		if e := call(t, hostile, ctx, "dbus", tc.req, nil); !strings.HasPrefix(e, tc.want) {
+			t.Errorf("%s.%s: %q, want %q", tc.req.Interface, tc.req.Member, e, tc.want)
+		}
+	}
+	var resp sdk.DBusResponse
+	if e := call(t, hostile, ctx, "dbus", driver("org.freedesktop.DBus", "ListNames", ""), &resp); e != "" || !strings.Contains(fmtAny(resp.Body[0]), "org.barbossa.Test") {
+		t.Errorf("ListNames, a read, under the grant: %v %q", resp.Body, e)
+	}
+	units := sdk.DBusRequest{Bus: addr, Destination: "org.barbossa.Test", Path: "/org/barbossa/Test", Interface: "org.barbossa.Test", Member: "Units"}
+	hc, _ := h.bus(hostile, addr)
+	oc, _ := h.bus(other, addr)
+	if hc == oc {
+		t.Fatal("two probes share a D-Bus connection")
+	}
+	// Whatever the hostile probe does to its connection, the other's holds.
+	hostile.Close()
+	if e := call(t, other, ctx, "dbus", units, &resp); e != "" || len(resp.Body) != 1 {
+		t.Errorf("the other probe's call after the first closed its connection: %q", e)
+	}
+	if e := call(t, hostile, ctx, "dbus", units, &resp); e != "" {
+		t.Errorf("a probe connects again after its Close: %q", e)
+	}
+	for _, g := range []string{
+		"org.freedesktop.DBus org.freedesktop.DBus.Monitoring.BecomeMonitor",
+		"org.freedesktop.DBus org.freedesktop.DBus.AddMatch",
+		"org.x org.x..Get",
+		"org.x org.x.9",
+	} {
+		if _, err := compile(Grants{DBus: []string{g}}); err == nil {
+			t.Errorf("grant %q accepted", g)
 		}
 	}
 }

@@ -1,14 +1,15 @@
 package hostfuncs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 	"time"
 
 	"github.com/barbossa-agent/barbossa/internal/abi"
@@ -31,89 +32,142 @@ var execEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_
 //	       | {"error": "denied: exec of \"rm\" is not granted to probe \"x\""}
 //	       | {"error": "timeout: exec of \"tmux\" after 2s"}
 //
-// argv[0] must be granted (a name looked up in PATH when the probe was made,
-// or an absolute path); the resolved program runs with argv directly, never
-// through a shell, in "/", with stdin empty and a small environment
-// (execEnv). It is killed with its process group at timeout_ms or the run's
-// deadline, whichever is first. stdout and stderr keep their first 1 MiB
-// each (truncated is then true); bytes that are not UTF-8 become U+FFFD.
-// A non-zero exit is a result, not an error.
+// argv must be granted: argv[0] a program of the probe's exec grants and
+// argv[1:] the arguments that grant allows (Grants.Exec). The program runs
+// with argv directly, never through a shell, in "/", with stdin empty and
+// a small environment (execEnv, PATH without relative folders). Its whole
+// process tree, whatever left its process group or session, is killed when
+// it exits, at timeout_ms, or at the run's deadline, whichever is first
+// (internal/proctree: a cgroup per run, or a subreaper). stdout and stderr
+// keep their first 1 MiB each (truncated is then true), held within the
+// call's budget; bytes that are not UTF-8 become U+FFFD. A non-zero exit is
+// a result, not an error.
 var execFunc = jsonFunc(abi.FuncExec, (*Caller).exec)
 
-func (c *Caller) exec(ctx context.Context, req sdk.ExecRequest) (any, error) {
+func (c *Caller) exec(ctx context.Context, req sdk.ExecRequest, b *callBudget) ([]byte, error) {
 	if len(req.Argv) == 0 || req.Argv[0] == "" {
 		return nil, errors.New("exec: argv is empty")
 	}
-	path, granted := c.policy.execPath(req.Argv[0])
-	if !granted {
-		return nil, c.deny(ctx, abi.FuncExec, fmt.Sprintf("exec of %q", req.Argv[0]))
-	}
-	if path == "" {
-		return nil, fmt.Errorf("exec: %q is granted but not found in PATH", req.Argv[0])
+	name := quote(req.Argv[0])
+	path, program, args := c.policy.execPath(req.Argv)
+	switch {
+	case !program:
+		return nil, c.deny(ctx, abi.FuncExec, "exec of "+name)
+	case !args:
+		return nil, c.deny(ctx, abi.FuncExec, fmt.Sprintf("exec of %s with arguments %s", name, quoteArgs(req.Argv[1:])))
+	case path == "":
+		return nil, fmt.Errorf("exec: %s is granted but not found in PATH", name)
 	}
 	budget := timeout(ctx, time.Duration(req.TimeoutMS)*time.Millisecond, defaultExecTimeout)
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 
-	stdout := &capped{max: maxExecOutput}
-	stderr := &capped{max: maxExecOutput}
-	cmd := exec.CommandContext(ctx, path, req.Argv[1:]...)
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	var stdout, stderr captured
+	var readers sync.WaitGroup
+	readers.Go(func() { stdout.read(outR, b) })
+	readers.Go(func() { stderr.read(errR, b) })
+	defer func() { b.giveWork(stdout.held + stderr.held) }()
+
+	cmd := exec.Command(path, req.Argv[1:]...)
 	cmd.Args[0] = req.Argv[0]
 	cmd.Dir = "/"
 	cmd.Env = environ()
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	// Its own process group, so a timeout kills whatever it started too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second // a grandchild holding the pipes cannot hold us
+	cmd.Stdout, cmd.Stderr = outW, errW
+	res, err := c.host.runner().Run(ctx, cmd)
+	outW.Close()
+	errW.Close()
+	// The tree is dead, so the pipes' writers are gone and the readers end
+	// at EOF; closing the read ends bounds the wait all the same.
+	done := make(chan struct{})
+	go func() { readers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		outR.Close()
+		errR.Close()
+		<-done
+	}
+	outR.Close()
+	errR.Close()
 
-	err := cmd.Run()
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("timeout: exec of %q after %s", req.Argv[0], budget.Round(time.Millisecond))
+		return nil, fmt.Errorf("timeout: exec of %s after %s", name, budget.Round(time.Millisecond))
 	}
-	resp := sdk.ExecResponse{
-		Stdout:    strings.ToValidUTF8(stdout.String(), "\uFFFD"),
-		Stderr:    strings.ToValidUTF8(stderr.String(), "\uFFFD"),
-		Truncated: stdout.truncated || stderr.truncated,
+	if err != nil {
+		return nil, fmt.Errorf("exec of %s: %w", name, err)
 	}
-	var exitErr *exec.ExitError
-	switch {
-	case errors.As(err, &exitErr):
-		resp.ExitCode = exitErr.ExitCode()
-	case err != nil:
-		return nil, fmt.Errorf("exec of %q: %w", req.Argv[0], err)
+	if stdout.err != nil || stderr.err != nil {
+		return nil, fmt.Errorf("exec of %s: output: %w", name, errors.Join(stdout.err, stderr.err))
 	}
-	return resp, nil
+	return b.encode("the output of exec of "+name, func(w *jsonOut) {
+		w.raw(`{"exit_code":`)
+		w.int(int64(res.ExitCode))
+		w.raw(`,"stdout":`)
+		w.str(bytesString(stdout.data))
+		w.raw(`,"stderr":`)
+		w.str(bytesString(stderr.data))
+		if stdout.truncated || stderr.truncated {
+			w.raw(`,"truncated":true`)
+		}
+		w.raw("}")
+	})
+}
+
+// captured is what a program wrote to one stream: its first maxExecOutput
+// bytes, held within the call's budget.
+type captured struct {
+	data      []byte
+	held      int64 // bytes charged to the budget's work
+	truncated bool
+	err       error
+}
+
+// read reads r to its end: the first maxExecOutput bytes are kept, the
+// rest is drained so the program is never blocked on a full pipe.
+func (o *captured) read(r io.Reader, b *callBudget) {
+	o.data, o.held, o.err = readWithin(r, maxExecOutput+1, 0, b)
+	if len(o.data) > maxExecOutput {
+		o.data, o.truncated = o.data[:maxExecOutput], true
+	}
+	io.Copy(io.Discard, r)
+}
+
+// quoteArgs shows arguments in a message, cut to maxQuoted bytes.
+func quoteArgs(args []string) string {
+	var sb strings.Builder
+	sb.WriteByte('[')
+	for i, a := range args {
+		if i > 0 {
+			sb.WriteByte(' ')
+		}
+		sb.WriteString(strconv.Quote(a))
+		if sb.Len() > maxQuoted {
+			return sb.String()[:maxQuoted] + "...]"
+		}
+	}
+	sb.WriteByte(']')
+	return sb.String()
 }
 
 func environ() []string {
 	var env []string
 	for _, k := range execEnv {
 		if v, ok := os.LookupEnv(k); ok {
+			if k == "PATH" {
+				v = absolutePath(v)
+			}
 			env = append(env, k+"="+v)
 		}
 	}
 	return env
 }
-
-// capped is a buffer that keeps the first max bytes written to it and
-// swallows the rest, so a chatty program is neither blocked nor stored.
-// (Not an embedded bytes.Buffer: its ReadFrom would bypass the cap.)
-type capped struct {
-	buf       bytes.Buffer
-	max       int
-	truncated bool
-}
-
-func (b *capped) Write(p []byte) (int, error) {
-	if room := b.max - b.buf.Len(); len(p) > room {
-		b.truncated = true
-		if room > 0 {
-			b.buf.Write(p[:room])
-		}
-		return len(p), nil
-	}
-	return b.buf.Write(p)
-}
-
-func (b *capped) String() string { return b.buf.String() }

@@ -12,7 +12,7 @@ import (
 
 func TestSelectFields(t *testing.T) {
 	for _, tc := range []struct{ body, want string }{
-		{`{"Id":"a","State":{"Status":"running"},"HostConfig":{"x":1},"RestartCount":2}`, `{"Id":"a","RestartCount":2,"State":{"Status":"running"}}`},
+		{`{"Id":"a","State":{"Status":"running"},"HostConfig":{"x":1},"RestartCount":2}`, `{"Id":"a","State":{"Status":"running"},"RestartCount":2}`},
 		{` [{"Id":"a","Names":["/x"]},{"Id":"b","Mounts":[]}] `, `[{"Id":"a"},{"Id":"b"}]`},
 		{`[1,2]`, `[1,2]`},                 // not objects: unchanged
 		{`{"Id": broken`, `{"Id": broken`}, // not JSON: unchanged

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os/exec"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -15,15 +15,23 @@ import (
 // Nothing is allowed unless listed.
 //
 //	[probe.allow]
-//	exec = ["tmux"]                          # program names (PATH lookup) or absolute paths
+//	exec = ["tmux list-sessions -F *",       # a program and the argv it may get
+//	        "/usr/bin/uptime"]               # a bare program: any argv
 //	http = ["GET unix:///var/run/docker.sock /containers/json /containers/*/json",
 //	        "http://127.0.0.1:9100/"]
 //	dbus = ["org.freedesktop.systemd1 org.freedesktop.systemd1.Manager.ListUnits"]
-//	read = ["/proc", "/sys"]                 # path prefixes
+//	read = ["/proc/loadavg", "/sys/class/net"] # path prefixes
 type Grants struct {
-	// Exec lists programs: a name is looked up in PATH when the grant is
-	// made, and argv[0] must then be the name or the resolved path; an
-	// absolute path must be given as argv[0] exactly.
+	// Exec lists programs, each with the arguments it may be given:
+	// "PROGRAM [ARG...]". PROGRAM is a name, looked up in PATH's absolute
+	// folders when the grant is made (argv[0] must then be the name or the
+	// resolved path), or an absolute path (argv[0] must be that path). With
+	// no ARG the program may get any arguments: for most programs (tmux,
+	// git, find) that is a shell. Otherwise argv[1:] must match the ARGs
+	// one by one: a word matches itself, * any one argument, and a last **
+	// any further arguments (none included). Words are separated by spaces;
+	// '...' or "..." quotes a word (or part of one) holding spaces, or a
+	// literal * or **. See parseExecGrant.
 	Exec []string `toml:"exec" json:"exec,omitempty"`
 	// HTTP lists unix sockets as unix:///path and URL prefixes
 	// (scheme, host and port must match exactly, the path on a "/" boundary),
@@ -49,9 +57,21 @@ type policy struct {
 	readAbs []string // the same prefixes with symlinks resolved
 }
 
+// execGrant is one exec grant: a program and the argv it may get.
 type execGrant struct {
 	name string // as granted: "tmux" or "/usr/bin/tmux"
 	path string // absolute path; "" when a name is not in PATH (yet)
+	// args are the patterns of argv[1:]; nil with anyArgs for a bare
+	// program. rest: the last pattern was **.
+	args    []argPattern
+	anyArgs bool
+	rest    bool
+}
+
+// argPattern matches one argument: lit exactly, or any argument when any.
+type argPattern struct {
+	lit string
+	any bool
 }
 
 // httpGrant is one http grant: a unix socket or a URL prefix, with the
@@ -81,22 +101,12 @@ func compile(g Grants) (*policy, error) {
 	p := &policy{}
 	var errs []error
 	for _, e := range g.Exec {
-		switch {
-		case e == "":
-			errs = append(errs, errors.New("exec: empty program name"))
-		case strings.Contains(e, "/"):
-			if !filepath.IsAbs(e) {
-				errs = append(errs, fmt.Errorf("exec: %q: a path must be absolute", e))
-				continue
-			}
-			p.exec = append(p.exec, execGrant{name: filepath.Clean(e), path: filepath.Clean(e)})
-		default:
-			path, _ := exec.LookPath(e)
-			if path != "" {
-				path, _ = filepath.Abs(path)
-			}
-			p.exec = append(p.exec, execGrant{name: e, path: path})
+		eg, err := parseExecGrant(e)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("exec: %q: %w", e, err))
+			continue
 		}
+		p.exec = append(p.exec, eg)
 	}
 	for _, h := range g.HTTP {
 		hg, err := parseHTTPGrant(h)
@@ -133,22 +143,170 @@ func compile(g Grants) (*policy, error) {
 	return p, nil
 }
 
-// execPath returns the program to run for argv0, and whether it is granted.
-func (p *policy) execPath(argv0 string) (path string, granted bool) {
-	for _, g := range p.exec {
-		if argv0 == g.name || (g.path != "" && argv0 == g.path) {
-			if g.path == "" { // granted by name, not found when granted: look again
-				found, err := exec.LookPath(g.name)
-				if err != nil {
-					return "", true
-				}
-				found, _ = filepath.Abs(found)
-				return found, true
+// parseExecGrant reads "PROGRAM [ARG...]" (Grants.Exec).
+func parseExecGrant(s string) (execGrant, error) {
+	words, err := splitWords(s)
+	if err != nil {
+		return execGrant{}, err
+	}
+	if len(words) == 0 {
+		return execGrant{}, errors.New("empty program name")
+	}
+	prog := words[0]
+	switch {
+	case prog.wild != "" || prog.text == "":
+		return execGrant{}, errors.New("the program must be named, not a pattern")
+	case strings.Contains(prog.text, "/") && !filepath.IsAbs(prog.text):
+		return execGrant{}, errors.New("a path must be absolute")
+	}
+	g := execGrant{name: prog.text, anyArgs: len(words) == 1}
+	if filepath.IsAbs(prog.text) {
+		g.name = filepath.Clean(prog.text)
+		g.path = g.name
+	} else if found, err := lookPath(prog.text); err == nil {
+		g.path = found
+	}
+	for i, w := range words[1:] {
+		switch w.wild {
+		case "**":
+			if i != len(words)-2 {
+				return execGrant{}, errors.New("** (any further arguments) must be the last word")
 			}
-			return g.path, true
+			g.rest = true
+		case "*":
+			g.args = append(g.args, argPattern{any: true})
+		default:
+			g.args = append(g.args, argPattern{lit: w.text})
 		}
 	}
-	return "", false
+	return g, nil
+}
+
+// word is one word of an exec grant: text, or the wildcard * or ** when
+// wild is set (written unquoted and alone).
+type word struct {
+	text, wild string
+}
+
+// splitWords splits an exec grant into words: runs of characters other
+// than spaces, in which '...' and "..." quote what they hold (spaces, *,
+// the other quote; there are no escapes). An unquoted * or ** word is a
+// wildcard. A NUL cannot be passed to a program, and is refused.
+func splitWords(s string) ([]word, error) {
+	if strings.IndexByte(s, 0) >= 0 {
+		return nil, errors.New("a NUL byte cannot be in an argument")
+	}
+	var (
+		words   []word
+		cur     strings.Builder
+		inWord  bool
+		quoted  bool // some of cur was quoted
+		inQuote byte
+	)
+	end := func() {
+		if !inWord {
+			return
+		}
+		w := word{text: cur.String()}
+		if !quoted && (w.text == "*" || w.text == "**") {
+			w = word{wild: w.text}
+		}
+		words = append(words, w)
+		cur.Reset()
+		inWord, quoted = false, false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case inQuote != 0:
+			if c == inQuote {
+				inQuote = 0
+			} else {
+				cur.WriteByte(c)
+			}
+		case c == '\'' || c == '"':
+			inQuote, inWord, quoted = c, true, true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			end()
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inQuote != 0 {
+		return nil, fmt.Errorf("unclosed %c quote", inQuote)
+	}
+	end()
+	return words, nil
+}
+
+// matches reports whether args (argv[1:]) fit the grant's patterns.
+func (g execGrant) matches(args []string) bool {
+	if g.anyArgs {
+		return true
+	}
+	if len(args) < len(g.args) || (!g.rest && len(args) != len(g.args)) {
+		return false
+	}
+	for i, p := range g.args {
+		if !p.any && args[i] != p.lit {
+			return false
+		}
+	}
+	return true
+}
+
+// execPath returns the program to run for argv; program is whether argv[0]
+// is granted at all, and args whether with these arguments.
+func (p *policy) execPath(argv []string) (path string, program, args bool) {
+	for _, g := range p.exec {
+		if argv[0] != g.name && (g.path == "" || argv[0] != g.path) {
+			continue
+		}
+		program = true
+		if !g.matches(argv[1:]) {
+			continue
+		}
+		if g.path == "" { // granted by name, not found when granted: look again
+			found, err := lookPath(g.name)
+			if err != nil {
+				return "", true, true
+			}
+			return found, true, true
+		}
+		return g.path, true, true
+	}
+	return "", program, false
+}
+
+// lookPath finds a program in the absolute folders of PATH. An empty or
+// relative element ("", ".", "bin") is skipped: it names a folder relative
+// to the agent's working folder, where anyone who may write there could
+// plant a program of the granted name (exec.ErrDot's concern). The search
+// goes on past them, where exec.LookPath would stop.
+func lookPath(name string) (string, error) {
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if !filepath.IsAbs(dir) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s is not in PATH's absolute folders", name)
+}
+
+// absolutePath is PATH without its empty and relative elements, for the
+// programs exec starts (they may look programs up too).
+func absolutePath(path string) string {
+	var keep []string
+	for _, dir := range filepath.SplitList(path) {
+		if filepath.IsAbs(dir) {
+			keep = append(keep, dir)
+		}
+	}
+	return strings.Join(keep, string(filepath.ListSeparator))
 }
 
 // parseHTTPGrant reads "[METHODS] TARGET [PATH...]".
@@ -174,6 +332,9 @@ func parseHTTPGrant(h string) (httpGrant, error) {
 	if err != nil {
 		return g, err
 	}
+	if err := checkURLPath(u.Path); err != nil {
+		return g, err
+	}
 	switch u.Scheme {
 	case "unix":
 		if u.Host != "" || !filepath.IsAbs(u.Path) {
@@ -192,6 +353,9 @@ func parseHTTPGrant(h string) (httpGrant, error) {
 	for _, pat := range fields[1:] {
 		if !strings.HasPrefix(pat, "/") {
 			return g, fmt.Errorf("path pattern %q must start with /", pat)
+		}
+		if err := checkURLPath(pat); err != nil {
+			return g, fmt.Errorf("path pattern %q: %w", pat, err)
 		}
 		if _, err := path.Match(pat, "/"); err != nil {
 			return g, fmt.Errorf("path pattern %q: %w", pat, err)
@@ -289,6 +453,8 @@ func (p *policy) readResolvedGranted(path string) bool {
 	return false
 }
 
+// parseDBusGrant reads "[BUS] DESTINATION INTERFACE.MEMBER" (MEMBER may
+// be *), with names valid as the D-Bus specification defines them.
 func parseDBusGrant(s string) (dbusGrant, error) {
 	f := strings.Fields(s)
 	var g dbusGrant
@@ -306,6 +472,16 @@ func parseDBusGrant(s string) (dbusGrant, error) {
 		return g, fmt.Errorf("dbus: %q: want INTERFACE.MEMBER, got %q", s, f[1])
 	}
 	g.iface, g.member = f[1][:i], f[1][i+1:]
+	errs := []error{checkBusName(g.destination), checkInterface(g.iface)}
+	if g.member != "*" {
+		errs = append(errs, checkMember(g.member))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return g, fmt.Errorf("dbus: %q: %w", s, err)
+	}
+	if g.destination == busDriver && g.member != "*" && !busReadOnly[f[1]] {
+		return g, fmt.Errorf("dbus: %q: %s changes the connection or the bus, and is never granted", s, f[1])
+	}
 	return g, nil
 }
 

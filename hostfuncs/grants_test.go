@@ -13,7 +13,7 @@ func TestCompileRejectsBadGrants(t *testing.T) {
 		g    Grants
 		want string
 	}{
-		{Grants{Exec: []string{""}}, "exec: empty program name"},
+		{Grants{Exec: []string{""}}, `exec: "": empty program name`},
 		{Grants{Exec: []string{"bin/tmux"}}, `exec: "bin/tmux": a path must be absolute`},
 		{Grants{HTTP: []string{"unix://var/run/docker.sock"}}, "unix:///absolute/path"},
 		{Grants{HTTP: []string{"ftp://x/"}}, "scheme must be http, https or unix"},
@@ -56,8 +56,8 @@ func TestExecPath(t *testing.T) {
 		{"/tmp/sh", "", false},
 		{"no-such-program-xyz", "", true}, // granted, not installed
 	} {
-		path, granted := p.execPath(tc.argv0)
-		if path != tc.path || granted != tc.granted {
+		path, program, args := p.execPath([]string{tc.argv0, "any", "argument"})
+		if granted := program && args; path != tc.path || granted != tc.granted {
 			t.Errorf("execPath(%q) = %q, %v; want %q, %v", tc.argv0, path, granted, tc.path, tc.granted)
 		}
 	}

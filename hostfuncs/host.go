@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 
+	"github.com/barbossa-agent/barbossa/hostfuncs/internal/proctree"
 	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/godbus/dbus/v5"
 )
@@ -19,9 +22,21 @@ type Host struct {
 	logger *slog.Logger
 
 	mu      sync.Mutex
-	buses   map[string]*dbus.Conn      // by bus name or address
+	buses   map[busKey]*dbus.Conn      // by probe, and bus name or address
 	sockets map[string]*http.Transport // by unix socket path
 	tcp     *http.Transport
+
+	// procs runs exec's programs; nil: proctree.Default(), found out at
+	// the first exec. Tests set it to pick a mode.
+	procs *proctree.Runner
+}
+
+// runner returns the proctree.Runner of exec.
+func (h *Host) runner() *proctree.Runner {
+	if h.procs != nil {
+		return h.procs
+	}
+	return proctree.Default()
 }
 
 // New returns a Host logging to logger (slog.Default() when nil).
@@ -31,7 +46,7 @@ func New(logger *slog.Logger) *Host {
 	}
 	return &Host{
 		logger:  logger,
-		buses:   map[string]*dbus.Conn{},
+		buses:   map[busKey]*dbus.Conn{},
 		sockets: map[string]*http.Transport{},
 		tcp:     newTCPTransport(),
 	}
@@ -53,20 +68,21 @@ func (h *Host) Close() error {
 	return errors.Join(errs...)
 }
 
-// hostFunc is one JSON-in, JSON-out host function.
+// hostFunc is one JSON-in, JSON-out host function. call returns the
+// encoded answer, built within the call's budget.
 type hostFunc struct {
 	name string
-	call func(ctx context.Context, c *Caller, req []byte) (any, error)
+	call func(ctx context.Context, c *Caller, req []byte, b *callBudget) ([]byte, error)
 }
 
 // jsonFunc adapts a typed handler to a hostFunc.
-func jsonFunc[Req any](name string, f func(c *Caller, ctx context.Context, req Req) (any, error)) hostFunc {
-	return hostFunc{name: name, call: func(ctx context.Context, c *Caller, in []byte) (any, error) {
+func jsonFunc[Req any](name string, f func(c *Caller, ctx context.Context, req Req, b *callBudget) ([]byte, error)) hostFunc {
+	return hostFunc{name: name, call: func(ctx context.Context, c *Caller, in []byte, b *callBudget) ([]byte, error) {
 		var req Req
 		if err := json.Unmarshal(in, &req); err != nil {
 			return nil, fmt.Errorf("bad request: %w", err)
 		}
-		return f(c, ctx, req)
+		return f(c, ctx, req, b)
 	}}
 }
 
@@ -78,4 +94,34 @@ var hostFuncs = map[string]hostFunc{
 	abi.FuncReadFile: readFileFunc,
 }
 
-func errorJSON(err error) []byte { return abi.EncodeError(err) }
+// maxError bounds an error message in bytes: errors are not charged to a
+// call's budget, so none may be large (a batch holds at most maxBatch).
+const maxError = 1 << 10
+
+func errorJSON(err error) []byte {
+	msg := err.Error()
+	if len(msg) > maxError {
+		msg = strings.ToValidUTF8(msg[:maxError], "") + "..."
+	}
+	return abi.EncodeError(errors.New(msg))
+}
+
+// maxQuoted bounds what an error or a log record quotes of a guest's
+// string (a path, a program, a URL).
+const maxQuoted = 200
+
+// cut is s cut to maxQuoted bytes, for a message.
+func cut(s string) string {
+	if len(s) > maxQuoted {
+		return strings.ToValidUTF8(s[:maxQuoted], "") + "..."
+	}
+	return s
+}
+
+// quote is %q of s, cut to maxQuoted bytes.
+func quote(s string) string {
+	if len(s) > maxQuoted {
+		return strconv.Quote(strings.ToValidUTF8(s[:maxQuoted], "")) + "..."
+	}
+	return strconv.Quote(s)
+}

@@ -3,11 +3,11 @@ package hostfuncs
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -43,12 +43,14 @@ const (
 // A grant may also name the methods and path patterns it allows.
 // Redirects are not followed: a 3xx is returned to the probe. No proxy is
 // used. With "fields" (a list of keys) a JSON object body, or each object
-// of a JSON array body, keeps only those top-level keys (see selectFields). The call ends at timeout_ms or the run's deadline, whichever is
-// first; the body keeps its first 8 MiB (truncated is then true). Headers
-// with several values are joined with ", ".
+// of a JSON array body, keeps only those top-level keys (see selectFields).
+// The call ends at timeout_ms or the run's deadline, whichever is first;
+// the body keeps its first 8 MiB (truncated is then true), read within the
+// call's budget. Headers with several values are joined with ", ". A path
+// with a backslash or a control character is refused (see checkURLPath).
 var httpFunc = jsonFunc(abi.FuncHTTP, (*Caller).http)
 
-func (c *Caller) http(ctx context.Context, req sdk.HTTPRequest) (any, error) {
+func (c *Caller) http(ctx context.Context, req sdk.HTTPRequest, b *callBudget) ([]byte, error) {
 	method := strings.ToUpper(req.Method)
 	if method == "" {
 		method = http.MethodGet
@@ -57,13 +59,16 @@ func (c *Caller) http(ctx context.Context, req sdk.HTTPRequest) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http: bad url: %w", err)
 	}
+	if err := checkURLPath(u.Path); err != nil {
+		return nil, fmt.Errorf("http: url %s: %w", quote(req.URL), err)
+	}
 	var rt http.RoundTripper
 	if req.Socket != "" {
 		socket := filepath.Clean(strings.TrimPrefix(req.Socket, "unix://"))
 		// Send what was checked: ".." resolved, no raw escapes left.
 		u.Path, u.RawPath = cleanURLPath(u.Path), ""
 		if !c.policy.socketGranted(socket, method, u) {
-			return nil, c.deny(ctx, abi.FuncHTTP, fmt.Sprintf("http %s of %s over socket %q", method, u.Path, socket))
+			return nil, c.deny(ctx, abi.FuncHTTP, fmt.Sprintf("http %s of %s over socket %s", methodName(method), cut(u.Path), quote(socket)))
 		}
 		if u.Scheme == "" {
 			u.Scheme = "http"
@@ -77,12 +82,12 @@ func (c *Caller) http(ctx context.Context, req sdk.HTTPRequest) (any, error) {
 		rt = c.host.socketTransport(socket)
 	} else {
 		if u.Scheme != "http" && u.Scheme != "https" {
-			return nil, fmt.Errorf("http: url %q: scheme must be http or https", req.URL)
+			return nil, fmt.Errorf("http: url %s: scheme must be http or https", quote(req.URL))
 		}
 		// Send what was checked: ".." resolved, no raw escapes left.
 		u.Path, u.RawPath = cleanURLPath(u.Path), ""
 		if !c.policy.urlGranted(method, u) {
-			return nil, c.deny(ctx, abi.FuncHTTP, fmt.Sprintf("http %s of %q", method, u.Redacted()))
+			return nil, c.deny(ctx, abi.FuncHTTP, fmt.Sprintf("http %s of %s", methodName(method), quote(u.Redacted())))
 		}
 		rt = c.host.tcp
 	}
@@ -115,28 +120,76 @@ func (c *Caller) http(ctx context.Context, req sdk.HTTPRequest) (any, error) {
 		return nil, fmt.Errorf("http %s of %q: %w", method, u.Redacted(), err)
 	}
 	defer hresp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(hresp.Body, maxHTTPBody+1))
+	what := fmt.Sprintf("http %s of %s", methodName(method), quote(u.Redacted()))
+	body, held, err := readWithin(hresp.Body, maxHTTPBody+1, hresp.ContentLength+1, b)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("timeout: http %s of %q after %s (reading the body)", method, u.Redacted(), budget.Round(time.Millisecond))
+			return nil, fmt.Errorf("timeout: %s after %s (reading the body)", what, budget.Round(time.Millisecond))
 		}
-		return nil, fmt.Errorf("http %s of %q: read body: %w", method, u.Redacted(), err)
+		return nil, fmt.Errorf("%s: read body: %w", what, err)
 	}
-	resp := sdk.HTTPResponse{Status: hresp.StatusCode, Headers: map[string]string{}}
+	defer b.giveWork(held)
+	truncated := false
 	if len(body) > maxHTTPBody {
-		body, resp.Truncated = body[:maxHTTPBody], true
+		body, truncated = body[:maxHTTPBody], true
 	} else if len(req.Fields) > 0 {
-		body = selectFields(body, req.Fields)
+		// Filtering holds at most the body again (encoding/json's buffer
+		// and one value), and its result is never longer than the body.
+		if n := 2 * int64(len(body)); b.takeWork(n) {
+			body = selectFields(body, req.Fields)
+			b.giveWork(n)
+		}
 	}
-	for k, v := range hresp.Header {
-		resp.Headers[k] = strings.Join(v, ", ")
+	names := slices.Sorted(maps.Keys(hresp.Header))
+	text := utf8.Valid(body)
+	return b.encode(what, func(w *jsonOut) {
+		w.raw(`{"status":`)
+		w.int(int64(hresp.StatusCode))
+		if len(names) > 0 {
+			w.raw(`,"headers":{`)
+			for i, k := range names {
+				if i > 0 {
+					w.raw(",")
+				}
+				w.str(k)
+				w.raw(":")
+				w.str(strings.Join(hresp.Header[k], ", "))
+			}
+			w.raw("}")
+		}
+		w.raw(`,"body":`)
+		if text {
+			w.str(bytesString(body))
+		} else {
+			w.base64(body)
+			w.raw(`,"encoding":"base64"`)
+		}
+		if truncated {
+			w.raw(`,"truncated":true`)
+		}
+		w.raw("}")
+	})
+}
+
+// methodName shows a method in a message: as it is when it is a plain
+// word (GET), quoted otherwise.
+func methodName(m string) string {
+	if len(m) > 0 && len(m) <= 16 && !strings.ContainsFunc(m, func(r rune) bool { return r < 'A' || r > 'Z' }) {
+		return m
 	}
-	if utf8.Valid(body) {
-		resp.Body = string(body)
-	} else {
-		resp.Body, resp.Encoding = base64.StdEncoding.EncodeToString(body), "base64"
+	return quote(m)
+}
+
+// checkURLPath refuses a request path (decoded) that servers read in more
+// than one way: a backslash, which some take for a "/" (so
+// "/metrics/..\admin" would be "/admin" to them, while the grant checked a
+// path under "/metrics"), and control characters, at which some cut the
+// path short.
+func checkURLPath(p string) error {
+	if i := strings.IndexFunc(p, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }); i >= 0 {
+		return fmt.Errorf("its path holds %q, which servers read differently: refused", p[i])
 	}
-	return resp, nil
+	return nil
 }
 
 func newTCPTransport() *http.Transport {
@@ -169,44 +222,75 @@ func (h *Host) socketTransport(path string) *http.Transport {
 }
 
 // selectFields keeps only the given top-level keys of a JSON object, or of
-// each object of a JSON array (the "fields" of an http request). Anything
-// else, or JSON that does not parse, is returned as it was.
+// each object of a JSON array (the "fields" of an http request), in the
+// order of the body. Anything else, or JSON that does not parse, is
+// returned as it was.
 func selectFields(body []byte, fields []string) []byte {
-	keep := func(m map[string]json.RawMessage) {
-		for k := range m {
-			if !slices.Contains(fields, k) {
-				delete(m, k)
-			}
-		}
-	}
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
-		return body
-	}
-	var out []byte
-	var err error
-	switch trimmed[0] {
-	case '{':
-		var m map[string]json.RawMessage
-		if json.Unmarshal(trimmed, &m) != nil {
-			return body
-		}
-		keep(m)
-		out, err = json.Marshal(m)
-	case '[':
-		var list []map[string]json.RawMessage
-		if json.Unmarshal(trimmed, &list) != nil {
-			return body
-		}
-		for _, m := range list {
-			keep(m)
-		}
-		out, err = json.Marshal(list)
-	default:
-		return body
-	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	out := make([]byte, 0, len(body))
+	tok, err := dec.Token()
 	if err != nil {
 		return body
 	}
+	switch tok {
+	case json.Delim('{'):
+		if out, err = keepFields(dec, out, fields); err != nil {
+			return body
+		}
+	case json.Delim('['):
+		out = append(out, '[')
+		for i := 0; dec.More(); i++ {
+			if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+				return body
+			}
+			if i > 0 {
+				out = append(out, ',')
+			}
+			if out, err = keepFields(dec, out, fields); err != nil {
+				return body
+			}
+		}
+		if _, err := dec.Token(); err != nil { // ]
+			return body
+		}
+		out = append(out, ']')
+	default:
+		return body
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return body // more after the value
+	}
 	return out
+}
+
+// keepFields copies the object whose '{' dec has just read to out, with
+// only the given keys.
+func keepFields(dec *json.Decoder, out []byte, fields []string) ([]byte, error) {
+	out = append(out, '{')
+	first := true
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(fields, key) {
+			continue
+		}
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		w := jsonOut{buf: out}
+		w.str(key)
+		out = append(append(w.buf, ':'), v...)
+	}
+	if _, err := dec.Token(); err != nil { // }
+		return nil, err
+	}
+	return append(out, '}'), nil
 }

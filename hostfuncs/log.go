@@ -10,8 +10,8 @@ import (
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
-// Limits on what a probe may write to the agent's log, so a chatty or
-// hostile guest cannot flood it.
+// Limits on what a probe may write to the agent's log (its log messages
+// and its output together), so a chatty or hostile guest cannot flood it.
 const (
 	// MaxLogMessage is the bytes of a message kept; the rest is cut. A
 	// runtime reads no more than this of a guest's message.
@@ -30,6 +30,25 @@ func (c *Caller) Log(level sdk.Level, msg string) {
 
 // LogContext is Log with the context of the guest call that logs.
 func (c *Caller) LogContext(ctx context.Context, level sdk.Level, msg string) {
+	c.Emit(ctx, slog.Level(level), msg, slog.String("source", "guest"))
+}
+
+// Output writes a line the guest printed on stream (stdout or stderr) to
+// the agent's log: a runtime hands each line of a probe's output to it, so
+// the output shares Log's limit and cannot flood the log either.
+func (c *Caller) Output(ctx context.Context, stream, line string) {
+	if len(line) > MaxLogMessage {
+		line = line[:MaxLogMessage]
+	}
+	c.Emit(ctx, slog.LevelInfo, "guest output", slog.String("stream", stream), slog.String("text", strings.ToValidUTF8(line, "\uFFFD")))
+}
+
+// Emit writes a record the probe caused (a log message, a line of its
+// output, a note about either) to the agent's log with the probe's name,
+// under the probe's one limit of maxLogPerMinute records; msg is cut to
+// MaxLogMessage bytes. What is over the limit is counted, and reported in
+// one warning when the next minute's window opens.
+func (c *Caller) Emit(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
 	if len(msg) > MaxLogMessage {
 		msg = msg[:MaxLogMessage]
 	}
@@ -39,7 +58,7 @@ func (c *Caller) LogContext(ctx context.Context, level sdk.Level, msg string) {
 		c.logger.LogAttrs(ctx, slog.LevelWarn, "probe log messages dropped", slog.Uint64("dropped", dropped), slog.Int("limit_per_minute", maxLogPerMinute))
 	}
 	if ok {
-		c.logger.LogAttrs(ctx, slog.Level(level), msg, slog.String("source", "guest"))
+		c.logger.LogAttrs(ctx, level, msg, attrs...)
 	}
 }
 
