@@ -9,31 +9,34 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 )
 
-// Limits on what one plugin may write to the agent's log.
+// Limits on what one plugin may write to the agent's log. How many lines a
+// minute is the probe's one limit on log records (hostfuncs.Caller.Emit),
+// shared with its log host calls.
 const (
 	maxLine         = 4 << 10 // bytes of one line; the rest is cut
-	maxLinesPerMin  = 200     // lines per probe per minute; the rest are counted
 	lastWordsLines  = 16      // stderr lines kept to explain a crash
 	lastWordsMaxLen = 240     // bytes of the line quoted in an error
 )
+
+// emitter writes a record the probe caused to the agent's log, under the
+// probe's limit: *hostfuncs.Caller.
+type emitter interface {
+	Emit(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr)
+}
 
 // output turns what a plugin writes (stdout, stderr, go-plugin's own log)
 // into log records carrying the probe's name, one per line, rate-limited.
 // It keeps the last lines of stderr, to explain a crash in the run's error.
 type output struct {
-	logger *slog.Logger
+	emit emitter
 
-	mu      sync.Mutex
-	window  time.Time
-	n       int
-	dropped int
-	tail    []string // last stderr lines, oldest first
+	mu   sync.Mutex
+	tail []string // last stderr lines, oldest first
 }
 
-func newOutput(logger *slog.Logger) *output { return &output{logger: logger} }
+func newOutput(e emitter) *output { return &output{emit: e} }
 
 // line logs one line of a stream.
 func (o *output) line(stream string, b []byte) {
@@ -56,34 +59,8 @@ func (o *output) line(stream string, b []byte) {
 			level = slog.LevelError
 		}
 	}
-	if !o.allow() {
-		return
-	}
 	attrs = append(attrs, slog.String("stream", stream))
-	o.logger.LogAttrs(context.Background(), level, msg, attrs...)
-}
-
-// allow applies the per-minute line limit, and reports the lines dropped in
-// the last window when a new one opens.
-func (o *output) allow() bool {
-	o.mu.Lock()
-	now := time.Now()
-	var dropped int
-	if now.Sub(o.window) >= time.Minute {
-		dropped, o.dropped = o.dropped, 0
-		o.window, o.n = now, 0
-	}
-	ok := o.n < maxLinesPerMin
-	if ok {
-		o.n++
-	} else {
-		o.dropped++
-	}
-	o.mu.Unlock()
-	if dropped > 0 {
-		o.logger.Warn("plugin output dropped", "lines", dropped, "limit_per_minute", maxLinesPerMin)
-	}
-	return ok
+	o.emit.Emit(context.Background(), level, msg, attrs...)
 }
 
 func (o *output) remember(s string) {

@@ -6,17 +6,20 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/barbossa-agent/barbossa/hostfuncs"
+	"github.com/barbossa-agent/barbossa/sdk"
 )
 
 func TestLineWriter(t *testing.T) {
 	logs := &logBuf{}
-	o := newOutput(slog.New(slog.NewTextHandler(logs, nil)))
+	o := newTestOutput(t, logs)
 	w := o.stream("stdout")
 	for _, chunk := range []string{"one\ntw", "o\n", "\n", "three", "\r\n", strings.Repeat("x", maxLine+10)} {
 		w.Write([]byte(chunk))
 	}
 	got := logs.String()
-	for _, want := range []string{"msg=one stream=stdout", "msg=two ", "msg=three ", "msg=" + strings.Repeat("x", 20)} {
+	for _, want := range []string{"msg=one probe=p stream=stdout", "msg=two ", "msg=three ", "msg=" + strings.Repeat("x", 20)} {
 		if !strings.Contains(got, want) {
 			t.Errorf("log lacks %q:\n%s", want, got)
 		}
@@ -29,31 +32,42 @@ func TestLineWriter(t *testing.T) {
 	}
 }
 
-func TestOutputLimit(t *testing.T) {
+// newTestOutput returns an output whose records go to logs, through a
+// hostfuncs.Caller as a Probe's do.
+func newTestOutput(t *testing.T, logs *logBuf) *output {
+	t.Helper()
+	h := hostfuncs.New(slog.New(slog.NewTextHandler(logs, nil)))
+	t.Cleanup(func() { h.Close() })
+	c, err := h.NewCaller("p", hostfuncs.Grants{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newOutput(c)
+}
+
+// TestOutputSharesTheProbeLogLimit: a plugin's output and its log host
+// calls count against one limit of records a minute (hostfuncs' 120).
+func TestOutputSharesTheProbeLogLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		logs := &logBuf{}
-		o := newOutput(slog.New(slog.NewTextHandler(logs, nil)))
-		for range maxLinesPerMin + 50 {
+		h := hostfuncs.New(slog.New(slog.NewTextHandler(logs, nil)))
+		defer h.Close()
+		c, _ := h.NewCaller("p", hostfuncs.Grants{}, nil)
+		o := newOutput(c)
+		for range 100 {
+			c.Log(sdk.LevelInfo, "logged")
+		}
+		for range 100 {
 			o.line("stderr", []byte("chatty"))
 		}
-		if n := strings.Count(logs.String(), "msg=chatty"); n != maxLinesPerMin {
-			t.Errorf("%d lines logged, want %d", n, maxLinesPerMin)
+		if n := strings.Count(logs.String(), "msg=chatty"); n != 20 {
+			t.Errorf("%d output lines logged after 100 log messages, want the 20 left of 120", n)
 		}
-		// The window is a minute from its first line: a line just before
-		// its end is still dropped; at its end a new window opens, says how
-		// many were dropped, and logs again.
-		time.Sleep(time.Minute - time.Nanosecond)
-		o.line("stderr", []byte("late"))
-		if strings.Contains(logs.String(), "late") || o.dropped != 51 {
-			t.Errorf("within the minute: dropped = %d, log:\n%s", o.dropped, logs.String())
-		}
-		time.Sleep(time.Nanosecond)
+		// A minute on, a new window says how many were dropped.
+		time.Sleep(time.Minute)
 		o.line("stderr", []byte("next"))
-		if got := logs.String(); !strings.Contains(got, "msg=\"plugin output dropped\" lines=51 limit_per_minute=200") || !strings.Contains(got, "msg=next") {
+		if got := logs.String(); !strings.Contains(got, `msg="probe log messages dropped" probe=p dropped=80 limit_per_minute=120`) || !strings.Contains(got, "msg=next") {
 			t.Errorf("a minute on: log lacks the drop count or the new line:\n%s", got)
-		}
-		if o.dropped != 0 || o.n != 1 {
-			t.Errorf("new window: dropped %d, n %d; want 0, 1", o.dropped, o.n)
 		}
 	})
 }
@@ -66,12 +80,12 @@ func TestStderrLevelsAndLastWords(t *testing.T) {
 	}{
 		{[]string{"starting", "panic: boom", "", "goroutine 1 [running]:"}, "level=ERROR msg=\"panic: boom\"", ": panic: boom"},
 		{[]string{"fatal error: concurrent map writes"}, "level=ERROR", ": fatal error: concurrent map writes"},
-		{[]string{`{"@level":"warn","@message":"plugin init error","@module":"go-plugin","error":"x"}`}, `level=WARN msg="plugin init error" module=go-plugin error=x`, `: {"@level":"warn","@message":"plugin init error","@module":"go-plugin","error":"x"}`},
+		{[]string{`{"@level":"warn","@message":"plugin init error","@module":"go-plugin","error":"x"}`}, `level=WARN msg="plugin init error" probe=p module=go-plugin error=x`, `: {"@level":"warn","@message":"plugin init error","@module":"go-plugin","error":"x"}`},
 		{[]string{"first", "last one", "  "}, "level=INFO msg=\"last one\"", ": last one"},
 		{nil, "", ""},
 	} {
 		logs := &logBuf{}
-		o := newOutput(slog.New(slog.NewTextHandler(logs, nil)))
+		o := newTestOutput(t, logs)
 		for _, l := range tc.lines {
 			o.line("stderr", []byte(l))
 		}

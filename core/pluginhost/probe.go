@@ -126,7 +126,7 @@ func New(o Options) (*Probe, error) {
 	}
 	pr.logger = logger.With("probe", o.Name)
 	pr.hclog = newHCLog(pr.logger)
-	pr.out = newOutput(pr.logger)
+	pr.out = newOutput(pr.caller)
 	pr.info = sdk.Info{Name: o.Name}
 	return pr, nil
 }
@@ -183,10 +183,11 @@ func (pr *Probe) Close() error {
 	if starting != nil {
 		<-starting // bounded by the start's timeout; the starter kills it
 	}
+	err := pr.caller.Close()
 	if pr.ownFuncs != nil {
-		return pr.ownFuncs.Close()
+		err = errors.Join(err, pr.ownFuncs.Close())
 	}
-	return nil
+	return err
 }
 
 // Describe starts the plugin if it is not running and returns the probes
