@@ -15,20 +15,26 @@ import (
 
 // The "barbossa" host module: hostfuncs' functions in the WASM calling
 // convention of docs/ABI.md. One module serves every probe of a runtime;
-// each call finds its probe's *hostfuncs.Caller on the context the guest
-// was called with (withCaller).
+// each call finds its probe's *hostfuncs.Caller, and the probe's memory
+// limit, on the context the guest was called with (withGuest).
 
-type callerKey struct{}
+type guestKey struct{}
 
-// withCaller returns ctx carrying c, for the host functions of guest calls
-// made with it.
-func withCaller(ctx context.Context, c *hostfuncs.Caller) context.Context {
-	return context.WithValue(ctx, callerKey{}, c)
+// guestRun is what the host functions know of the guest calling them.
+type guestRun struct {
+	caller *hostfuncs.Caller
+	limit  uint64 // bytes of linear memory the guest may have
 }
 
-func callerFrom(ctx context.Context) *hostfuncs.Caller {
-	c, _ := ctx.Value(callerKey{}).(*hostfuncs.Caller)
-	return c
+// withGuest returns ctx carrying c and the guest's memory limit, for the
+// host functions of guest calls made with it.
+func withGuest(ctx context.Context, c *hostfuncs.Caller, limit uint64) context.Context {
+	return context.WithValue(ctx, guestKey{}, guestRun{c, limit})
+}
+
+func guestFrom(ctx context.Context) guestRun {
+	g, _ := ctx.Value(guestKey{}).(guestRun)
+	return g
 }
 
 // instantiateHostModule adds the host module to r. A guest called without
@@ -61,7 +67,7 @@ func hostImports() []string { return append(abi.HostCalls(), abi.FuncLog) }
 // memory is dropped.
 func guestLog(ctx context.Context, mod api.Module, stack []uint64) {
 	level, ptr, size := int32(stack[0]), uint32(stack[1]), uint32(stack[2])
-	c := callerFrom(ctx)
+	c := guestFrom(ctx).caller
 	if c == nil {
 		return
 	}
@@ -75,21 +81,33 @@ func guestLog(ctx context.Context, mod api.Module, stack []uint64) {
 // hostCall is a JSON host function: (req_ptr i32, req_len i32) -> i64. It
 // reads the request from guest memory, runs it, and writes the response
 // into a buffer from the guest's barbossa_alloc (the guest owns and frees
-// it).
+// it). The answers may take no more than the guest's memory can still
+// grow by (room): what could never fit is refused before the host builds
+// it.
 func hostCall(name string) api.GoModuleFunc {
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		ptr, size := uint32(stack[0]), uint32(stack[1])
+		g := guestFrom(ctx)
 		var resp []byte
 		if req, ok := mod.Memory().Read(ptr, size); !ok {
 			resp = abi.EncodeError(fmt.Errorf("request at %d+%d is outside guest memory", ptr, size))
-		} else if c := callerFrom(ctx); c == nil {
+		} else if g.caller == nil {
 			resp = abi.EncodeError(errors.New("host function called outside a probe run"))
 		} else {
 			// Copy: alloc below may grow guest memory and move the request.
-			resp, _ = c.Call(ctx, name, bytes.Clone(req))
+			resp = g.caller.CallWithin(ctx, name, bytes.Clone(req), room(g.limit, mod.Memory().Size()))
 		}
 		stack[0] = writeGuest(ctx, mod, resp)
 	}
+}
+
+// room is what a guest's memory of size bytes can still grow by under its
+// limit: the most an answer can take.
+func room(limit uint64, size uint32) int64 {
+	if uint64(size) >= limit {
+		return 0
+	}
+	return int64(limit - uint64(size))
 }
 
 // writeGuest copies b into a buffer from the guest's allocator and returns

@@ -149,8 +149,8 @@ func (m *Module) describe(ctx context.Context) ([]sdk.Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx = withCaller(ctx, caller)
-	out := newOutputs(m.host.logger.With("module", m.name))
+	ctx = withGuest(ctx, caller, memoryLimit(DefaultMaxMemory))
+	out := newOutputs(caller)
 	defer out.flush()
 	var sl sleeper
 	sl.start(ctx)

@@ -9,11 +9,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/barbossa-agent/barbossa/hostfuncs"
 	"github.com/tetratelabs/wazero"
 )
 
 // maxOutput is how much a guest may write to stdout, and to stderr, in one
-// run; the rest is counted and dropped.
+// run; the rest is counted and dropped. The lines kept are logged under the
+// probe's log limit (hostfuncs.Caller.Output).
 const maxOutput = 64 << 10
 
 // moduleConfig is the configuration of every probe instance: no
@@ -59,25 +61,27 @@ func (s *sleeper) sleep(ns int64) {
 	}
 }
 
-// outputs are an instance's stdout and stderr.
+// outputs are an instance's stdout and stderr. What the guest prints is
+// logged through its Caller, one record per line, under the same per-probe
+// limit as its log messages.
 type outputs struct {
-	logger         *slog.Logger
+	caller         *hostfuncs.Caller
 	stdout, stderr *output
 }
 
-func newOutputs(logger *slog.Logger) *outputs {
+func newOutputs(c *hostfuncs.Caller) *outputs {
 	return &outputs{
-		logger: logger,
+		caller: c,
 		stdout: &output{stream: "stdout"},
 		stderr: &output{stream: "stderr"},
 	}
 }
 
-// flush writes what the guest printed to the log, one record per line,
-// and empties the buffers for the next run.
+// flush writes what the guest printed to the log, and empties the buffers
+// for the next run.
 func (o *outputs) flush() {
-	o.stdout.flush(o.logger)
-	o.stderr.flush(o.logger)
+	o.stdout.flush(o.caller)
+	o.stderr.flush(o.caller)
 }
 
 // output keeps the first maxOutput bytes written in a run.
@@ -102,19 +106,20 @@ func (w *output) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
-func (w *output) flush(logger *slog.Logger) {
+func (w *output) flush(c *hostfuncs.Caller) {
 	w.mu.Lock()
 	text, dropped := w.buf.String(), w.dropped
 	w.buf.Reset()
 	w.dropped = 0
 	w.mu.Unlock()
+	ctx := context.Background()
 	for line := range strings.Lines(text) {
-		if line = strings.TrimRight(line, "\r\n"); line != "" {
-			logger.Info("guest output", "stream", w.stream, "text", strings.ToValidUTF8(line, "\uFFFD"))
+		if line = strings.TrimRight(line, "\r\n"); strings.TrimSpace(line) != "" {
+			c.Output(ctx, w.stream, line)
 		}
 	}
 	if dropped > 0 {
-		logger.Warn("guest output truncated", "stream", w.stream, "dropped_bytes", dropped, "limit_bytes", maxOutput)
+		c.Emit(ctx, slog.LevelWarn, "guest output truncated", slog.String("stream", w.stream), slog.Int("dropped_bytes", dropped), slog.Int("limit_bytes", maxOutput))
 	}
 }
 

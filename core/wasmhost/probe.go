@@ -95,7 +95,7 @@ func (h *Host) NewProbe(m *Module, o ProbeOptions) (*Probe, error) {
 		logger: logger,
 		limit:  limit,
 		sem:    make(chan struct{}, 1),
-		out:    newOutputs(logger),
+		out:    newOutputs(caller),
 	}, nil
 }
 
@@ -129,7 +129,7 @@ func (p *Probe) Close() error {
 	defer func() { <-p.sem }()
 	p.discard()
 	p.closed = true
-	return nil
+	return p.caller.Close()
 }
 
 // DefaultTimeout bounds a run whose context has no deadline: a guest with
@@ -168,7 +168,7 @@ func (p *Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error
 		return sdk.Report{}, fmt.Errorf("probe %q: %w", p.opts.Name, err)
 	}
 
-	ctx = withCaller(ctx, p.caller)
+	ctx = withGuest(ctx, p.caller, p.limit)
 	p.sleep.start(ctx)
 	if p.inst == nil {
 		if err := p.instantiate(ctx); err != nil {

@@ -328,11 +328,28 @@ func TestGuestOutputCapturedAndBounded(t *testing.T) {
 	if logs.find("guest output", "stream=stdout", "text=hello on stdout", "probe=chatty") == "" {
 		t.Errorf("stdout not in the log:\n%.2000s", logs.dump())
 	}
-	if logs.find("guest output truncated", "stream=stdout", "probe=chatty") == "" {
-		t.Errorf("no truncation record")
+	// 2,000 lines of 100 bytes: the log limit (120 records a minute, the
+	// guest's "collect" message included) cuts them first.
+	if n := logs.count("stream=stdout text=xxx"); n != 118 {
+		t.Errorf("%d lines logged, want the 118 the log limit leaves", n)
 	}
-	if n := logs.count("stream=stdout text=xxx"); n < 500 || n > 700 {
-		t.Errorf("%d lines logged, want the ~650 that fit in 64 KiB", n)
+}
+
+// TestGuestOutputFloodUnderTheLogLimit is finding 6 of issue #8: 64 KiB
+// of one-letter lines a run on stdout (and stderr) made 65,536 log
+// records a run, 70.8 MB of log in 10 s. Output now counts against the
+// probe's log limit, 120 records a minute, whatever the number of runs.
+func TestGuestOutputFloodUnderTheLogLimit(t *testing.T) {
+	h, logs := newHost(t)
+	p := newProbe(t, h, load(t, h, "goguest"), ProbeOptions{Name: "flood", Config: map[string]any{"mode": "flood"}})
+	for range 5 {
+		mustCollect(t, p)
+	}
+	if n := logs.count("probe=flood"); n != 120 {
+		t.Errorf("%d log records from 5 runs of 128 KiB of output, want 120 (the limit a minute)", n)
+	}
+	if logs.count("stream=stdout text=x") == 0 {
+		t.Errorf("the output is not logged as it should:\n%.2000s", logs.dump())
 	}
 }
 

@@ -9,9 +9,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -19,7 +22,7 @@ import (
 )
 
 type config struct {
-	Mode    string `json:"mode"`     // "", spin, sleep, panic, error, oom
+	Mode    string `json:"mode"`     // "", spin, sleep, panic, error, oom, print, flood
 	OOMFlag string `json:"oom_flag"` // mode oom: allocate without end while this file reads "1"
 	Calls   []call `json:"calls"`
 }
@@ -30,6 +33,14 @@ type call struct {
 	List string           `json:"list"`
 	HTTP *sdk.HTTPRequest `json:"http"`
 	DBus *sdk.DBusRequest `json:"dbus"`
+	// Raw sends req as it is to host function fn, as a hostile guest
+	// would: a batch, a lying field, anything the sdk would not send.
+	Raw *rawCall `json:"raw"`
+}
+
+type rawCall struct {
+	Fn  string          `json:"fn"`
+	Req json.RawMessage `json:"req"`
 }
 
 type probe struct{}
@@ -65,6 +76,10 @@ func (probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error) {
 				sink = append(sink, make([]byte, 1<<20))
 			}
 		}
+	case "flood":
+		// 64 KiB of one-letter lines on each stream, every run.
+		os.Stdout.Write(bytes.Repeat([]byte("x\n"), 32<<10))
+		os.Stderr.Write(bytes.Repeat([]byte("y\n"), 32<<10))
 	case "print":
 		fmt.Println("hello on stdout")
 		for range 2000 {
@@ -96,6 +111,15 @@ func (probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error) {
 			var resp sdk.HTTPResponse
 			resp, err = sdk.HTTP(ctx, *c.HTTP)
 			e.Attrs["status"], e.Attrs["body"] = resp.Status, resp.Body
+		case c.Raw != nil:
+			// The sdk has no raw call: borrow its transport.
+			t := sdk.SetTransport(nil)
+			sdk.SetTransport(t)
+			var out []byte
+			if out, err = t.Call(ctx, c.Raw.Fn, c.Raw.Req); err == nil {
+				e.Attrs["bytes"] = len(out)
+				e.Attrs["head"] = string(out[:min(len(out), 200)])
+			}
 		case c.DBus != nil:
 			var resp sdk.DBusResponse
 			resp, err = sdk.DBus(ctx, *c.DBus)
