@@ -4,6 +4,7 @@ package tmux
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/barbossa-agent/barbossa"
+	"github.com/barbossa-agent/barbossa/core/config"
 	"github.com/barbossa-agent/barbossa/core/testenv"
 	"github.com/barbossa-agent/barbossa/core/wasmhost"
 	"github.com/barbossa-agent/barbossa/hostfuncs"
@@ -57,7 +60,7 @@ func TestRealTmuxThroughWASM(t *testing.T) {
 	srv := &tmuxServer{t: t, socket: filepath.Join(dir, "s")}
 	probe := testenv.NewWASMProbe(t, host, mod, wasmhost.ProbeOptions{
 		Name:      "tmux-test",
-		Grants:    hostfuncs.Grants{Exec: []string{"tmux"}},
+		Grants:    defaultGrants(t),
 		Config:    map[string]any{"socket": srv.socket},
 		MaxMemory: 16 << 20,
 	})
@@ -148,4 +151,67 @@ func deadPanes(r sdk.Report) int {
 		}
 	}
 	return n
+}
+
+// defaultGrants are the tmux probe's grants in the default barbossa.toml:
+// the probe runs under the narrow grant it ships with.
+func defaultGrants(t *testing.T) hostfuncs.Grants {
+	t.Helper()
+	cfg, err := config.Parse(barbossa.DefaultConfigName, barbossa.DefaultConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range cfg.Probes {
+		if p.Source == "builtin:tmux" {
+			return hostfuncs.Grants(p.Allow)
+		}
+	}
+	t.Fatal("no tmux probe in the default barbossa.toml")
+	return hostfuncs.Grants{}
+}
+
+// TestDefaultGrantIsTheProbesCommand: the default config grants exactly
+// the argv the probe runs, with and without a socket, and nothing that
+// starts a shell: finding 2 of issue #8 (exec = ["tmux"] let a probe run
+// tmux new-session 'sh -c ...').
+func TestDefaultGrantIsTheProbesCommand(t *testing.T) {
+	h := hostfuncs.New(nil)
+	defer h.Close()
+	c, err := h.NewCaller("tmux", defaultGrants(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, cfg := range []Config{{}, {Socket: "/tmp/tmux-1000/default"}} {
+		argv := command(cfg)
+		out, _ := c.Call(ctx, "exec", mustJSON(t, sdk.ExecRequest{Argv: append([]string{"/nonexistent/tmux"}, argv[1:]...)}))
+		if !strings.Contains(string(out), "denied") {
+			t.Errorf("another program than tmux: %s", out)
+		}
+		// The grant itself, without running tmux: a denial would say so.
+		for _, bad := range [][]string{
+			{"tmux", "new-session", "-d", "sh -c 'touch /tmp/pwned'"},
+			{"tmux", "list-sessions", "-F", "#(touch /tmp/pwned)"},
+			{"tmux", "list-sessions", "-F", sessionFormat, ";", "run-shell", "touch /tmp/pwned"},
+			append(append([]string(nil), argv...), ";", "new-session"),
+		} {
+			out, _ := c.Call(ctx, "exec", mustJSON(t, sdk.ExecRequest{Argv: bad}))
+			if !strings.Contains(string(out), `denied: exec of \"tmux\" with arguments`) {
+				t.Errorf("%q: %s", bad, out)
+			}
+		}
+		out, _ = c.Call(ctx, "exec", mustJSON(t, sdk.ExecRequest{Argv: argv}))
+		if strings.Contains(string(out), "denied") {
+			t.Errorf("the probe's own command %q: %s", argv, out)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

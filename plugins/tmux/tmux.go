@@ -5,14 +5,17 @@
 // in each — and the metrics tmux.sessions and tmux.clients.
 //
 // It runs as a sandboxed WASM probe (built into the agent's bundle as
-// "builtin:tmux") and needs one grant: exec of tmux.
+// "builtin:tmux") and needs one grant: exec of its one tmux command, which
+// the default barbossa.toml grants word for word (its formats pinned: a
+// free -F could hold #(command), which tmux runs):
 //
 //	[[probe]]
 //	name = "tmux"
 //	runtime = "wasm"
 //	source = "builtin:tmux"
 //	[probe.allow]
-//	exec = ["tmux"]
+//	exec = ["tmux list-sessions -F S\u001f#{session_id}... ; list-panes -a -F P\u001f...",
+//	        "tmux -S * list-sessions -F ... ; list-panes -a -F ..."]
 //
 // Reading (one tmux invocation, tmux.go) is kept apart from parsing its
 // output and building the report (parse.go, report.go), which are pure and
