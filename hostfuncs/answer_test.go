@@ -8,14 +8,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/metrics"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/barbossa-agent/barbossa/core/testenv/heap"
 	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
@@ -104,40 +103,6 @@ func allocated() uint64 {
 	return s[0].Value.Uint64()
 }
 
-// heapPeak runs f and returns the most the heap grew past where it was
-// while f ran (objects, live or not yet swept), sampled every millisecond.
-func heapPeak(f func()) uint64 {
-	heap := func() uint64 {
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		metrics.Read(s)
-		return s[0].Value.Uint64()
-	}
-	runtime.GC()
-	base := heap()
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(time.Millisecond) // sampling the real heap: no fake clock for it
-		defer tick.Stop()
-		for {
-			if h := heap(); h > base && h-base > peak.Load() {
-				peak.Store(h - base)
-			}
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	f()
-	close(done)
-	<-sampled
-	return peak.Load()
-}
-
 func callWithin(t *testing.T, c *Caller, fn string, req any, room int64) []byte {
 	t.Helper()
 	in, _ := json.Marshal(req)
@@ -194,7 +159,7 @@ func TestBatchAnswersShareTheBudget(t *testing.T) {
 	}
 	const room = 16 << 20
 	var out []byte
-	grew := heapPeak(func() {
+	grew := heap.Peak(func() {
 		out = callWithin(t, c, "read_file", abi.BatchRequest[abi.ReadFileRequest]{Batch: reqs}, room)
 	})
 	var resp abi.BatchResponse

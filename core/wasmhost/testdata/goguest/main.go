@@ -119,6 +119,7 @@ func (probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error) {
 			if out, err = t.Call(ctx, c.Raw.Fn, c.Raw.Req); err == nil {
 				e.Attrs["bytes"] = len(out)
 				e.Attrs["head"] = string(out[:min(len(out), 200)])
+				e.Attrs["too_large"] = bytes.Count(out, []byte("too large: "))
 			}
 		case c.DBus != nil:
 			var resp sdk.DBusResponse
