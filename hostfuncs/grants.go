@@ -15,8 +15,8 @@ import (
 // Nothing is allowed unless listed.
 //
 //	[probe.allow]
-//	exec = ["tmux list-sessions -F *",       # a program and the argv it may get
-//	        "/usr/bin/uptime"]               # a bare program: any argv
+//	exec = ["tmux -S * list-sessions -F #{session_name}", # a program and the argv it may get
+//	        "/usr/bin/uptime"]                  # a bare program: any argv
 //	http = ["GET unix:///var/run/docker.sock /containers/json /containers/*/json",
 //	        "http://127.0.0.1:9100/"]
 //	dbus = ["org.freedesktop.systemd1 org.freedesktop.systemd1.Manager.ListUnits"]
