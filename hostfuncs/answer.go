@@ -131,82 +131,108 @@ func (w *jsonOut) key(k string) {
 
 const hexDigits = "0123456789abcdef"
 
+// escapeExtra[c] is how many more bytes than one the ASCII byte c takes in
+// a JSON string: 1 for '"', '\\', \n, \r, \t; 5 for other control
+// characters (\u00XX); 0 for the rest, and for bytes past ASCII, which
+// str handles apart.
+var escapeExtra = func() (t [256]uint8) {
+	for c := range 0x20 {
+		t[c] = 5
+	}
+	for _, c := range []byte{'"', '\\', '\n', '\r', '\t'} {
+		t[c] = 1
+	}
+	return t
+}()
+
 // str writes s as a JSON string.
 func (w *jsonOut) str(s string) {
+	if !utf8.ValidString(s) {
+		w.strInvalid(s)
+		return
+	}
 	w.n += 2 + int64(len(s))
 	if w.counting {
-		for i := 0; i < len(s); {
-			c := s[i]
-			if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-				i++
-				continue
-			}
-			if c < utf8.RuneSelf {
-				w.n += escapeExtra(c)
-				i++
-				continue
-			}
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				w.n += 5 // one byte becomes \ufffd
-			}
-			i += size
+		extra := 0
+		for i := 0; i < len(s); i++ {
+			extra += int(escapeExtra[s[i]])
 		}
+		w.n += int64(extra)
 		return
 	}
 	w.buf = append(w.buf, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
+		if escapeExtra[c] == 0 {
 			continue
 		}
-		if c < utf8.RuneSelf {
-			w.buf = append(w.buf, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				w.buf = append(w.buf, '\\', c)
-			case '\n':
-				w.buf = append(w.buf, '\\', 'n')
-			case '\r':
-				w.buf = append(w.buf, '\\', 'r')
-			case '\t':
-				w.buf = append(w.buf, '\\', 't')
-			default:
-				w.buf = append(w.buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			w.n += escapeExtra(c)
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			w.buf = append(w.buf, s[start:i]...)
-			w.buf = append(w.buf, `\ufffd`...)
-			w.n += 5
-			i++
-			start = i
-			continue
-		}
-		i += size
+		w.buf = append(w.buf, s[start:i]...)
+		w.buf = appendEscape(w.buf, c)
+		w.n += int64(escapeExtra[c])
+		start = i + 1
 	}
 	w.buf = append(w.buf, s[start:]...)
 	w.buf = append(w.buf, '"')
 }
 
-// escapeExtra is how many more bytes than one an ASCII byte takes in a
-// JSON string.
-func escapeExtra(c byte) int64 {
+func appendEscape(b []byte, c byte) []byte {
 	switch c {
-	case '"', '\\', '\n', '\r', '\t':
-		return 1
+	case '"', '\\':
+		return append(b, '\\', c)
+	case '\n':
+		return append(b, '\\', 'n')
+	case '\r':
+		return append(b, '\\', 'r')
+	case '\t':
+		return append(b, '\\', 't')
 	}
-	if c < 0x20 {
-		return 5
+	return append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+}
+
+// strInvalid is str for s that is not valid UTF-8: each byte that is not
+// part of a valid sequence becomes \ufffd, as encoding/json reads it.
+func (w *jsonOut) strInvalid(s string) {
+	w.n += 2
+	if !w.counting {
+		w.buf = append(w.buf, '"')
 	}
-	return 0
+	start := 0
+	flush := func(end int) {
+		w.n += int64(end - start)
+		if !w.counting {
+			w.buf = append(w.buf, s[start:end]...)
+		}
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if escapeExtra[c] != 0 {
+				flush(i)
+				w.n += 1 + int64(escapeExtra[c])
+				if !w.counting {
+					w.buf = appendEscape(w.buf, c)
+				}
+				start = i + 1
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			flush(i)
+			w.n += 6
+			if !w.counting {
+				w.buf = append(w.buf, `\ufffd`...)
+			}
+			start = i + 1
+		}
+		i += size
+	}
+	flush(len(s))
+	if !w.counting {
+		w.buf = append(w.buf, '"')
+	}
 }
 
 // base64 writes b as a JSON string of its standard base64 encoding.

@@ -249,3 +249,32 @@ func TestErrorsAreShort(t *testing.T) {
 		t.Error("a long error is not cut on a rune")
 	}
 }
+
+// BenchmarkAnswer builds read_file's answer for 1 MiB of text, and of
+// NULs, as the host does (counted, then written once), beside
+// encoding/json marshalling the same response.
+//
+//	go test ./hostfuncs -run '^$' -bench Answer -count 5
+func BenchmarkAnswer(b *testing.B) {
+	for name, data := range map[string][]byte{
+		"text": bytes.Repeat([]byte("0.08 0.03 0.01 1/123 4567\n"), 40330),
+		"nuls": make([]byte, 1<<20),
+	} {
+		b.Run(name+"/budget", func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := encodeData(newBudget(MaxAnswer), "x", data, false, "data"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(name+"/encoding-json", func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := json.Marshal(abi.ReadFileResponse{Data: string(data)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
