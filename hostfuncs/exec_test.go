@@ -3,13 +3,14 @@ package hostfuncs
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/barbossa-agent/barbossa/core/testenv/ci"
+	"github.com/barbossa-agent/barbossa/core/testenv/proc"
 	"github.com/barbossa-agent/barbossa/hostfuncs/internal/proctree"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
@@ -103,11 +104,6 @@ func TestExecShellEscapesRefused(t *testing.T) {
 	}
 }
 
-// escapeScript leaves its process group and session as a daemon does,
-// writes the escaped process's PID to $1, and waits until it has.
-const escapeScript = `(setsid sh -c 'echo $$ > "$1"; exec sleep 300' sh "$1" &)
-while [ ! -s "$1" ]; do sleep 0.01; done`
-
 // TestExecKillsWhatEscapes is the rest of finding 2: a daemon a granted
 // command starts (setsid, a double fork: what a tmux server does) is
 // killed when the command exits and at the deadline, with a cgroup per
@@ -116,7 +112,7 @@ func TestExecKillsWhatEscapes(t *testing.T) {
 	modes := map[string]*proctree.Runner{"subreaper": proctree.NewSubreaper()}
 	if r, err := proctree.NewCgroup(); err == nil {
 		modes["cgroup"] = r
-	} else if ci := strings.ToLower(os.Getenv("CI")); ci != "" && ci != "false" && ci != "0" {
+	} else if ci.On() {
 		t.Fatalf("no cgroup v2 to run in: %v; CI requires it", err)
 	} else {
 		t.Logf("cgroup mode not tested: %v", err)
@@ -130,8 +126,8 @@ func TestExecKillsWhatEscapes(t *testing.T) {
 				deadline     time.Duration
 				want         string
 			}{
-				{"exit", escapeScript + "\nexit 0", 20 * time.Second, ""},
-				{"deadline", escapeScript + "\nsleep 300", time.Second, "timeout: exec of \"sh\""},
+				{"exit", proc.Escape + "\nexit 0", 20 * time.Second, ""},
+				{"deadline", proc.Escape + "\nsleep 300", time.Second, "timeout: exec of \"sh\""},
 			} {
 				pidFile := filepath.Join(t.TempDir(), "pid")
 				var resp sdk.ExecResponse
@@ -139,13 +135,8 @@ func TestExecKillsWhatEscapes(t *testing.T) {
 				if !strings.HasPrefix(e, tc.want) || (tc.want == "") != (e == "") {
 					t.Errorf("%s: %q, want %q", tc.name, e, tc.want)
 				}
-				b, _ := os.ReadFile(pidFile)
-				pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-				if err != nil {
-					t.Fatalf("%s: pid file %q", tc.name, b)
-				}
-				if alive(pid) {
-					exec.Command("kill", "-9", strconv.Itoa(pid)).Run()
+				if pid := proc.EscapedPID(t, pidFile); proc.StillRunning(pid, 2*time.Second) {
+					syscall.Kill(pid, syscall.SIGKILL)
 					t.Errorf("%s: the process that left its session (%d) outlived the exec", tc.name, pid)
 				}
 			}

@@ -20,6 +20,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/barbossa-agent/barbossa/core/testenv/ci"
+	"github.com/barbossa-agent/barbossa/core/testenv/proc"
 	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
@@ -28,20 +30,9 @@ func mustLookPath(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		missing(t, name+" is not installed (sudo scripts/test-deps.sh)")
+		ci.Missing(t, name+" is not installed (sudo scripts/test-deps.sh)")
 	}
 	return p
-}
-
-// missing skips a test that needs something not installed, or fails it
-// under CI (CI=true), where a skip would hide a missing install step.
-// (core/testenv says the same, but importing it here would be a cycle.)
-func missing(t *testing.T, why string) {
-	t.Helper()
-	if ci := strings.ToLower(os.Getenv("CI")); ci != "" && ci != "false" && ci != "0" {
-		t.Fatal(why + "; CI requires it")
-	}
-	t.Skip(why)
 }
 
 // newCaller returns a Caller for probe "x" whose log goes to buf.
@@ -143,7 +134,7 @@ func TestExecTimeoutKillsProcessGroup(t *testing.T) {
 	if _, err := fmt.Sscan(strings.TrimSpace(string(b)), &pid); err != nil {
 		t.Fatalf("pid file: %q", b)
 	}
-	if alive(pid) {
+	if proc.StillRunning(pid, 2*time.Second) {
 		t.Errorf("the grandchild %d outlived the timeout", pid)
 	}
 	// The request's own timeout.
@@ -355,23 +346,6 @@ func TestTransportToSDK(t *testing.T) {
 	if !errors.Is(err, sdk.ErrDenied) || err.Error() != `exec: denied: exec of "rm" is not granted to probe "x"` {
 		t.Errorf("Exec: %v", err)
 	}
-}
-
-// alive reports whether pid runs after a short grace period; a zombie
-// (killed, waiting for a reaper that may not exist in a container) is dead.
-func alive(pid int) bool {
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return false
-		}
-		if _, rest, ok := strings.Cut(string(stat), ") "); ok && strings.HasPrefix(rest, "Z") {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond) // another process: polled on the real clock
-	}
-	return true
 }
 
 func TestRepeatedDenialWarnsOnce(t *testing.T) {

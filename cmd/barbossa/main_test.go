@@ -232,7 +232,7 @@ source = "builtin:nope"
 		cfg + ":2: agent.wrokers: unknown key",
 		cfg + ":5: portal.token_file: " + filepath.Join(dir, "tokens") + " is a folder",
 		cfg + ":12: probe.allow.read: probe \"grants\": read: \"proc\": a path prefix must be absolute",
-		cfg + ":13: probe.allow.exec: probe \"grants\": exec: empty program name",
+		cfg + ":13: probe.allow.exec: probe \"grants\": exec: \"\": empty program name",
 		cfg + ":13: probe.allow.exec: probe \"grants\": exec: \"bin/sh\": a path must be absolute",
 		cfg + ":18: probe.source: probe \"missing\": open " + filepath.Join(dir, "nope.wasm") + ": no such file or directory",
 		cfg + ":23: probe.source: probe \"nul\": \"uptime.wasm\\x00.txt\" holds a NUL byte",

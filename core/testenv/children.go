@@ -1,29 +1,19 @@
 package testenv
 
 import (
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/barbossa-agent/barbossa/core/testenv/proc"
 )
 
 // ProcState returns process pid's state letter from /proc (R, S, Z, ...),
 // or "" when there is no such process. Tests of code that starts processes
 // use it to check that one is gone: a zombie ("Z") is gone for a process
 // whose parent is not the test.
-func ProcState(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return ""
-	}
-	return s[i+2 : i+3]
-}
+func ProcState(pid int) string { return proc.State(pid) }
 
 // Children lists the processes whose parent is ppid, as "pid (comm) state";
 // with os.Getpid() they are what a test left behind.

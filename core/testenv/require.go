@@ -7,15 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/barbossa-agent/barbossa/core/testenv/ci"
 )
 
 // InCI reports whether the tests run under CI (CI=true, as CI systems set it).
 // Under CI a component the harness needs but cannot find is a failure, never a
 // skip: a green run must mean the integration tests really ran.
-func InCI() bool {
-	v := strings.ToLower(strings.TrimSpace(os.Getenv("CI")))
-	return v != "" && v != "false" && v != "0"
-}
+func InCI() bool { return ci.On() }
 
 // missing stops the test because a component is not there: a skip on a
 // developer's machine, a failure under CI. install says how to get it.

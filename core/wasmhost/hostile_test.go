@@ -18,7 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/barbossa-agent/barbossa/core/testenv/ci"
 	"github.com/barbossa-agent/barbossa/core/testenv/heap"
+	"github.com/barbossa-agent/barbossa/core/testenv/proc"
 	"github.com/barbossa-agent/barbossa/core/testenv/testbus"
 	"github.com/barbossa-agent/barbossa/hostfuncs"
 	"github.com/barbossa-agent/barbossa/internal/abi"
@@ -30,19 +32,10 @@ import (
 // what the sdk never would) under the grants a user writes after reading
 // the docs.
 
-// inCI reports whether a missing component must fail the test (CI=true).
-func inCI() bool {
-	ci := strings.ToLower(os.Getenv("CI"))
-	return ci != "" && ci != "false" && ci != "0"
-}
-
 func needProgram(t *testing.T, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
-		if inCI() {
-			t.Fatalf("%s is not installed; CI requires it (sudo scripts/test-deps.sh)", name)
-		}
-		t.Skipf("%s is not installed (sudo scripts/test-deps.sh)", name)
+		ci.Missing(t, name+" is not installed (sudo scripts/test-deps.sh)")
 	}
 }
 
@@ -282,7 +275,7 @@ func TestHostileExecDaemonDies(t *testing.T) {
 	}
 	// Its command may have been killed before it wrote its PID.
 	if b, _ := waitForFile(pidFile); len(b) > 0 {
-		if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); processAlive(pid) {
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); proc.Running(pid) {
 			t.Errorf("the tmux server's command (%d) outlived the exec", pid)
 		}
 	}
@@ -299,16 +292,6 @@ func waitForFile(name string) ([]byte, error) {
 		}
 		time.Sleep(20 * time.Millisecond) // written by another process: polled on the real clock
 	}
-}
-
-// processAlive reports whether pid runs (a zombie does not).
-func processAlive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	_, rest, _ := strings.Cut(string(stat), ") ")
-	return !strings.HasPrefix(rest, "Z")
 }
 
 // shortTempDir is a temporary folder with a short path: a unix socket's

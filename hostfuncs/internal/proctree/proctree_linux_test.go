@@ -2,16 +2,16 @@ package proctree
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/barbossa-agent/barbossa/core/testenv/ci"
+	"github.com/barbossa-agent/barbossa/core/testenv/proc"
 )
 
 // runners returns a runner of each mode. Without a usable cgroup v2 the
@@ -22,7 +22,7 @@ func runners(t *testing.T) map[string]*Runner {
 	cg, err := NewCgroup()
 	if err == nil {
 		rs["cgroup"] = cg
-	} else if ci := strings.ToLower(os.Getenv("CI")); ci != "" && ci != "false" && ci != "0" {
+	} else if ci.On() {
 		t.Fatalf("cgroup mode: %v; CI requires it", err)
 	} else {
 		t.Logf("cgroup mode not tested: %v", err)
@@ -30,48 +30,16 @@ func runners(t *testing.T) map[string]*Runner {
 	return rs
 }
 
-// alive reports whether pid still runs a moment later; a zombie is dead.
-func alive(pid int) bool {
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return false
-		}
-		if _, rest, ok := strings.Cut(string(stat), ") "); ok && strings.HasPrefix(rest, "Z") {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond) // another process: polled on the real clock
-	}
-	return true
-}
-
-func readPid(t *testing.T, file string) int {
-	t.Helper()
-	b, _ := os.ReadFile(file)
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatalf("pid file %s: %q", file, b)
-	}
-	return pid
-}
-
-// escape is a shell script that leaves its process group and session the
-// way a daemon does (a fork whose parent exits, then setsid), writes the
-// escaped process's PID to $1, and waits until it has.
-const escape = `(setsid sh -c 'echo $$ > "$1"; exec sleep 300' sh "$1" &)
-while [ ! -s "$1" ]; do sleep 0.01; done`
-
 func TestSetsidEscapeKilledWhenTheProgramExits(t *testing.T) {
 	for mode, r := range runners(t) {
 		t.Run(mode, func(t *testing.T) {
 			pidFile := filepath.Join(t.TempDir(), "pid")
-			cmd := exec.Command("/bin/sh", "-c", escape+"\nexit 3", "sh", pidFile)
+			cmd := exec.Command("/bin/sh", "-c", proc.Escape+"\nexit 3", "sh", pidFile)
 			res, err := r.Run(context.Background(), cmd)
 			if err != nil || res.ExitCode != 3 {
 				t.Fatalf("Run = %+v, %v; want exit code 3", res, err)
 			}
-			if pid := readPid(t, pidFile); alive(pid) {
+			if pid := proc.EscapedPID(t, pidFile); proc.StillRunning(pid, 2*time.Second) {
 				killLeftover(pid)
 				t.Errorf("the escaped process %d outlived its program", pid)
 			}
@@ -86,14 +54,14 @@ func TestSetsidEscapeKilledAtTheDeadline(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			defer cancel()
 			start := time.Now()
-			res, err := r.Run(ctx, exec.Command("/bin/sh", "-c", escape+"\nsleep 300", "sh", pidFile))
+			res, err := r.Run(ctx, exec.Command("/bin/sh", "-c", proc.Escape+"\nsleep 300", "sh", pidFile))
 			if err != nil || res.ExitCode != -1 || ctx.Err() == nil {
 				t.Fatalf("Run = %+v, %v, ctx %v; want killed at the deadline", res, err, ctx.Err())
 			}
 			if took := time.Since(start); took > 4*time.Second {
 				t.Errorf("Run returned %s after its start, 500ms deadline", took)
 			}
-			if pid := readPid(t, pidFile); alive(pid) {
+			if pid := proc.EscapedPID(t, pidFile); proc.StillRunning(pid, 2*time.Second) {
 				killLeftover(pid)
 				t.Errorf("the escaped process %d outlived the deadline", pid)
 			}
