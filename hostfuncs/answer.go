@@ -235,6 +235,21 @@ func (w *jsonOut) strInvalid(s string) {
 	}
 }
 
+// data writes what a file or a body holds: a string when it is text (valid
+// UTF-8), else base64 followed by its "encoding" key; and "truncated" when
+// more was dropped.
+func (w *jsonOut) data(b []byte, text, truncated bool) {
+	if text {
+		w.str(bytesString(b))
+	} else {
+		w.base64(b)
+		w.raw(`,"encoding":"base64"`)
+	}
+	if truncated {
+		w.raw(`,"truncated":true`)
+	}
+}
+
 // base64 writes b as a JSON string of its standard base64 encoding.
 func (w *jsonOut) base64(b []byte) {
 	n := base64.StdEncoding.EncodedLen(len(b))

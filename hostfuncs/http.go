@@ -158,15 +158,7 @@ func (c *Caller) http(ctx context.Context, req sdk.HTTPRequest, b *callBudget) (
 			w.raw("}")
 		}
 		w.raw(`,"body":`)
-		if text {
-			w.str(bytesString(body))
-		} else {
-			w.base64(body)
-			w.raw(`,"encoding":"base64"`)
-		}
-		if truncated {
-			w.raw(`,"truncated":true`)
-		}
+		w.data(body, text, truncated)
 		w.raw("}")
 	})
 }

@@ -121,15 +121,7 @@ func encodeData(b *callBudget, what string, data []byte, truncated bool, key str
 	return b.encode(what, func(w *jsonOut) {
 		w.raw("{")
 		w.key(key)
-		if text {
-			w.str(bytesString(data))
-		} else {
-			w.base64(data)
-			w.raw(`,"encoding":"base64"`)
-		}
-		if truncated {
-			w.raw(`,"truncated":true`)
-		}
+		w.data(data, text, truncated)
 		w.raw("}")
 	})
 }

@@ -30,42 +30,37 @@ func runners(t *testing.T) map[string]*Runner {
 	return rs
 }
 
-func TestSetsidEscapeKilledWhenTheProgramExits(t *testing.T) {
+// TestSetsidEscapeKilled: what a program starts and leaves its session
+// (setsid after a fork, as a daemon does) is killed when the program exits
+// and when its deadline comes, in each mode.
+func TestSetsidEscapeKilled(t *testing.T) {
 	for mode, r := range runners(t) {
-		t.Run(mode, func(t *testing.T) {
-			pidFile := filepath.Join(t.TempDir(), "pid")
-			cmd := exec.Command("/bin/sh", "-c", proc.Escape+"\nexit 3", "sh", pidFile)
-			res, err := r.Run(context.Background(), cmd)
-			if err != nil || res.ExitCode != 3 {
-				t.Fatalf("Run = %+v, %v; want exit code 3", res, err)
-			}
-			if pid := proc.EscapedPID(t, pidFile); proc.StillRunning(pid, 2*time.Second) {
-				killLeftover(pid)
-				t.Errorf("the escaped process %d outlived its program", pid)
-			}
-		})
-	}
-}
-
-func TestSetsidEscapeKilledAtTheDeadline(t *testing.T) {
-	for mode, r := range runners(t) {
-		t.Run(mode, func(t *testing.T) {
-			pidFile := filepath.Join(t.TempDir(), "pid")
-			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-			defer cancel()
-			start := time.Now()
-			res, err := r.Run(ctx, exec.Command("/bin/sh", "-c", proc.Escape+"\nsleep 300", "sh", pidFile))
-			if err != nil || res.ExitCode != -1 || ctx.Err() == nil {
-				t.Fatalf("Run = %+v, %v, ctx %v; want killed at the deadline", res, err, ctx.Err())
-			}
-			if took := time.Since(start); took > 4*time.Second {
-				t.Errorf("Run returned %s after its start, 500ms deadline", took)
-			}
-			if pid := proc.EscapedPID(t, pidFile); proc.StillRunning(pid, 2*time.Second) {
-				killLeftover(pid)
-				t.Errorf("the escaped process %d outlived the deadline", pid)
-			}
-		})
+		for _, tc := range []struct {
+			name, then string
+			deadline   time.Duration
+			wantExit   int
+		}{
+			{"exit", "exit 3", time.Minute, 3},
+			{"deadline", "sleep 300", 500 * time.Millisecond, -1},
+		} {
+			t.Run(mode+"/"+tc.name, func(t *testing.T) {
+				pidFile := filepath.Join(t.TempDir(), "pid")
+				ctx, cancel := context.WithTimeout(context.Background(), tc.deadline)
+				defer cancel()
+				start := time.Now()
+				res, err := r.Run(ctx, exec.Command("/bin/sh", "-c", proc.Escape+"\n"+tc.then, "sh", pidFile))
+				if err != nil || res.ExitCode != tc.wantExit {
+					t.Fatalf("Run = %+v, %v (ctx %v); want exit code %d", res, err, ctx.Err(), tc.wantExit)
+				}
+				if took := time.Since(start); took > tc.deadline+4*time.Second {
+					t.Errorf("Run returned %s after its start, %s deadline", took, tc.deadline)
+				}
+				if pid := proc.EscapedPID(t, pidFile); proc.StillRunning(pid, 2*time.Second) {
+					killLeftover(pid)
+					t.Errorf("the escaped process %d outlived its program", pid)
+				}
+			})
+		}
 	}
 }
 
