@@ -102,13 +102,20 @@ func hostCall(name string) api.GoModuleFunc {
 }
 
 // room is what a guest's memory of size bytes can still grow by under its
-// limit: the most an answer can take.
+// limit, the most an answer can take; and never less than minRoom, since
+// a guest at its limit may still have room inside its memory (only its
+// allocator knows: an answer it cannot take fails the run).
 func room(limit uint64, size uint32) int64 {
-	if uint64(size) >= limit {
-		return 0
+	if uint64(size)+minRoom >= limit {
+		return minRoom
 	}
 	return int64(limit - uint64(size))
 }
+
+// minRoom is one page: a guest whose memory is at its limit (examples/wat
+// runs in one page, its max_memory) still gets answers that fit in what
+// it has free.
+const minRoom = 64 << 10
 
 // writeGuest copies b into a buffer from the guest's allocator and returns
 // the packed pointer. A guest that cannot allocate (out of memory, or its

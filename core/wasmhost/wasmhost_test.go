@@ -489,3 +489,24 @@ func TestStatefulProbeKeepsItsInstance(t *testing.T) {
 		}
 	}
 }
+
+// TestRoom: what an answer may take is what the guest's memory can still
+// grow by, and one page for a guest at its limit (examples/wat's probe
+// runs in one page and reads /proc/uptime through it).
+func TestRoom(t *testing.T) {
+	for _, tc := range []struct {
+		limit uint64
+		size  uint32
+		want  int64
+	}{
+		{16 << 20, 1 << 20, 15 << 20},
+		{16 << 20, 16<<20 - 100<<10, 100 << 10},
+		{16 << 20, 16<<20 - 10<<10, minRoom},
+		{64 << 10, 64 << 10, minRoom},
+		{64 << 10, 128 << 10, minRoom},
+	} {
+		if got := room(tc.limit, tc.size); got != tc.want {
+			t.Errorf("room(%d, %d) = %d, want %d", tc.limit, tc.size, got, tc.want)
+		}
+	}
+}
