@@ -157,7 +157,13 @@ func deadPanes(r sdk.Report) int {
 // the probe runs under the narrow grant it ships with.
 func defaultGrants(t *testing.T) hostfuncs.Grants {
 	t.Helper()
-	cfg, err := config.Parse(barbossa.DefaultConfigName, barbossa.DefaultConfig)
+	return tmuxGrants(t, barbossa.DefaultConfigName, barbossa.DefaultConfig)
+}
+
+// tmuxGrants are the grants of the tmux probe in a config.
+func tmuxGrants(t *testing.T, name string, text []byte) hostfuncs.Grants {
+	t.Helper()
+	cfg, err := config.Parse(name, text)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,18 +172,31 @@ func defaultGrants(t *testing.T) hostfuncs.Grants {
 			return hostfuncs.Grants(p.Allow)
 		}
 	}
-	t.Fatal("no tmux probe in the default barbossa.toml")
+	t.Fatalf("no tmux probe in %s", name)
 	return hostfuncs.Grants{}
 }
 
-// TestDefaultGrantIsTheProbesCommand: the default config grants exactly
-// the argv the probe runs, with and without a socket, and nothing that
+// TestDefaultGrantIsTheProbesCommand: the default config, and the
+// packaged one, grant exactly the argv the probe runs, with and without a socket, and nothing that
 // starts a shell: finding 2 of issue #8 (exec = ["tmux"] let a probe run
 // tmux new-session 'sh -c ...').
 func TestDefaultGrantIsTheProbesCommand(t *testing.T) {
+	packaged, err := os.ReadFile("../../packaging/barbossa.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, g := range map[string]hostfuncs.Grants{
+		"barbossa.toml":           defaultGrants(t),
+		"packaging/barbossa.toml": tmuxGrants(t, "packaging/barbossa.toml", packaged),
+	} {
+		t.Run(name, func(t *testing.T) { testGrantIsTheProbesCommand(t, g) })
+	}
+}
+
+func testGrantIsTheProbesCommand(t *testing.T, g hostfuncs.Grants) {
 	h := hostfuncs.New(nil)
 	defer h.Close()
-	c, err := h.NewCaller("tmux", defaultGrants(t), nil)
+	c, err := h.NewCaller("tmux", g, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
