@@ -297,8 +297,15 @@ above = 100000
 		t.Fatal(err)
 	}
 
+	// A long message is on screen during the phone check, whatever the
+	// restart's own toast is doing by then: toasts must fit a phone too.
+	eval(`(() => { const t = document.createElement("div"); t.className = "toast crit"; t.textContent = "restart web-1: failed: " + "x".repeat(300) + " and more words to wrap"; document.getElementById("toasts").appendChild(t); return ""; })()`)
 	// A phone: 390 px wide, no horizontal scroll.
-	run("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulatePortrait), chromedp.Sleep(500*time.Millisecond)) // Sleep: the page re-lays out its charts after a resize; no event says when
+	run("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulatePortrait))
+	// Charts and sparklines are redrawn at their new width after a
+	// debounced resize (sparklines after their queries): wait until each fits
+	// its box, so the screenshot shows the page as a phone user sees it.
+	poll("the charts redrawn for the phone", `[...document.querySelectorAll(".uplot")].every(u => u.getBoundingClientRect().width <= u.parentElement.clientWidth + 1)`, 20*time.Second)
 	// A mobile browser widens its layout to fit what overflows (and zooms
 	// out), so the check is against 390 px, not innerWidth; and no box may
 	// reach past the screen's edge, even one whose overflow is hidden.
