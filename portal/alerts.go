@@ -10,7 +10,7 @@ import (
 	"github.com/gorilla/mux"
 
 	alerting "github.com/barbossa-agent/barbossa/core/alert"
-	"github.com/barbossa-agent/barbossa/core/config"
+	"github.com/barbossa-agent/barbossa/sdk"
 )
 
 // Alerting is the alert engine as the portal uses it: its state for GET
@@ -82,9 +82,9 @@ func (s *Server) handleSilences(w http.ResponseWriter, r *http.Request) {
 	case req.EndsAt != nil:
 		sil.EndsAt = *req.EndsAt
 	case req.Duration != "":
-		d, err := config.ParseDuration(req.Duration)
+		d, err := sdk.ParseDuration(req.Duration)
 		if err != nil || d <= 0 || d > alerting.MaxSilence {
-			writeError(w, r, http.StatusBadRequest, fmt.Errorf("duration: %q: want a duration such as 30m, 2h or 1d, at most %s", req.Duration, config.FormatDuration(alerting.MaxSilence)), "")
+			writeError(w, r, http.StatusBadRequest, fmt.Errorf("duration: %q: want a duration such as 30m, 2h or 1d, at most %s", req.Duration, sdk.FormatDuration(alerting.MaxSilence)), "")
 			return
 		}
 		start := sil.StartsAt

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/barbossa-agent/barbossa/core/store"
+	"github.com/barbossa-agent/barbossa/sdk"
 )
 
 const (
@@ -177,7 +178,7 @@ func parseWindow(q map[string][]string, now time.Time) (queryParams, error) {
 		if get("from") != "" {
 			return p, badParam("range", "give from or range, not both")
 		}
-		d, err := parseDuration(v)
+		d, err := sdk.ParseDuration(v)
 		if err != nil || d <= 0 {
 			return p, badParam("range", "cannot parse %q: want a duration like 1h, 24h or 7d", v)
 		}

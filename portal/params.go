@@ -8,6 +8,7 @@ import (
 	"time"
 
 	series "github.com/barbossa-agent/barbossa/core/selector"
+	"github.com/barbossa-agent/barbossa/sdk"
 )
 
 // paramError is a bad query parameter. It becomes a 400 whose JSON body
@@ -51,7 +52,7 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 	}
 	rel := strings.TrimPrefix(s, "now")
 	if rel[0] == '-' || rel[0] == '+' {
-		d, err := parseDuration(rel[1:])
+		d, err := sdk.ParseDuration(rel[1:])
 		if err != nil {
 			return time.Time{}, fmt.Errorf("cannot parse %q as a relative time like -1h: %w", s, err)
 		}
@@ -97,48 +98,6 @@ func isNumber(s string) bool {
 	return s != "" && s != "."
 }
 
-// parseDuration accepts Go durations plus whole days and weeks in front
-// ("7d", "1d12h", "2w"), because "-7d" is how people ask for a week.
-func parseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0, fmt.Errorf("empty duration")
-	}
-	var total time.Duration
-	for _, u := range []struct {
-		c byte
-		d time.Duration
-	}{{'w', 7 * 24 * time.Hour}, {'d', 24 * time.Hour}} {
-		i := strings.IndexByte(s, u.c)
-		if i < 0 {
-			continue
-		}
-		n, err := strconv.ParseUint(s[:i], 10, 32)
-		if err != nil {
-			return 0, fmt.Errorf("bad duration %q: %c must follow a whole number", s, u.c)
-		}
-		if n > uint64((maxDuration-total)/u.d) {
-			return 0, fmt.Errorf("bad duration %q: longer than %dd", s, maxDuration/(24*time.Hour))
-		}
-		total += time.Duration(n) * u.d
-		s = s[i+1:]
-	}
-	if s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return 0, fmt.Errorf("bad duration %q: use a number with a unit, like 30s, 5m, 2h or 7d", s)
-		}
-		if d < 0 {
-			return 0, fmt.Errorf("bad duration %q: must not be negative", s)
-		}
-		if d > maxDuration-total {
-			return 0, fmt.Errorf("bad duration %q: longer than %dd", s, maxDuration/(24*time.Hour))
-		}
-		total += d
-	}
-	return total, nil
-}
-
 // minStep is the finest step: the store keeps time in milliseconds.
 const minStep = time.Millisecond
 
@@ -163,7 +122,7 @@ func parseStep(s string) (time.Duration, error) {
 		d = time.Duration(ns)
 	} else {
 		var err error
-		if d, err = parseDuration(s); err != nil {
+		if d, err = sdk.ParseDuration(s); err != nil {
 			return 0, fmt.Errorf("cannot parse %q: %w", s, err)
 		}
 	}

@@ -24,7 +24,7 @@ func PrintProbes(w io.Writer, cfg *config.Config) []error {
 			name += " (disabled)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, p.Runtime, p.Source,
-			config.FormatDuration(p.Interval.Duration), config.FormatDuration(p.Timeout.Duration), from, grants(p.Allow))
+			p.Interval.String(), p.Timeout.String(), from, grants(p.Allow))
 	}
 	for _, p := range cfg.Probes {
 		row(p, fmt.Sprintf("%s:%d", cfg.File, p.Line))

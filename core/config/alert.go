@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/barbossa-agent/barbossa/core/selector"
+	"github.com/barbossa-agent/barbossa/sdk"
 )
 
 // Alerting is the [alerting] table: how rules are evaluated and the
@@ -504,7 +505,7 @@ func ParseRate(s string) (n int, per time.Duration, err error) {
 	if !ok || err != nil || n < 1 {
 		return 0, 0, fmt.Errorf("%q: want N/DURATION, such as 10/1h (at most 10 messages an hour)", s)
 	}
-	per, err = ParseDuration(dur)
+	per, err = sdk.ParseDuration(dur)
 	if err != nil || per < time.Second {
 		return 0, 0, fmt.Errorf("%q: want N/DURATION with a duration of at least 1s, such as 10/1h", s)
 	}

@@ -116,19 +116,18 @@ nested = { a = 1 }
 }
 
 func TestDurationsAndSizes(t *testing.T) {
-	for in, want := range map[string]time.Duration{"7d": 7 * 24 * time.Hour, "1d12h": 36 * time.Hour, "90s": 90 * time.Second, "1h30m": 90 * time.Minute} {
-		got, err := ParseDuration(in)
-		if err != nil || got != want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+	// The one duration grammar (sdk.ParseDuration, tested there) with its
+	// whole error, at the key's line: "15 seconds" is not "days must be a
+	// whole number".
+	_, err := Parse("x.toml", []byte("[store]\nretention = \"15 seconds\"\n"))
+	for _, want := range []string{"x.toml:2", "store.retention", `bad duration "15 seconds"`, "ns, us, ms, s, m, h, d (24h) and w (7d)"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("15 seconds: error %v does not say %q", err, want)
 		}
 	}
-	for _, in := range []string{"", "d", "xd", "7", "-1s", "1w"} {
-		if _, err := ParseDuration(in); err == nil {
-			t.Errorf("ParseDuration(%q) accepted", in)
-		}
-	}
-	if FormatDuration(14*24*time.Hour) != "14d" || FormatDuration(90*time.Second) != "1m30s" {
-		t.Error("FormatDuration")
+	cfg, err := Parse("x.toml", []byte("[store]\nretention = \"2w\"\n"))
+	if err != nil || cfg.Store.Retention.Duration != 14*24*time.Hour {
+		t.Errorf("retention = 2w: %v, %v", cfg, err)
 	}
 	for in, want := range map[string]int64{"64MiB": 64 << 20, "10MB": 10e6, "4096": 4096, "1 GiB": 1 << 30} {
 		got, err := ParseSize(in)

@@ -5,62 +5,14 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/barbossa-agent/barbossa/sdk"
 )
 
-// Duration is a time.Duration written in TOML as a string: Go syntax
-// ("1m30s") plus days ("7d", "1d12h").
-type Duration struct{ time.Duration }
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	d.Duration = v
-	return nil
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(FormatDuration(d.Duration)), nil }
-
-// ParseDuration accepts Go durations and a leading whole number of days.
-func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0, fmt.Errorf("empty duration")
-	}
-	var days time.Duration
-	if i := strings.IndexByte(s, 'd'); i > 0 {
-		n, err := strconv.ParseUint(s[:i], 10, 32)
-		if err != nil {
-			return 0, fmt.Errorf("bad duration %q: days must be a whole number", s)
-		}
-		days = time.Duration(n) * 24 * time.Hour
-		s = s[i+1:]
-		if s == "" {
-			return days, nil
-		}
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("bad duration %q: use a number with a unit, like 30s, 5m, 2h or 7d", s)
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("bad duration %q: must not be negative", s)
-	}
-	return days + d, nil
-}
-
-// FormatDuration writes whole days as "Nd" and the rest in Go syntax.
-func FormatDuration(d time.Duration) string {
-	const day = 24 * time.Hour
-	if d >= day && d%day == 0 {
-		return strconv.FormatInt(int64(d/day), 10) + "d"
-	}
-	return d.String()
-}
+// Duration is sdk.Duration, the one duration of the project (Go syntax
+// plus d and w), which probes' configs and the API's parameters read too.
+// It lives in sdk because a probe imports nothing else of the agent.
+type Duration = sdk.Duration
 
 // Size is a byte count written as an integer or a string with a unit
 // ("64MiB", "512KiB", "1GB").

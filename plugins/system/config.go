@@ -1,7 +1,6 @@
 package system
 
 import (
-	"encoding/json"
 	"fmt"
 	"path"
 	"reflect"
@@ -28,7 +27,7 @@ type Config struct {
 	MountExcludePaths []string `json:"mount_exclude_paths"`
 	// MountTimeout bounds one statfs call. A mount that does not answer in
 	// time (a dead NFS server) is skipped until its call returns.
-	MountTimeout Duration `json:"mount_timeout"`
+	MountTimeout sdk.Duration `json:"mount_timeout"`
 
 	// DiskIOExclude is a regular expression of block device names whose I/O
 	// counters are not reported (partitions, loop and RAM devices).
@@ -72,7 +71,7 @@ func DefaultConfig() Config {
 			"/proc", "/sys", "/dev", "/run/credentials", "/run/docker/netns",
 			"/var/lib/docker", "/var/lib/containers", "/var/lib/kubelet", "/snap",
 		},
-		MountTimeout:      Duration(5 * time.Second),
+		MountTimeout:      sdk.Duration{Duration: 5 * time.Second},
 		DiskIOExclude:     `^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p|mmcblk\d+p)\d+$`,
 		InterfaceExclude:  []string{"lo"},
 		Connections:       true,
@@ -84,36 +83,6 @@ func DefaultConfig() Config {
 		LoadWarnPerCPU:    2,
 		LoadCritPerCPU:    4,
 	}
-}
-
-// Duration is a time.Duration that decodes from a Go duration string
-// ("5s", "250ms") or from a number of seconds.
-type Duration time.Duration
-
-// UnmarshalJSON accepts "5s" or 5.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	switch x := v.(type) {
-	case string:
-		p, err := time.ParseDuration(x)
-		if err != nil {
-			return fmt.Errorf("duration %q: %w", x, err)
-		}
-		*d = Duration(p)
-	case float64:
-		*d = Duration(x * float64(time.Second))
-	default:
-		return fmt.Errorf("duration: want a string like \"5s\" or a number of seconds, got %s", b)
-	}
-	return nil
-}
-
-// MarshalJSON writes the duration as a Go duration string.
-func (d Duration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
 }
 
 // parsedConfig is a Config checked and turned into what a run uses.
@@ -165,8 +134,8 @@ func checkConfig(probe string, cfg Config) (parsedConfig, error) {
 	if cfg.MaxListeners < 0 {
 		return fail("max_listeners must be >= 0, got %d", cfg.MaxListeners)
 	}
-	if cfg.MountTimeout <= 0 {
-		return fail("mount_timeout must be > 0, got %s", time.Duration(cfg.MountTimeout))
+	if cfg.MountTimeout.Duration <= 0 {
+		return fail("mount_timeout must be > 0, got %s", cfg.MountTimeout)
 	}
 	pairs := []struct {
 		name       string

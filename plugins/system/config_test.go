@@ -65,16 +65,16 @@ func TestParseConfig(t *testing.T) {
 			if !reflect.DeepEqual(c.InterfaceExclude, []string{"lo", "veth*"}) {
 				t.Errorf("interface_exclude = %v", c.InterfaceExclude)
 			}
-			if time.Duration(c.MountTimeout) != 250*time.Millisecond {
-				t.Errorf("mount_timeout = %v", time.Duration(c.MountTimeout))
+			if c.MountTimeout.Duration != 250*time.Millisecond {
+				t.Errorf("mount_timeout = %v", c.MountTimeout.Duration)
 			}
 			if c.DiskCritPercent != 95 {
 				t.Errorf("an unset key lost its default: disk_crit_percent = %v", c.DiskCritPercent)
 			}
 		}},
 		{name: "duration as seconds", config: map[string]any{"mount_timeout": int64(2)}, check: func(t *testing.T, c parsedConfig) {
-			if time.Duration(c.MountTimeout) != 2*time.Second {
-				t.Errorf("mount_timeout = %v", time.Duration(c.MountTimeout))
+			if c.MountTimeout.Duration != 2*time.Second {
+				t.Errorf("mount_timeout = %v", c.MountTimeout.Duration)
 			}
 		}},
 		{name: "empty diskio_exclude keeps every device", config: map[string]any{"diskio_exclude": ""}, check: func(t *testing.T, c parsedConfig) {
@@ -89,7 +89,12 @@ func TestParseConfig(t *testing.T) {
 		}},
 		{name: "misspelt key", config: map[string]any{"percpu": true, "max_listener": 3}, wantErr: `unknown key(s) max_listener, percpu`},
 		{name: "wrong type", config: map[string]any{"per_cpu": "yes"}, wantErr: `per_cpu`},
-		{name: "bad duration", config: map[string]any{"mount_timeout": "5 sec"}, wantErr: `duration "5 sec"`},
+		{name: "bad duration", config: map[string]any{"mount_timeout": "5 sec"}, wantErr: `duration "5 sec": a space inside`},
+		{name: "days", config: map[string]any{"mount_timeout": "1d"}, check: func(t *testing.T, c parsedConfig) {
+			if c.MountTimeout.Duration != 24*time.Hour {
+				t.Errorf("mount_timeout = %v", c.MountTimeout.Duration)
+			}
+		}},
 		{name: "zero duration", config: map[string]any{"mount_timeout": "0s"}, wantErr: `mount_timeout must be > 0`},
 		{name: "warn above crit", config: map[string]any{"disk_warn_percent": 96}, wantErr: `disk warn threshold 96 is above its crit threshold 95`},
 		{name: "negative threshold", config: map[string]any{"load_warn_per_cpu": -1}, wantErr: `load thresholds must be >= 0`},

@@ -149,7 +149,7 @@ func (p *Probe) readDisks(ctx context.Context, cfg parsedConfig, s *snapshot) {
 		return
 	}
 	for _, part := range selectMounts(parts, cfg.MountExcludeTypes, cfg.MountExcludePaths) {
-		u, err := p.statfs(ctx, part.Mountpoint, time.Duration(cfg.MountTimeout))
+		u, err := p.statfs(ctx, part.Mountpoint, cfg.MountTimeout.Duration)
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
