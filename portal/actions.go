@@ -8,11 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/barbossa-agent/barbossa/sdk"
 )
 
 // Actor starts, stops and restarts units and containers on the host. The
@@ -205,10 +206,8 @@ func (g Actions) denies(a Action) string {
 	if len(patterns) == 0 {
 		return fmt.Sprintf("no %s are granted: list name patterns in [portal.actions] %s", a.Kind+"s", key)
 	}
-	for _, p := range patterns {
-		if ok, _ := path.Match(p, a.Target); ok {
-			return ""
-		}
+	if sdk.MatchGlob(patterns, a.Target) {
+		return ""
 	}
 	return fmt.Sprintf("%s %q is not granted by [portal.actions] %s = [%s]", a.Kind, a.Target, key, quoteList(patterns))
 }

@@ -1,9 +1,6 @@
 package sdk
 
-import (
-	"fmt"
-	"path"
-)
+import "fmt"
 
 // NameFilter is the name filter most probes offer in their config: keep
 // the things whose name matches one of Patterns (all of them when it is
@@ -22,8 +19,8 @@ func (f NameFilter) Check() error {
 		globs []string
 	}{{"patterns", f.Patterns}, {"exclude", f.Exclude}} {
 		for _, g := range set.globs {
-			if _, err := path.Match(g, ""); err != nil || g == "" {
-				return fmt.Errorf("%s: %q is not a valid glob", set.key, g)
+			if err := CheckGlob(g); err != nil {
+				return fmt.Errorf("%s: %w", set.key, err)
 			}
 		}
 	}
@@ -32,19 +29,10 @@ func (f NameFilter) Check() error {
 
 // Keeps reports whether the filter keeps name.
 func (f NameFilter) Keeps(name string) bool {
-	if len(f.Patterns) > 0 && !matchAny(f.Patterns, name) {
+	if len(f.Patterns) > 0 && !MatchGlob(f.Patterns, name) {
 		return false
 	}
-	return !matchAny(f.Exclude, name)
-}
-
-func matchAny(globs []string, name string) bool {
-	for _, g := range globs {
-		if ok, _ := path.Match(g, name); ok {
-			return true
-		}
-	}
-	return false
+	return !MatchGlob(f.Exclude, name)
 }
 
 // Read reads the "patterns" and "exclude" keys into the filter.

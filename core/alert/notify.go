@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/barbossa-agent/barbossa/core/config"
+	"github.com/barbossa-agent/barbossa/sdk"
 )
 
 // Message is one notification: what a receiver is told at once (a group
@@ -119,7 +120,7 @@ func (rc *receiver) routes(r *rule) bool {
 	if len(rc.cfg.Severities) > 0 && !slices.Contains(rc.cfg.Severities, r.severity) {
 		return false
 	}
-	return len(rc.cfg.Alerts) == 0 || anyGlob(rc.cfg.Alerts, r.name)
+	return len(rc.cfg.Alerts) == 0 || sdk.MatchGlob(rc.cfg.Alerts, r.name)
 }
 
 // notify finds what each receiver must be told (alerts that fired and it

@@ -3,7 +3,6 @@ package alert
 import (
 	"fmt"
 	"maps"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -160,7 +159,7 @@ func (r *rule) observe(probes []Probe) (obs []observation, seen bool) {
 					continue
 				}
 				seen = true
-				bad := (len(m.State) == 0 || anyGlob(m.State, e.State)) &&
+				bad := (len(m.State) == 0 || sdk.MatchGlob(m.State, e.State)) &&
 					(len(m.Health) == 0 || slices.Contains(m.Health, string(e.Health)))
 				if !bad {
 					continue
@@ -245,25 +244,10 @@ func (r *rule) describe() string {
 	}
 }
 
-// glob matches name against pattern; an empty pattern matches anything.
+// glob matches name against an optional pattern of a rule: an empty one
+// matches anything.
 func glob(pattern, name string) bool {
-	if pattern == "" || pattern == "*" {
-		return true
-	}
-	if !strings.ContainsAny(pattern, `*?[\`) {
-		return pattern == name
-	}
-	ok, _ := path.Match(pattern, name)
-	return ok
-}
-
-func anyGlob(patterns []string, name string) bool {
-	for _, p := range patterns {
-		if glob(p, name) {
-			return true
-		}
-	}
-	return false
+	return pattern == "" || sdk.MatchGlob([]string{pattern}, name)
 }
 
 func seriesName(probe string, m sdk.Metric) string {

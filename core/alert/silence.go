@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"path"
 	"slices"
 	"time"
 
 	"github.com/barbossa-agent/barbossa/core/selector"
 	"github.com/barbossa-agent/barbossa/core/store"
+	"github.com/barbossa-agent/barbossa/sdk"
 )
 
 // Silence mutes the notifications of the alerts whose labels match every
@@ -40,7 +40,7 @@ var ErrNoSilence = errors.New("no such silence")
 
 func (s *Silence) matches(labels map[string]string) bool {
 	for k, g := range s.Matchers {
-		if ok, _ := path.Match(g, labels[k]); !ok {
+		if !sdk.MatchGlob([]string{g}, labels[k]) {
 			return false
 		}
 	}
@@ -64,8 +64,11 @@ func (s *Silence) check(now time.Time) error {
 		if !selector.ValidName(k) || len(k) > maxSilenceString {
 			return fmt.Errorf("matchers: %q is not a label name", k)
 		}
-		if _, err := path.Match(g, ""); err != nil || g == "" || len(g) > maxSilenceString {
-			return fmt.Errorf("matchers: %s: %q is not a glob pattern (use * for any value)", k, g)
+		if len(g) > maxSilenceString {
+			return fmt.Errorf("matchers: %s: longer than %d bytes", k, maxSilenceString)
+		}
+		if err := sdk.CheckGlob(g); err != nil {
+			return fmt.Errorf("matchers: %s: %w", k, err)
 		}
 	}
 	if !s.EndsAt.After(now) {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"text/template"
@@ -323,13 +322,16 @@ func (r *Alert) Check(receivers map[string]bool) []problem {
 	}
 	if e := r.Entity; e != nil {
 		for key, g := range map[string]string{"entity.probe": e.Probe, "entity.kind": e.Kind, "entity.name": e.Name} {
-			if err := checkGlob(g); err != nil {
-				bad(key, "%q: %v", g, err)
+			if g == "" {
+				continue // any
+			}
+			if err := sdk.CheckGlob(g); err != nil {
+				bad(key, "%v", err)
 			}
 		}
 		for _, g := range e.State {
-			if err := checkGlob(g); err != nil || g == "" {
-				bad("entity.state", "%q is not a valid glob pattern", g)
+			if err := sdk.CheckGlob(g); err != nil {
+				bad("entity.state", "%v", err)
 			}
 		}
 		for _, h := range e.Health {
@@ -342,8 +344,10 @@ func (r *Alert) Check(receivers map[string]bool) []problem {
 		}
 	}
 	if p := r.Probe; p != nil {
-		if err := checkGlob(p.Name); err != nil {
-			bad("probe.name", "%q: %v", p.Name, err)
+		if p.Name != "" {
+			if err := sdk.CheckGlob(p.Name); err != nil {
+				bad("probe.name", "%v", err)
+			}
 		}
 		if len(p.State) == 0 {
 			bad("probe.state", "say which probe states alert: %s", strings.Join(probeStates, ", "))
@@ -470,8 +474,8 @@ func (n *Notify) Check() []problem {
 		}
 	}
 	for _, g := range n.Alerts {
-		if err := checkGlob(g); err != nil || g == "" {
-			bad("alerts", "%q is not a valid glob pattern", g)
+		if err := sdk.CheckGlob(g); err != nil {
+			bad("alerts", "%v", err)
 		}
 	}
 	if n.RateLimit != "" {
@@ -510,13 +514,6 @@ func ParseRate(s string) (n int, per time.Duration, err error) {
 		return 0, 0, fmt.Errorf("%q: want N/DURATION with a duration of at least 1s, such as 10/1h", s)
 	}
 	return n, per, nil
-}
-
-func checkGlob(g string) error {
-	if _, err := path.Match(g, ""); err != nil {
-		return fmt.Errorf("not a valid glob pattern")
-	}
-	return nil
 }
 
 func checkHTTPURL(s string) error {

@@ -2,7 +2,6 @@ package system
 
 import (
 	"fmt"
-	"path"
 	"reflect"
 	"regexp"
 	"sort"
@@ -154,8 +153,8 @@ func checkConfig(probe string, cfg Config) (parsedConfig, error) {
 		}
 	}
 	for _, g := range cfg.InterfaceExclude {
-		if _, err := path.Match(g, ""); err != nil {
-			return fail("interface_exclude %q: %w", g, err)
+		if err := sdk.CheckGlob(g); err != nil {
+			return fail("interface_exclude: %w", err)
 		}
 	}
 	out := parsedConfig{Config: cfg}

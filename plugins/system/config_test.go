@@ -100,7 +100,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "negative threshold", config: map[string]any{"load_warn_per_cpu": -1}, wantErr: `load thresholds must be >= 0`},
 		{name: "negative cap", config: map[string]any{"max_listeners": -1}, wantErr: `max_listeners must be >= 0`},
 		{name: "bad regexp", config: map[string]any{"diskio_exclude": "("}, wantErr: `diskio_exclude`},
-		{name: "bad glob", config: map[string]any{"interface_exclude": []any{"eth["}}, wantErr: `interface_exclude "eth["`},
+		{name: "bad glob", config: map[string]any{"interface_exclude": []any{"eth["}}, wantErr: `interface_exclude: "eth[" is not a valid glob pattern`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,12 +1,13 @@
 package system
 
 import (
-	"path"
 	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/shirou/gopsutil/v3/disk"
+
+	"github.com/barbossa-agent/barbossa/sdk"
 )
 
 // underPath reports whether p is prefix or below it, on path boundaries:
@@ -61,12 +62,7 @@ next:
 // keepInterface reports whether an interface's counters are reported.
 // Patterns were checked by checkConfig, so a match error cannot happen.
 func keepInterface(name string, exclude []string) bool {
-	for _, g := range exclude {
-		if ok, _ := path.Match(g, name); ok {
-			return false
-		}
-	}
-	return true
+	return !sdk.MatchGlob(exclude, name)
 }
 
 // keepDiskIO reports whether a block device's I/O counters are reported.
