@@ -12,7 +12,7 @@ import (
 // what cannot run in WASM belongs here (gopsutil needs the real /proc and
 // syscalls); everything else is a sandboxed module.
 var builtins = map[string]func() sdk.Probe{
-	"system": func() sdk.Probe { return system.New() },
+	system.Name: func() sdk.Probe { return system.New() },
 }
 
 func builtinProbe(source string) (sdk.Probe, error) {

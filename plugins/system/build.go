@@ -84,15 +84,15 @@ func build(cfg parsedConfig, s *snapshot, cpuPct cpuPercents) sdk.Report {
 		if !keepInterface(n.Name, cfg.InterfaceExclude) {
 			continue
 		}
-		l := map[string]string{"interface": n.Name}
-		r.Gauge("system.net.bytes_sent", float64(n.BytesSent), l)
-		r.Gauge("system.net.bytes_recv", float64(n.BytesRecv), l)
-		r.Gauge("system.net.packets_sent", float64(n.PacketsSent), l)
-		r.Gauge("system.net.packets_recv", float64(n.PacketsRecv), l)
-		r.Gauge("system.net.errin", float64(n.Errin), l)
-		r.Gauge("system.net.errout", float64(n.Errout), l)
-		r.Gauge("system.net.dropin", float64(n.Dropin), l)
-		r.Gauge("system.net.dropout", float64(n.Dropout), l)
+		l := map[string]string{labelInterface: n.Name}
+		r.Gauge(metricBytesSent, float64(n.BytesSent), l)
+		r.Gauge(metricBytesRecv, float64(n.BytesRecv), l)
+		r.Gauge(metricPacketsSent, float64(n.PacketsSent), l)
+		r.Gauge(metricPacketsRecv, float64(n.PacketsRecv), l)
+		r.Gauge(metricErrIn, float64(n.Errin), l)
+		r.Gauge(metricErrOut, float64(n.Errout), l)
+		r.Gauge(metricDropIn, float64(n.Dropin), l)
+		r.Gauge(metricDropOut, float64(n.Dropout), l)
 	}
 
 	if ld := s.Load; ld != nil {
@@ -139,12 +139,12 @@ func addConnections(r *sdk.Report, conns []psnet.ConnectionStat, names map[int32
 		}
 	}
 	for _, st := range tcpStates {
-		r.Gauge("system.net.connections", float64(counts[st]), map[string]string{"state": st})
+		r.Gauge(metricConnections, float64(counts[st]), map[string]string{labelConnState: st})
 	}
-	r.Gauge("system.net.udp_sockets", float64(udp), nil)
+	r.Gauge(metricUDPSockets, float64(udp), nil)
 
 	ls := listeners(conns)
-	r.Gauge("system.net.listeners", float64(len(ls)), nil)
+	r.Gauge(metricListeners, float64(len(ls)), nil)
 	for i, l := range ls {
 		if i >= max {
 			break
@@ -183,7 +183,7 @@ func (l listener) entity(process string) sdk.Entity {
 		attrs["process"] = process
 		name = process + " " + name
 	}
-	return sdk.Entity{Kind: "listener", ID: l.ID(), Name: name, State: "listening", Health: sdk.StatusOK, Attrs: attrs}
+	return sdk.Entity{Kind: kindListener, ID: l.ID(), Name: name, State: "listening", Health: sdk.StatusOK, Attrs: attrs}
 }
 
 // listenerProto says whether c waits for peers, and over which protocol.
@@ -250,7 +250,7 @@ func hostEntity(h hostInfo, status sdk.Status) sdk.Entity {
 		"uptime":           h.Uptime,
 	}
 	if h.BootTime > 0 {
-		attrs["boot_time"] = time.Unix(int64(h.BootTime), 0).UTC().Format(time.RFC3339)
+		attrs["boot_time"] = time.Unix(int64(h.BootTime), 0).UTC().Format(attrBootTimeLayout)
 	}
 	if h.Virtualization != "" {
 		attrs["virtualization"] = h.Virtualization
@@ -258,7 +258,7 @@ func hostEntity(h hostInfo, status sdk.Status) sdk.Entity {
 	if h.CPUModel != "" {
 		attrs["cpu_model"] = h.CPUModel
 	}
-	return sdk.Entity{Kind: "host", ID: h.Hostname, Name: h.Hostname, State: "up", Health: status, Attrs: attrs}
+	return sdk.Entity{Kind: kindHost, ID: h.Hostname, Name: h.Hostname, State: "up", Health: status, Attrs: attrs}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -64,7 +64,7 @@ func procRoot() string {
 
 // Info names the probe "system".
 func (p *Probe) Info() sdk.Info {
-	return sdk.Info{Name: "system", Version: Version, Description: "host metrics: cpu, memory, disks, network, load, listeners"}
+	return sdk.Info{Name: Name, Version: Version, Description: "host metrics: cpu, memory, disks, network, load, listeners"}
 }
 
 // Collect reads the host once. It returns an error only for a bad config or
