@@ -18,7 +18,7 @@ func probeTest(file, configPath, kind string, stdout, stderr io.Writer) int {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := agent.TestProbe(ctx, agent.TestOptions{
+	res, err := agent.TryProbe(ctx, agent.TryOptions{
 		Path:     file,
 		Config:   configPath,
 		Kind:     kind,

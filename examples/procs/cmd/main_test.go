@@ -22,7 +22,7 @@ func Test_main(t *testing.T) {
 	if err := os.WriteFile(toml, []byte("[config]\ntop = 3\nsort_by = \"rss\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := agent.TestProbe(context.Background(), agent.TestOptions{Path: bin, Config: toml})
+	res, err := agent.TryProbe(context.Background(), agent.TryOptions{Path: bin, Config: toml})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,8 @@ import (
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
-// TestOptions say what TestProbe runs.
-type TestOptions struct {
+// TryOptions say what TryProbe runs.
+type TryOptions struct {
 	// Path is a WASM module or a native plugin binary; which is read from
 	// the file itself.
 	Path string
@@ -36,8 +36,8 @@ type TestOptions struct {
 	Logger *slog.Logger
 }
 
-// TestResult is what one test run of a probe gave.
-type TestResult struct {
+// TryResult is what one test run of a probe gave.
+type TryResult struct {
 	Probe    config.Probe  // the entry as the agent would run it
 	Info     sdk.Info      // the probe's description of itself
 	Report   sdk.Report    // valid when the error is nil
@@ -45,20 +45,20 @@ type TestResult struct {
 	Denied   uint64        // host calls the grants refused
 }
 
-// testedProbe is what TestProbe needs of either runtime's probe.
-type testedProbe interface {
+// triedProbe is what TryProbe needs of either runtime's probe.
+type triedProbe interface {
 	Info() sdk.Info
 	Collect(ctx context.Context, req sdk.Request) (sdk.Report, error)
 	Denied() uint64
 	Close() error
 }
 
-// TestProbe runs one collect of a WASM module or a plugin binary as the
+// TryProbe runs one collect of a WASM module or a plugin binary as the
 // agent would run it with the given TOML, for probe authors (`barbossa
 // probe test`). The error is a bad file or config, a probe the agent would
 // refuse, or the run's failure; the result is filled as far as the run got.
-func TestProbe(ctx context.Context, o TestOptions) (TestResult, error) {
-	var res TestResult
+func TryProbe(ctx context.Context, o TryOptions) (TryResult, error) {
+	var res TryResult
 	head := make([]byte, 4)
 	f, err := os.Open(o.Path)
 	if err != nil {
@@ -73,14 +73,14 @@ func TestProbe(ctx context.Context, o TestOptions) (TestResult, error) {
 	if bytes.Equal(head, []byte("\x00asm")) {
 		runtime = config.RuntimeWASM
 	}
-	p, err := testEntry(o, runtime)
+	p, err := tryEntry(o, runtime)
 	if err != nil {
 		return res, err
 	}
 	res.Probe = p
-	var probe testedProbe
+	var probe triedProbe
 	if runtime == config.RuntimeWASM {
-		probe, err = testWASM(ctx, o, p)
+		probe, err = tryWASM(ctx, o, p)
 	} else {
 		probe, err = pluginhost.New(pluginhost.Options{
 			Name: p.Name, Path: o.Path, SHA256: p.SHA256, Kind: o.Kind,
@@ -101,9 +101,9 @@ func TestProbe(ctx context.Context, o TestOptions) (TestResult, error) {
 	return res, err
 }
 
-// testEntry is the [[probe]] entry a test runs: from o.Config, or the
+// tryEntry is the [[probe]] entry a test runs: from o.Config, or the
 // defaults, named after the file.
-func testEntry(o TestOptions, runtime string) (config.Probe, error) {
+func tryEntry(o TryOptions, runtime string) (config.Probe, error) {
 	stem := strings.TrimSuffix(filepath.Base(o.Path), ".wasm")
 	if o.Config == "" {
 		p := config.Probe{Name: stem, Runtime: runtime, Source: o.Path, Kind: o.Kind}
@@ -120,9 +120,9 @@ func testEntry(o TestOptions, runtime string) (config.Probe, error) {
 	return config.ParseProbe(o.Config, data, config.ProbeFile{Name: stem, Source: o.Path, Runtime: runtime, Retention: config.DefaultRetention})
 }
 
-// testWASM compiles the module and makes its probe; closing the probe
+// tryWASM compiles the module and makes its probe; closing the probe
 // closes the throw-away host too.
-func testWASM(ctx context.Context, o TestOptions, p config.Probe) (testedProbe, error) {
+func tryWASM(ctx context.Context, o TryOptions, p config.Probe) (triedProbe, error) {
 	wasm, err := os.ReadFile(o.Path)
 	if err != nil {
 		return nil, err
