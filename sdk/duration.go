@@ -22,8 +22,8 @@ type Duration struct{ time.Duration }
 // durationForms names what ParseDuration accepts, for its errors.
 const durationForms = "write a number and a unit with no space, the units ns, us, ms, s, m, h, d (24h) and w (7d), like 30s, 1h30m, 7d or 2w"
 
-// tooLong is past what a time.Duration holds.
-var tooLong = fmt.Sprintf("longer than %dd", math.MaxInt64/int64(24*time.Hour))
+// tooLong is past what a time.Duration holds (math.MaxInt64 ns).
+const tooLong = "longer than 106751d"
 
 const (
 	day  = 24 * time.Hour

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Settings reads a probe's [probe.config] table key by key into typed
@@ -104,6 +105,32 @@ func (s *Settings) Int(key string, dst *int) {
 			s.wrong(key, "a whole number", v)
 		}
 	}
+}
+
+// Duration reads a duration: a string in the one grammar of the project
+// (ParseDuration: "30s", "1h30m", "7d") or a number of seconds.
+func (s *Settings) Duration(key string, dst *time.Duration) {
+	v, ok := s.lookup(key)
+	if !ok {
+		return
+	}
+	var d Duration
+	var err error
+	if str, isStr := v.(string); isStr {
+		d.Duration, err = ParseDuration(str)
+	} else if f, isNum := number(v); isNum {
+		err = d.UnmarshalJSON([]byte(strconv.FormatFloat(f, 'g', -1, 64)))
+	} else {
+		s.wrong(key, "a duration such as \"30s\" or a number of seconds", v)
+		return
+	}
+	if err != nil {
+		if s.err == nil {
+			s.err = errors.New("config of probe " + strconv.Quote(s.probe) + ": " + key + ": " + err.Error())
+		}
+		return
+	}
+	*dst = d.Duration
 }
 
 func number(v any) (float64, bool) {
