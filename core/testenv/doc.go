@@ -22,9 +22,11 @@
 // For a probe's integration test it also builds a Go probe into WASM and runs
 // it in the real WASM host:
 //
-//	host, mod := testenv.LoadWASM(t, "docker", testenv.BuildWASM(t, "./cmd"))
-//	p := testenv.NewWASMProbe(t, host, mod, wasmhost.ProbeOptions{Name: "docker", Grants: g})
-//	report := testenv.Collect(t, p, 20*time.Second)
+//	m := testenv.LoadProbe(t, "./cmd", sdk.Info{Name: "docker", Version: docker.Version})
+//	report, p := m.RunProbe(wasmhost.ProbeOptions{Name: "docker", Grants: g}, 20*time.Second)
+//
+// (LoadProbe checks the module describes that one probe; Probe makes more
+// probes of it; BuildWASM, LoadWASM, NewWASMProbe and Collect are the steps.)
 //
 // ProcState and Children tell a test of code that starts processes (plugin
 // probes) whether any are left behind.

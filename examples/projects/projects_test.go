@@ -81,13 +81,9 @@ func TestProjectsThroughWASM(t *testing.T) {
 
 	// The example built as its README says.
 	ctx := context.Background()
-	h, m := testenv.LoadWASM(t, "projects", testenv.BuildWASM(t, "./cmd"))
+	m := testenv.LoadProbe(t, "./cmd", New().Info())
 	run := func(name string, g hostfuncs.Grants) (sdk.Report, uint64, error) {
-		p, err := h.NewProbe(m, wasmhost.ProbeOptions{Name: name, Grants: g, Config: map[string]any{"root": root}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
+		p := m.Probe(wasmhost.ProbeOptions{Name: name, Grants: g, Config: map[string]any{"root": root}})
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		r, err := p.Collect(ctx, sdk.Request{})

@@ -49,9 +49,9 @@ func BenchmarkCollect(b *testing.B) {
 	}
 	full := map[string]any{"socket": sock}
 	noStats := map[string]any{"socket": sock, "stats": false}
-	b.Run("wasm", func(b *testing.B) { run(b, w.probe("docker", grants(sock), nil, false), full) })
-	b.Run("wasm-kept-instance", func(b *testing.B) { run(b, w.probe("docker-kept", grants(sock), nil, true), full) })
-	b.Run("wasm-no-stats", func(b *testing.B) { run(b, w.probe("docker-nostats", grants(sock), nil, false), noStats) })
+	b.Run("wasm", func(b *testing.B) { run(b, probe(w, "docker", grants(sock), nil, false), full) })
+	b.Run("wasm-kept-instance", func(b *testing.B) { run(b, probe(w, "docker-kept", grants(sock), nil, true), full) })
+	b.Run("wasm-no-stats", func(b *testing.B) { run(b, probe(w, "docker-nostats", grants(sock), nil, false), noStats) })
 	b.Run("native", func(b *testing.B) {
 		h := hostfuncs.New(nil)
 		defer h.Close()
@@ -71,7 +71,7 @@ func BenchmarkCollect(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		wasm, native := w.probe("docker-side", grants(sock), nil, false), New()
+		wasm, native := probe(w, "docker-side", grants(sock), nil, false), New()
 		once := func(p sdk.Probe, native bool) func() error {
 			return func() error {
 				if native {

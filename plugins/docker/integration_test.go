@@ -23,26 +23,15 @@ func grants(socket string) hostfuncs.Grants {
 	return hostfuncs.Grants{HTTP: []string{"GET unix://" + socket + " /containers/json /containers/*/json /containers/*/stats"}}
 }
 
-type wasmProbe struct {
-	t    testing.TB
-	host *wasmhost.Host
-	mod  *wasmhost.Module
-}
-
 // newWASMProbe builds the probe's module, as `make wasm` does, and loads
 // it into a real WASM host.
-func newWASMProbe(t testing.TB) *wasmProbe {
-	t.Helper()
-	host, mod := testenv.LoadWASM(t, "docker", testenv.BuildWASM(t, "./cmd"))
-	if got := mod.Probes(); len(got) != 1 || got[0].Name != "docker" || got[0].Version != Version {
-		t.Fatalf("describe = %+v", got)
-	}
-	return &wasmProbe{t: t, host: host, mod: mod}
+func newWASMProbe(t testing.TB) *testenv.ProbeModule {
+	return testenv.LoadProbe(t, "./cmd", sdk.Info{Name: "docker", Version: Version})
 }
 
-func (w *wasmProbe) probe(name string, g hostfuncs.Grants, cfg map[string]any, keep bool) *wasmhost.Probe {
-	w.t.Helper()
-	return testenv.NewWASMProbe(w.t, w.host, w.mod, wasmhost.ProbeOptions{Name: name, Grants: g, Config: cfg, MaxMemory: 32 << 20, KeepInstance: keep})
+// probe makes a probe of w with the narrowest grants the test gives.
+func probe(w *testenv.ProbeModule, name string, g hostfuncs.Grants, cfg map[string]any, keep bool) *wasmhost.Probe {
+	return w.Probe(wasmhost.ProbeOptions{Name: name, Grants: g, Config: cfg, KeepInstance: keep})
 }
 
 // containers puts a real dockerd's containers into every state the probe
@@ -69,7 +58,7 @@ func TestRealDockerThroughWASM(t *testing.T) {
 	cfg := map[string]any{"socket": sock}
 
 	t.Run("states", func(t *testing.T) {
-		p := w.probe("docker", grants(sock), cfg, false)
+		p := probe(w, "docker", grants(sock), cfg, false)
 		start := time.Now()
 		r := testenv.Collect(t, p, 20*time.Second)
 		t.Logf("one run: %s, %q", time.Since(start).Round(time.Millisecond), r.Message)
@@ -128,7 +117,7 @@ func TestRealDockerThroughWASM(t *testing.T) {
 	})
 
 	t.Run("cpu percent from the previous run", func(t *testing.T) {
-		p := w.probe("docker-kept", grants(sock), map[string]any{"socket": sock, "patterns": []any{"web", "mem"}}, true)
+		p := probe(w, "docker-kept", grants(sock), map[string]any{"socket": sock, "patterns": []any{"web", "mem"}}, true)
 		testenv.Collect(t, p, 20*time.Second)
 		r := testenv.Collect(t, p, 20*time.Second)
 		for _, n := range []string{"web", "mem"} {
@@ -139,7 +128,7 @@ func TestRealDockerThroughWASM(t *testing.T) {
 	})
 
 	t.Run("filters", func(t *testing.T) {
-		p := w.probe("docker-jobs", grants(sock), map[string]any{"socket": sock, "patterns": []any{"*job"}, "exclude": []any{"ok-*"}, "stats": false, "labels": false}, false)
+		p := probe(w, "docker-jobs", grants(sock), map[string]any{"socket": sock, "patterns": []any{"*job"}, "exclude": []any{"ok-*"}, "stats": false, "labels": false}, false)
 		r := testenv.Collect(t, p, 20*time.Second)
 		if len(r.Entities) != 1 || r.Entities[0].Name != "job" {
 			t.Errorf("entities = %+v", r.Entities)
@@ -152,7 +141,7 @@ func TestRealDockerThroughWASM(t *testing.T) {
 		// read. (900 ms: the probe keeps a quarter of its time for the
 		// report, which under -race on a busy machine needs ~150 ms.)
 		const deadline = 900 * time.Millisecond
-		p := w.probe("docker-hurried", grants(sock), cfg, false)
+		p := probe(w, "docker-hurried", grants(sock), cfg, false)
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		defer cancel()
 		start := time.Now()
@@ -168,7 +157,7 @@ func TestRealDockerThroughWASM(t *testing.T) {
 	})
 
 	t.Run("denied", func(t *testing.T) {
-		p := w.probe("docker-denied", grants("/var/run/docker.sock"), cfg, false)
+		p := probe(w, "docker-denied", grants("/var/run/docker.sock"), cfg, false)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_, err := p.Collect(ctx, sdk.Request{})
@@ -179,7 +168,7 @@ func TestRealDockerThroughWASM(t *testing.T) {
 
 	t.Run("not present", func(t *testing.T) {
 		gone := filepath.Join(t.TempDir(), "docker.sock")
-		p := w.probe("docker-gone", grants(gone), map[string]any{"socket": gone}, false)
+		p := probe(w, "docker-gone", grants(gone), map[string]any{"socket": gone}, false)
 		r := testenv.Collect(t, p, 10*time.Second)
 		if r.Status != sdk.StatusOK || r.Message != sdk.NotPresentPrefix+"no Docker on this host (no socket at "+gone+")" || len(r.Entities) != 0 {
 			t.Errorf("report %+v", r)
@@ -196,7 +185,7 @@ func TestRealDockerThroughWASM(t *testing.T) {
 		}
 		l.(*net.UnixListener).SetUnlinkOnClose(false)
 		l.Close()
-		p := w.probe("docker-dead", grants(dead), map[string]any{"socket": dead}, false)
+		p := probe(w, "docker-dead", grants(dead), map[string]any{"socket": dead}, false)
 		r := testenv.Collect(t, p, 10*time.Second)
 		if r.Status != sdk.StatusUnknown || r.Message != "Docker is not running (nothing listens on "+dead+")" || len(r.Entities) != 0 {
 			t.Errorf("report %+v", r)

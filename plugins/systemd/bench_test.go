@@ -54,20 +54,15 @@ func BenchmarkCollect(b *testing.B) {
 		b.ReportMetric(float64((sdktest.CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/run")
 	}
 	b.Run("wasm", func(b *testing.B) {
-		report(b, w.probe("systemd", grants(bus, true), nil))
+		report(b, probe(w, "systemd", grants(bus, true), nil))
 	})
 	b.Run("wasm-details-none", func(b *testing.B) {
 		cfg = map[string]any{"bus": bus, "details": "none"}
 		defer func() { cfg = map[string]any{"bus": bus} }()
-		report(b, w.probe("systemd-nodetails", grants(bus, true), nil))
+		report(b, probe(w, "systemd-nodetails", grants(bus, true), nil))
 	})
 	b.Run("wasm-kept-instance", func(b *testing.B) {
-		p, err := w.host.NewProbe(w.mod, wasmhost.ProbeOptions{Name: "systemd-kept", Grants: grants(bus, true), MaxMemory: 32 << 20, KeepInstance: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer p.Close()
-		report(b, p)
+		report(b, w.Probe(wasmhost.ProbeOptions{Name: "systemd-kept", Grants: grants(bus, true), KeepInstance: true}))
 	})
 	b.Run("native", func(b *testing.B) {
 		h := hostfuncs.New(nil)
@@ -88,7 +83,7 @@ func BenchmarkCollect(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		wasm, native := w.probe("systemd-side", grants(bus, true), nil), New()
+		wasm, native := probe(w, "systemd-side", grants(bus, true), nil), New()
 		once := func(p sdk.Probe, native bool) func() error {
 			return func() error {
 				if native {

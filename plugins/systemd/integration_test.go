@@ -37,26 +37,15 @@ func grants(bus string, details bool) hostfuncs.Grants {
 	return g
 }
 
-type wasmProbe struct {
-	t    testing.TB
-	host *wasmhost.Host
-	mod  *wasmhost.Module
-}
-
 // newWASMProbe builds the probe's module, as `make wasm` does, and loads
 // it into a real WASM host.
-func newWASMProbe(t testing.TB) *wasmProbe {
-	t.Helper()
-	host, mod := testenv.LoadWASM(t, "systemd", testenv.BuildWASM(t, "./cmd"))
-	if got := mod.Probes(); len(got) != 1 || got[0].Name != "systemd" || got[0].Version != Version {
-		t.Fatalf("describe = %+v", got)
-	}
-	return &wasmProbe{t: t, host: host, mod: mod}
+func newWASMProbe(t testing.TB) *testenv.ProbeModule {
+	return testenv.LoadProbe(t, "./cmd", sdk.Info{Name: "systemd", Version: Version})
 }
 
-func (w *wasmProbe) probe(name string, g hostfuncs.Grants, cfg map[string]any) *wasmhost.Probe {
-	w.t.Helper()
-	return testenv.NewWASMProbe(w.t, w.host, w.mod, wasmhost.ProbeOptions{Name: name, Grants: g, Config: cfg, MaxMemory: 32 << 20})
+// probe makes a probe of w with the narrowest grants the test gives.
+func probe(w *testenv.ProbeModule, name string, g hostfuncs.Grants, cfg map[string]any) *wasmhost.Probe {
+	return w.Probe(wasmhost.ProbeOptions{Name: name, Grants: g, Config: cfg})
 }
 
 // TestRealSystemdThroughWASM runs the built module in the real WASM host
@@ -67,7 +56,7 @@ func TestRealSystemdThroughWASM(t *testing.T) {
 	w := newWASMProbe(t)
 
 	t.Run("default", func(t *testing.T) {
-		p := w.probe("systemd", grants(bus, true), map[string]any{"bus": bus})
+		p := probe(w, "systemd", grants(bus, true), map[string]any{"bus": bus})
 		start := time.Now()
 		r := testenv.Collect(t, p, 20*time.Second)
 		t.Logf("one run: %s, %d units, %q", time.Since(start).Round(time.Millisecond), len(r.Entities), r.Message)
@@ -124,7 +113,7 @@ func TestRealSystemdThroughWASM(t *testing.T) {
 	})
 
 	t.Run("filters", func(t *testing.T) {
-		p := w.probe("systemd-filtered", grants(bus, true), map[string]any{
+		p := probe(w, "systemd-filtered", grants(bus, true), map[string]any{
 			"bus": bus, "patterns": []any{"barbossa-*"}, "types": []any{"service"}, "exclude": []any{badUnit},
 		})
 		r := testenv.Collect(t, p, 20*time.Second)
@@ -138,7 +127,7 @@ func TestRealSystemdThroughWASM(t *testing.T) {
 	})
 
 	t.Run("all", func(t *testing.T) {
-		p := w.probe("systemd-all", grants(bus, false), map[string]any{"bus": bus, "all": true, "details": "none"})
+		p := probe(w, "systemd-all", grants(bus, false), map[string]any{"bus": bus, "all": true, "details": "none"})
 		r := testenv.Collect(t, p, 20*time.Second)
 		notFound := 0
 		for _, e := range r.Entities {
@@ -155,7 +144,7 @@ func TestRealSystemdThroughWASM(t *testing.T) {
 	})
 
 	t.Run("details denied", func(t *testing.T) {
-		p := w.probe("systemd-nodetails", grants(bus, false), map[string]any{"bus": bus, "patterns": []any{"barbossa-*"}})
+		p := probe(w, "systemd-nodetails", grants(bus, false), map[string]any{"bus": bus, "patterns": []any{"barbossa-*"}})
 		r := testenv.Collect(t, p, 20*time.Second)
 		if !strings.Contains(r.Message, "property reads denied") || !strings.Contains(r.Message, "Properties.Get") || p.Denied() != 1 {
 			t.Errorf("message %q, denied %d", r.Message, p.Denied())
@@ -166,7 +155,7 @@ func TestRealSystemdThroughWASM(t *testing.T) {
 	})
 
 	t.Run("list denied", func(t *testing.T) {
-		p := w.probe("systemd-denied", grants("system", true), map[string]any{"bus": bus})
+		p := probe(w, "systemd-denied", grants("system", true), map[string]any{"bus": bus})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_, err := p.Collect(ctx, sdk.Request{})
@@ -177,7 +166,7 @@ func TestRealSystemdThroughWASM(t *testing.T) {
 
 	t.Run("no systemd", func(t *testing.T) {
 		nobus := "unix:path=" + filepath.Join(t.TempDir(), "no-bus")
-		p := w.probe("systemd-nobus", grants(nobus, true), map[string]any{"bus": nobus})
+		p := probe(w, "systemd-nobus", grants(nobus, true), map[string]any{"bus": nobus})
 		r := testenv.Collect(t, p, 20*time.Second)
 		if r.Status != sdk.StatusOK || !strings.HasPrefix(r.Message, sdk.NotPresentPrefix+"no systemd on the D-Bus at "+nobus) {
 			t.Errorf("report %+v", r)

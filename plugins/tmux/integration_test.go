@@ -47,10 +47,7 @@ func TestRealTmuxThroughWASM(t *testing.T) {
 		t.Skipf("tmux is not installed (sudo scripts/test-deps.sh; under CI=true this fails): %v", err)
 	}
 	// The module as `make wasm` builds it, in a real WASM host.
-	host, mod := testenv.LoadWASM(t, "tmux", testenv.BuildWASM(t, "./cmd"))
-	if got := mod.Probes(); len(got) != 1 || got[0].Name != "tmux" || got[0].Version != Version {
-		t.Fatalf("describe = %+v", got)
-	}
+	m := testenv.LoadProbe(t, "./cmd", sdk.Info{Name: "tmux", Version: Version})
 	// A short folder: a unix socket path is limited to 107 bytes.
 	dir, err := os.MkdirTemp("", "tmux-test-")
 	if err != nil {
@@ -58,7 +55,7 @@ func TestRealTmuxThroughWASM(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	srv := &tmuxServer{t: t, socket: filepath.Join(dir, "s")}
-	probe := testenv.NewWASMProbe(t, host, mod, wasmhost.ProbeOptions{
+	probe := m.Probe(wasmhost.ProbeOptions{
 		Name:      "tmux-test",
 		Grants:    defaultGrants(t),
 		Config:    map[string]any{"socket": srv.socket},
@@ -133,7 +130,7 @@ func TestRealTmuxThroughWASM(t *testing.T) {
 	}
 
 	// Without the grant, the run fails with the reason and is counted.
-	denied := testenv.NewWASMProbe(t, host, mod, wasmhost.ProbeOptions{Name: "nogrant"})
+	denied := m.Probe(wasmhost.ProbeOptions{Name: "nogrant"})
 	_, err = denied.Collect(context.Background(), sdk.Request{})
 	if err == nil || !strings.Contains(err.Error(), `denied: exec of "tmux" is not granted to probe "nogrant"`) || denied.Denied() != 1 {
 		t.Errorf("without a grant: err = %v, denied = %d", err, denied.Denied())
