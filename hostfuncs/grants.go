@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/barbossa-agent/barbossa/sdk"
 )
 
 // Grants are what one probe may do, from its [probe.allow] TOML table.
@@ -357,8 +358,8 @@ func parseHTTPGrant(h string) (httpGrant, error) {
 		if err := checkURLPath(pat); err != nil {
 			return g, fmt.Errorf("path pattern %q: %w", pat, err)
 		}
-		if _, err := path.Match(pat, "/"); err != nil {
-			return g, fmt.Errorf("path pattern %q: %w", pat, err)
+		if err := sdk.CheckGlob(pat); err != nil {
+			return g, fmt.Errorf("path pattern: %w", err)
 		}
 		g.paths = append(g.paths, pat)
 	}
@@ -373,12 +374,7 @@ func (g httpGrant) allows(method, reqPath string) bool {
 	if g.paths == nil {
 		return true
 	}
-	for _, pat := range g.paths {
-		if ok, _ := path.Match(pat, reqPath); ok {
-			return true
-		}
-	}
-	return false
+	return sdk.MatchGlob(g.paths, reqPath)
 }
 
 // socketGranted reports whether a request of method for u may go over the
