@@ -18,8 +18,8 @@
 //     means Interval/10, a negative Jitter means none), stretched by backoff
 //     (below).
 //   - Runs of one job never overlap. A tick that finds the previous run still
-//     in flight (queued for a worker, collecting, or hung past its timeout) is
-//     counted as Skipped and logged at debug level.
+//     in flight (queued for a worker, collecting, or still running past its
+//     timeout) is counted as Skipped and logged at debug level.
 //   - At most Options.Workers runs collect at once. Time spent waiting for a
 //     worker is not part of a run's Duration or of its Timeout.
 //   - Each run gets context.WithTimeout(Timeout). The collector runs in its own
@@ -27,7 +27,10 @@
 //     at the deadline the run is recorded as timed out (Result.TimedOut, Err
 //     wrapping context.DeadlineExceeded) and its worker is released at once.
 //     The job stays in flight, and its ticks are skipped, until that goroutine
-//     really returns: a hung in-process probe costs only itself.
+//     really returns: an in-process probe that ignores its deadline costs
+//     only itself. One that returns within a second of the deadline (the
+//     WASM and plugin hosts stop theirs within milliseconds) is logged as
+//     stopped at its timeout; one that goes on longer, as ignoring it.
 //   - A panic in a collector is recovered and recorded as a failure carrying
 //     the panic message; the stack is logged at error level.
 //   - Backoff: after n consecutive unsuccessful runs (errors, panics and
@@ -468,15 +471,29 @@ func (s *Scheduler) abandon(j *job) {
 	s.wg.Done()
 }
 
-// waitHung keeps the job in flight until a collector that ignored its
-// deadline finally returns, so ticks meanwhile are skipped instead of piling
-// up goroutines. Its late answer is discarded: the run was already recorded.
+// lateGrace is how long after its deadline a collector may take to return
+// and still count as stopped at its timeout: the WASM and plugin hosts cut
+// a run within milliseconds of it, but not at the same instant.
+const lateGrace = time.Second
+
+// waitHung keeps the job in flight until a collector still running at its
+// deadline returns, so ticks meanwhile are skipped instead of piling up
+// goroutines. Its late answer is discarded: the run was already recorded
+// as a timeout. A collector that returns within lateGrace was stopped at
+// its timeout, as the runtimes do; only one that went on long after it
+// ignored its deadline, and is logged as such.
 func (s *Scheduler) waitHung(j *job, done <-chan outcome, start time.Time) {
 	<-done
 	s.mu.Lock()
 	j.inFlight = false
 	s.mu.Unlock()
-	s.log.Info("hung probe returned after its timeout", "probe", j.Name, "after", time.Since(start).Round(time.Millisecond))
+	late := time.Since(start) - j.timeout
+	if late <= lateGrace {
+		s.log.Debug("probe stopped at its timeout", "probe", j.Name, "timeout", j.timeout, "late", late.Round(time.Millisecond))
+		return
+	}
+	s.log.Warn("probe returned long after its timeout: it ignored its deadline", "probe", j.Name,
+		"timeout", j.timeout, "late", late.Round(time.Millisecond))
 }
 
 // collect calls the collector, turning a panic into an error.
@@ -524,7 +541,11 @@ func (s *Scheduler) record(j *job, res Result, returned bool) {
 		if j.consec == 1 {
 			lvl = slog.LevelWarn
 		}
-		s.log.Log(context.Background(), lvl, "probe run failed", "probe", j.Name,
+		msg := "probe run failed"
+		if res.TimedOut {
+			msg = "probe run timed out"
+		}
+		s.log.Log(context.Background(), lvl, msg, "probe", j.Name,
 			"err", res.Err, "timed_out", res.TimedOut, "consecutive", j.consec,
 			"next_period", Backoff(j.Interval, j.consec))
 	}

@@ -6,6 +6,7 @@ package scheduler
 // the assertions are exact, whatever the machine's load.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -925,4 +926,66 @@ func TestNextStateChange(t *testing.T) {
 			t.Errorf("with fine failing and hung stale: %v, want none", got.Sub(t0))
 		}
 	})
+}
+
+// TestTimeoutWording checks what the log says of a run stopped at its
+// deadline: a timeout, not a hang; only a collector that goes on long after
+// its deadline is said to ignore it.
+func TestTimeoutWording(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		late   time.Duration // how long after the deadline the collector returns
+		want   string
+		wantNo string
+	}{
+		{"stopped at its deadline", 2 * time.Millisecond, `level=DEBUG msg="probe stopped at its timeout" component=scheduler probe=p timeout=50ms late=2ms`, "ignored"},
+		{"ignoring its deadline", 3 * time.Second, `level=WARN msg="probe returned long after its timeout: it ignored its deadline" component=scheduler probe=p timeout=50ms late=3s`, "stopped at its timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var logs lockedBuffer
+				rec := newRecorder()
+				s := New(Options{Workers: 1, OnResult: rec.onResult,
+					Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+				t.Cleanup(s.Stop)
+				mustAdd(t, s, Job{Name: "p", Interval: time.Hour, Timeout: 50 * time.Millisecond, Jitter: -1,
+					Collector: collectFunc(func(ctx context.Context, _ sdk.Request) (sdk.Report, error) {
+						<-ctx.Done()
+						time.Sleep(tc.late) // the runtime's time to stop the guest
+						return sdk.Report{}, ctx.Err()
+					})})
+				s.Start(t.Context())
+				if res := rec.next(t, "p", time.Second); !res.TimedOut {
+					t.Fatalf("result %+v; want a timeout", res)
+				}
+				time.Sleep(tc.late + time.Millisecond)
+				synctest.Wait()
+				got := logs.String()
+				if !strings.Contains(got, `level=WARN msg="probe run timed out" component=scheduler probe=p`) {
+					t.Errorf("no timeout record in the log:\n%s", got)
+				}
+				if !strings.Contains(got, tc.want) || strings.Contains(got, tc.wantNo) || strings.Contains(got, "hung") {
+					t.Errorf("log:\n%s\nwant %q, and neither %q nor \"hung\"", got, tc.want, tc.wantNo)
+				}
+			})
+		})
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger and a test to share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
