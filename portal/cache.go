@@ -42,6 +42,7 @@ type snapshot struct {
 	latestErr map[string]bool
 	events    []store.Event
 	alerting  *alerting.Status // nil when the agent runs no alerting
+	dropIns   []DropInProblem
 	// cacheable is false when a read failed: such a snapshot answers the
 	// request that built it and is then dropped, so a transient store error
 	// is not served until the next data change.
@@ -133,6 +134,7 @@ func (s *Server) gather(v uint64, now time.Time) *snapshot {
 		sn.cacheable = false
 	}
 	sn.events = ev
+	sn.dropIns = s.src.DropInProblems()
 	if s.cfg.Alerts != nil {
 		st := s.cfg.Alerts.Status()
 		sn.alerting = &st

@@ -29,6 +29,7 @@ type fakeSource struct {
 	series     []store.Series
 	seriesList []store.SeriesInfo
 	host       Host
+	dropIns    []DropInProblem
 	panicOn    string // "health" makes Health panic
 	// hold, when set, keeps Host from returning until it is closed: a
 	// request held in flight (on a channel, which a synctest bubble can wait
@@ -116,6 +117,12 @@ func (f *fakeSource) Host() Host {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.host
+}
+
+func (f *fakeSource) DropInProblems() []DropInProblem {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dropIns
 }
 
 var errFake = errors.New("fake store is broken")

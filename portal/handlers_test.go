@@ -917,3 +917,63 @@ func TestPProf(t *testing.T) {
 	noToken := New(Config{PProf: true}, newFake(), nil).Handler()
 	wantStatus(t, get(t, noToken, "/debug/pprof/"), http.StatusNotFound)
 }
+
+// TestDropInProblems: a refused drop-in is in the status with its file and
+// line, as an alert, and on the probe whose previous version runs on (in
+// the status and in /api/v1/probes/{name}); the overall status is warn.
+func TestDropInProblems(t *testing.T) {
+	f := newFake()
+	delete(f.latest, "docker")            // nothing crit
+	f.health = f.health[:len(f.health)-1] // no failing tmux either
+	f.dropIns = []DropInProblem{
+		{File: "/p/docker.toml", Line: 2, Error: "/p/docker.toml:2: timeout: too long", Probe: "docker", Since: t0},
+		{File: "/p/x", Error: "/p/x: the drop-in file is writable by others (-rwxrwxrwx): refused; chmod go-w it", Since: t0},
+	}
+	h := newTestServer(t, f, "")
+	var body struct {
+		Status string
+		Probes []struct {
+			Name        string
+			DropInError *DropInProblem `json:"dropin_error"`
+		}
+		Alerts         []alert
+		DropInProblems []DropInProblem `json:"dropin_problems"`
+	}
+	decode(t, get(t, h, "/api/v1/status"), &body)
+	if body.Status != "warn" {
+		t.Errorf("status %q, want warn for the refused drop-ins", body.Status)
+	}
+	if len(body.DropInProblems) != 2 || body.DropInProblems[0].Line != 2 || body.DropInProblems[1].Probe != "" {
+		t.Errorf("dropin_problems %+v", body.DropInProblems)
+	}
+	var dropAlerts []alert
+	for _, a := range body.Alerts {
+		if a.Kind == "dropin" {
+			dropAlerts = append(dropAlerts, a)
+		}
+	}
+	if len(dropAlerts) != 2 || dropAlerts[0].File != "/p/docker.toml" || dropAlerts[0].Line != 2 || dropAlerts[0].Probe != "docker" ||
+		dropAlerts[0].Severity != "warn" || !strings.Contains(dropAlerts[1].Message, "chmod go-w") {
+		t.Errorf("drop-in alerts %+v", dropAlerts)
+	}
+	for _, p := range body.Probes {
+		if (p.Name == "docker") != (p.DropInError != nil) {
+			t.Errorf("probe %s: dropin_error %+v", p.Name, p.DropInError)
+		}
+	}
+	var probe struct {
+		DropInError *DropInProblem `json:"dropin_error"`
+	}
+	decode(t, get(t, h, "/api/v1/probes/docker"), &probe)
+	if probe.DropInError == nil || probe.DropInError.File != "/p/docker.toml" {
+		t.Errorf("/api/v1/probes/docker dropin_error %+v", probe.DropInError)
+	}
+
+	// None: an empty list, and no field on the probes.
+	f.dropIns = nil
+	f.bump()
+	rec := get(t, h, "/api/v1/status")
+	if !strings.Contains(rec.Body.String(), `"dropin_problems":[]`) || strings.Contains(rec.Body.String(), "dropin_error") {
+		t.Errorf("without problems: %s", rec.Body.String())
+	}
+}

@@ -58,8 +58,15 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	}
 	actor := &fakeActor{res: ActionResult{Result: "done", Message: "job 1"}}
 	alerts := &busyAlerts{}
+	src := newFake()
+	// A refused new version of the running docker probe, and a refused
+	// drop-in that runs nothing: both shapes of a drop-in problem.
+	src.dropIns = []DropInProblem{
+		{File: "/etc/barbossa/probes.d/docker.toml", Line: 2, Error: "/etc/barbossa/probes.d/docker.toml:2: timeout: probe \"docker\": 1m must be shorter than interval 30s", Probe: "docker", Since: t0},
+		{File: "/etc/barbossa/probes.d/x", Error: "/etc/barbossa/probes.d/x: the drop-in file is writable by others (-rwxrwxrwx): refused; chmod go-w it", Since: t0},
+	}
 	srv := New(Config{Token: "s3cret", PProf: true, Alerts: alerts,
-		Actions: Actions{Containers: []string{"web"}, Units: []string{"nginx.service"}, Actor: actor}}, newFake(), nil)
+		Actions: Actions{Containers: []string{"web"}, Units: []string{"nginx.service"}, Actor: actor}}, src, nil)
 	h := srv.Handler()
 	bearer := []string{"Authorization", "Bearer s3cret"}
 	bearerJSON := []string{"Authorization", "Bearer s3cret", "Content-Type", "application/json"}

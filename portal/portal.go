@@ -45,6 +45,22 @@ type Source interface {
 	SeriesList() ([]store.SeriesInfo, error)
 	Events(since time.Time, limit int) ([]store.Event, error)
 	Host() Host
+	// DropInProblems lists the drop-ins of the probes folder the agent
+	// does not run as they now are, and why.
+	DropInProblems() []DropInProblem
+}
+
+// DropInProblem is a drop-in probe (or the whole probes folder) the agent
+// refused as it now is: bad TOML, a bad module, a checksum that does not
+// match, a name already taken, a file or folder it does not trust.
+type DropInProblem struct {
+	File  string `json:"file"`           // the file at fault
+	Line  int    `json:"line,omitempty"` // its line, when the error has one
+	Error string `json:"error"`          // as the log says it, file and line first
+	// Probe is the probe whose previous version keeps running while this
+	// version is refused; "" when none runs from this drop-in.
+	Probe string    `json:"probe,omitempty"`
+	Since time.Time `json:"since"` // when this version was refused
 }
 
 // Host summarises the machine and the agent running on it.

@@ -50,6 +50,10 @@ type probeView struct {
 	// ReportState says why Report is null when it is.
 	ReportState string      `json:"report_state"`
 	Report      *reportView `json:"report"`
+	// DropInError is set on a drop-in probe whose new version in the
+	// probes folder was refused: this probe is the previous version,
+	// running on until the new one is fixed or removed.
+	DropInError *DropInProblem `json:"dropin_error,omitempty"`
 }
 
 // reportHead is a probe's latest report, stamped by the host, without its
@@ -77,8 +81,9 @@ type reportView struct {
 // without its entities.
 type probeSummary struct {
 	healthView
-	ReportState string      `json:"report_state"`
-	Report      *reportHead `json:"report"`
+	ReportState string         `json:"report_state"`
+	Report      *reportHead    `json:"report"`
+	DropInError *DropInProblem `json:"dropin_error,omitempty"`
 }
 
 // metricView always carries labels (as {} when there are none) so clients
@@ -99,13 +104,15 @@ type entityView struct {
 // whose status is warn or crit, an entity whose health is warn or crit, or
 // an [[alert]] rule's alert that fires (not silenced).
 type alert struct {
-	Kind     string `json:"kind"` // probe | report | entity | rule
+	Kind     string `json:"kind"` // probe | report | entity | rule | dropin
 	Severity string `json:"severity"`
 	Probe    string `json:"probe"`
 	Entity   string `json:"entity,omitempty"` // kind/id of the entity
 	Name     string `json:"name,omitempty"`
 	State    string `json:"state,omitempty"`
 	Message  string `json:"message,omitempty"`
+	File     string `json:"file,omitempty"` // a refused drop-in's file
+	Line     int    `json:"line,omitempty"` // and line, when known
 }
 
 type summary struct {
@@ -130,6 +137,9 @@ type statusBody struct {
 	// lists them); null when alerting does not run.
 	Alerting *alerting.Summary `json:"alerting"`
 	Events   []store.Event     `json:"events"`
+	// DropInProblems are the drop-ins of the probes folder the agent
+	// refused as they now are (each also an alert of kind dropin).
+	DropInProblems []DropInProblem `json:"dropin_problems"`
 }
 
 type agentInfo struct {
@@ -177,7 +187,18 @@ func (sn *snapshot) probeView(h scheduler.Health) probeView {
 	default:
 		v.ReportState = reportNone
 	}
+	v.DropInError = sn.dropInError(h.Name)
 	return v
+}
+
+// dropInError is the refused new version of a running drop-in probe.
+func (sn *snapshot) dropInError(probe string) *DropInProblem {
+	for i := range sn.dropIns {
+		if sn.dropIns[i].Probe == probe {
+			return &sn.dropIns[i]
+		}
+	}
+	return nil
 }
 
 func newReportView(r *store.Record) *reportView {
@@ -228,6 +249,11 @@ func (sn *snapshot) status() statusBody {
 		Entities:    []entityView{},
 		Alerts:      []alert{},
 		Events:      sn.events,
+
+		DropInProblems: sn.dropIns,
+	}
+	if b.DropInProblems == nil {
+		b.DropInProblems = []DropInProblem{}
 	}
 	if b.Events == nil {
 		b.Events = []store.Event{}
@@ -239,7 +265,7 @@ func (sn *snapshot) status() statusBody {
 	}
 	for i, h := range sn.health {
 		p := sn.probeView(h)
-		b.Probes[i] = probeSummary{healthView: p.healthView, ReportState: p.ReportState}
+		b.Probes[i] = probeSummary{healthView: p.healthView, ReportState: p.ReportState, DropInError: p.DropInError}
 		if p.Report != nil {
 			b.Probes[i].Report = &p.Report.reportHead
 		}
@@ -266,6 +292,13 @@ func (sn *snapshot) status() statusBody {
 				})
 			}
 		}
+	}
+	// A refused drop-in needs a look: its probe is not what the folder
+	// holds (the previous version runs on), or not running at all.
+	for _, d := range b.DropInProblems {
+		worst(sdk.StatusWarn)
+		b.Alerts = append(b.Alerts, alert{Kind: "dropin", Severity: string(sdk.StatusWarn), Probe: d.Probe,
+			Message: d.Error, File: d.File, Line: d.Line})
 	}
 	if a := sn.alerting; a != nil {
 		b.Alerting = &a.Summary

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/barbossa-agent/barbossa/core/config"
 	"github.com/barbossa-agent/barbossa/core/scheduler"
+	"github.com/barbossa-agent/barbossa/portal"
 )
 
 // dropInPoll is how often the probes folder is looked at (by loop,
@@ -32,52 +34,73 @@ type dropIns struct {
 	// is logged once, not every poll.
 	folderErr string
 
-	mu      sync.Mutex               // guards refused, read by RefusedDropIns
-	refused map[string]RefusedDropIn // by file stem; "" for the folder
+	mu       sync.Mutex               // guards problems, read by DropInProblems
+	problems map[string]dropInProblem // by file stem; "" for the folder
 }
 
-// RefusedDropIn is a drop-in the agent does not run, and why: the file at
-// fault (NAME.toml, NAME.wasm, or the probes folder itself) and the error,
-// which names file, line and key where it has them. A new version of a
-// running drop-in that is refused is listed too: the previous one runs on.
-type RefusedDropIn struct {
-	File string
-	Err  error
+// dropInProblem is why a drop-in (or the whole probes folder) is not run
+// as it now is.
+type dropInProblem struct {
+	file    string // the file at fault: NAME.toml, NAME.wasm, NAME, or the folder
+	err     error  // names file, line and key where it has them
+	running string // the probe whose previous version runs on, if any
+	since   time.Time
 }
 
-// RefusedDropIns lists the drop-ins refused as the folder is now, by file.
-// It is safe to call from any goroutine.
-func (a *Agent) RefusedDropIns() []RefusedDropIn {
+// DropInProblems lists what the agent does not run of the probes folder as
+// it is now, and why, by file: a drop-in refused (bad TOML, a bad module,
+// a checksum that does not match, a name already taken, a file or folder
+// the agent does not trust) with its error and the file and line at
+// fault. When the refused version is a new version of a running drop-in,
+// Probe names it: the previous version keeps running. The portal shows
+// them in /api/v1/status and on the page. Safe from any goroutine.
+func (a *Agent) DropInProblems() []portal.DropInProblem {
 	d := &a.dropIns
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]RefusedDropIn, 0, len(d.refused))
-	for _, r := range d.refused {
-		out = append(out, r)
+	out := make([]portal.DropInProblem, 0, len(d.problems))
+	for _, p := range d.problems {
+		v := portal.DropInProblem{File: p.file, Error: p.err.Error(), Probe: p.running, Since: p.since}
+		var located *config.Error
+		if errors.As(p.err, &located) && located.File == p.file {
+			v.Line = located.Line
+		}
+		out = append(out, v)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].File < out[j].File })
 	return out
 }
 
-func (d *dropIns) setRefused(stem, file string, err error) {
+// setProblem records why the drop-in of stem ("" for the folder) is not
+// run; running names its previous version's probe, if it runs on.
+func (a *Agent) setProblem(stem, file string, err error, running string) {
 	var located *config.Error
 	if errors.As(err, &located) && located.File != "" {
 		file = located.File
 	}
+	d := &a.dropIns
 	d.mu.Lock()
-	d.refused[stem] = RefusedDropIn{File: file, Err: err}
+	d.problems[stem] = dropInProblem{file: file, err: err, running: running, since: time.Now()}
 	d.mu.Unlock()
+	a.changes.Bump()
 }
 
-func (d *dropIns) clearRefused(stem string) {
+// clearProblem forgets the problem of stem, if it has one.
+func (a *Agent) clearProblem(stem string) {
+	d := &a.dropIns
 	d.mu.Lock()
-	delete(d.refused, stem)
+	_, had := d.problems[stem]
+	delete(d.problems, stem)
 	d.mu.Unlock()
+	if had {
+		a.changes.Bump()
+	}
 }
 
 // dropIn is one running drop-in probe.
 type dropIn struct {
 	name string // the probe's name
+	toml string // the file that defines it
 	hash [32]byte
 }
 
@@ -96,7 +119,7 @@ type fileStamp struct {
 
 func stampOf(f dropInFiles) (fileStamps, error) {
 	var s fileStamps
-	for i, path := range []string{f.toml, f.wasm} {
+	for i, path := range []string{f.toml, f.code} {
 		fi, err := os.Stat(path)
 		if err != nil {
 			return s, err
@@ -150,7 +173,7 @@ func (a *Agent) syncDropIns(settle bool) {
 	removed := false
 	for stem, cur := range d.loaded {
 		if !seen[stem] {
-			a.log.Info("drop-in probe removed", "probe", cur.name, "dir", d.dir, "file", stem+".wasm")
+			a.log.Info("drop-in probe removed", "probe", cur.name, "file", cur.toml)
 			a.removeProbe(cur.name)
 			delete(d.loaded, stem)
 			removed = true
@@ -176,17 +199,22 @@ func (a *Agent) syncDropIns(settle bool) {
 		}
 	}
 	d.mu.Lock()
-	for stem := range d.refused {
+	gone := false
+	for stem := range d.problems {
 		if stem != "" && !seen[stem] {
-			delete(d.refused, stem)
+			delete(d.problems, stem)
+			gone = true
 		}
 	}
 	d.mu.Unlock()
+	if gone {
+		a.changes.Bump()
+	}
 	now := map[string]bool{}
 	for _, o := range orphans {
 		now[o] = true
 		if !d.orphans[o] {
-			a.log.Warn("drop-in ignored: a probe needs both NAME.wasm and NAME.toml", "file", o)
+			a.log.Warn("drop-in ignored: a probe needs NAME.toml beside NAME.wasm or NAME (a plugin binary)", "file", o)
 		}
 	}
 	d.orphans = now
@@ -218,22 +246,24 @@ func (a *Agent) folderProblem(err error) {
 	}
 	d.folderErr = msg
 	if err == nil {
-		d.clearRefused("")
+		a.clearProblem("")
 		a.log.Info("probes folder usable again", "dir", d.dir)
 		return
 	}
-	d.setRefused("", d.dir, err)
+	a.setProblem("", d.dir, err, "")
 	a.log.Error("probes folder refused: no drop-in is loaded, reloaded or stopped until it is fixed; running ones run on", "dir", d.dir, "err", err)
 }
 
 // refuse logs and records a drop-in the agent will not run; cur is the
 // running version, if any.
 func (a *Agent) refuse(f dropInFiles, cur *dropIn, err error) {
-	a.dropIns.setRefused(f.stem, f.toml, err)
+	running := ""
 	args := []any{"file", f.toml, "err", err}
 	if cur != nil {
+		running = cur.name
 		args = append(args, "running", "the previous version keeps running")
 	}
+	a.setProblem(f.stem, f.toml, err, running)
 	a.log.Error("drop-in probe skipped", args...)
 }
 
@@ -241,7 +271,7 @@ func (a *Agent) refuse(f dropInFiles, cur *dropIn, err error) {
 // version.
 func (a *Agent) applyDropIn(folder probesFolder, f dropInFiles, cur *dropIn) {
 	d := &a.dropIns
-	tomlData, wasm, err := readDropInFiles(folder, f, int64(a.cfg.Agent.MaxModuleSize))
+	content, err := readDropInFiles(folder, f, int64(a.cfg.Agent.MaxModuleSize))
 	if errors.Is(err, os.ErrNotExist) {
 		return // removed since the scan: the next one sees it gone
 	}
@@ -249,9 +279,9 @@ func (a *Agent) applyDropIn(folder probesFolder, f dropInFiles, cur *dropIn) {
 		a.refuse(f, cur, err) // once: until a file changes, its stamp is acted on
 		return
 	}
-	hash := dropInHash(tomlData, wasm)
+	hash := dropInHash(content.toml, content.code())
 	if cur != nil && cur.hash == hash {
-		d.clearRefused(f.stem) // touched (or trusted again), not changed
+		a.clearProblem(f.stem) // touched (or trusted again), not changed
 		return
 	}
 	if d.failed[f.stem] == hash {
@@ -268,17 +298,22 @@ func (a *Agent) applyDropIn(folder probesFolder, f dropInFiles, cur *dropIn) {
 			taken[name] = a.definedIn(p)
 		}
 	}
-	p, err := checkDropIn(f, tomlData, a.cfg.Store.Retention.Duration, taken)
+	p, err := checkDropIn(f, content, a.cfg.Store.Retention.Duration, taken)
 	if err != nil {
 		fail(err)
 		return
 	}
 	var c scheduler.Collector
 	if !p.Disabled {
-		if c, err = a.wasmProbe(p, wasm, f.stem+".wasm", p.Kind); err != nil {
+		if f.runtime == config.RuntimePlugin {
+			c, err = a.pluginCollector(p)
+		} else {
+			c, err = a.wasmProbe(p, content.wasm, filepath.Base(f.code), p.Kind)
+		}
+		if err != nil {
 			var located *config.Error
 			if !errors.As(err, &located) {
-				err = fmt.Errorf("%s: probe %q: %w", f.wasm, p.Name, err)
+				err = &config.Error{File: f.code, Msg: fmt.Sprintf("probe %q: %v", p.Name, err)}
 			}
 			fail(err)
 			return
@@ -293,20 +328,20 @@ func (a *Agent) applyDropIn(folder probesFolder, f dropInFiles, cur *dropIn) {
 		return
 	}
 	delete(d.failed, f.stem)
-	d.clearRefused(f.stem)
-	d.loaded[f.stem] = &dropIn{name: p.Name, hash: hash}
+	a.clearProblem(f.stem)
+	d.loaded[f.stem] = &dropIn{name: p.Name, toml: f.toml, hash: hash}
 	verb := "drop-in probe added"
 	if cur != nil {
 		verb = "drop-in probe reloaded"
 	}
-	a.log.Info(verb, "probe", p.Name, "file", f.wasm, "interval", p.Interval.Duration, "grants", grants(p.Allow))
+	a.log.Info(verb, "probe", p.Name, "runtime", p.Runtime, "file", f.code, "interval", p.Interval.Duration, "grants", grants(p.Allow))
 }
 
 // definedIn says where a probe comes from, for messages.
 func (a *Agent) definedIn(p config.Probe) string {
 	for _, dl := range a.dropIns.loaded {
 		if dl.name == p.Name {
-			return p.Source[:len(p.Source)-len(".wasm")] + ".toml"
+			return dl.toml
 		}
 	}
 	return fmt.Sprintf("%s:%d", a.cfg.File, p.Line)
@@ -330,13 +365,13 @@ func (a *Agent) removeProbe(name string) {
 // initDropIns reads the probes folder once at start.
 func (a *Agent) initDropIns() {
 	a.dropIns = dropIns{
-		dir:     a.cfg.Path(a.cfg.Agent.ProbesDir),
-		loaded:  map[string]*dropIn{},
-		acted:   map[string]fileStamps{},
-		pending: map[string]fileStamps{},
-		failed:  map[string][32]byte{},
-		orphans: map[string]bool{},
-		refused: map[string]RefusedDropIn{},
+		dir:      probesDir(a.cfg),
+		loaded:   map[string]*dropIn{},
+		acted:    map[string]fileStamps{},
+		pending:  map[string]fileStamps{},
+		failed:   map[string][32]byte{},
+		orphans:  map[string]bool{},
+		problems: map[string]dropInProblem{},
 	}
 	a.syncDropIns(false)
 }

@@ -114,6 +114,13 @@ timeout = "50ms"
 	if n := strings.Count(logs.String(), wantErr); n != 1 {
 		t.Errorf("the bad version was reported %d times, want once", n)
 	}
+	// ... and in the API: on the probe running on, and in the status.
+	if e := p.DropInError; e == nil || e.File != filepath.Join(drop, "dropped.toml") || e.Line != 2 || !strings.Contains(e.Error, "must be shorter than interval") {
+		t.Errorf("dropped's dropin_error = %+v; want the refused version at dropped.toml:2", e)
+	}
+	if pr, ok := hasProblem(statusDropIns(t, base), filepath.Join(drop, "dropped.toml"), "must be shorter"); !ok || pr.Probe != "dropped" {
+		t.Errorf("status dropin_problems %+v", statusDropIns(t, base))
+	}
 
 	// A bad new drop-in is skipped, each problem located.
 	put("bad.wasm", v1)
@@ -127,6 +134,9 @@ timeout = "50ms"
 	}
 	if _, code := getProbe(t, base, "bad"); code != 404 {
 		t.Errorf("the bad drop-in is served: %d", code)
+	}
+	if pr, ok := hasProblem(statusDropIns(t, base), filepath.Join(drop, "bad.toml"), "allow.execc: unknown key"); !ok || pr.Probe != "" {
+		t.Errorf("the bad drop-in in the status: %+v", statusDropIns(t, base))
 	}
 	// A drop-in may not take a name in use.
 	put("clash.wasm", v1)
@@ -157,7 +167,7 @@ timeout = "50ms"
 		_, code := getProbe(t, base, "early")
 		return code == 404
 	})
-	if !strings.Contains(logs.String(), `msg="drop-in ignored: a probe needs both NAME.wasm and NAME.toml" file=`+filepath.Join(drop, "early.wasm")) {
+	if !strings.Contains(logs.String(), `msg="drop-in ignored: a probe needs NAME.toml beside NAME.wasm or NAME (a plugin binary)" file=`+filepath.Join(drop, "early.wasm")) {
 		t.Error("the lone early.wasm is not reported")
 	}
 	a.wasm.mu.Lock()
@@ -199,7 +209,7 @@ func TestParseDropIn(t *testing.T) {
 		{name: "dotted key", text: "allow.exe = [\"x\"]\n", want: []string{"/d/x.toml:1: allow.exe: unknown key"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := parseDropIn(file, []byte(tc.text), "x", "/d/x.wasm", 7*24*time.Hour)
+			p, err := parseDropIn(dropInFiles{stem: "x", toml: file, code: "/d/x.wasm", runtime: config.RuntimeWASM}, []byte(tc.text), 7*24*time.Hour)
 			if len(tc.want) == 0 {
 				if err != nil {
 					t.Fatal(err)

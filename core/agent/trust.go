@@ -95,48 +95,59 @@ func userName(uid uint32) string {
 // agent trusts it (above) and refusing one over limit bytes; sizeKey names
 // the setting behind limit, for the message.
 func readDropInFile(folder probesFolder, path string, limit int64, sizeKey string) ([]byte, error) {
-	lfi, err := os.Lstat(path)
+	f, fi, err := openDropInFile(folder, path)
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	return readAtMost(f, path, fi.Size(), limit, sizeKey)
+}
+
+// openDropInFile opens a drop-in's file in folder if the agent trusts it
+// (above): a regular file, or a symlink to one in the folder itself.
+func openDropInFile(folder probesFolder, path string) (*os.File, fs.FileInfo, error) {
+	lfi, err := os.Lstat(path)
+	if err != nil {
+		return nil, nil, err
 	}
 	target := path
 	if lfi.Mode()&fs.ModeSymlink != 0 {
 		link, err := os.Readlink(path)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !filepath.IsAbs(link) {
 			link = filepath.Join(filepath.Dir(path), link)
 		}
 		link = filepath.Clean(link)
 		if d := filepath.Dir(link); d != folder.abs && d != folder.real {
-			return nil, &config.Error{File: path, Msg: fmt.Sprintf("a symlink out of the probes folder (to %s): refused; copy the file in instead", link)}
+			return nil, nil, &config.Error{File: path, Msg: fmt.Sprintf("a symlink out of the probes folder (to %s): refused; copy the file in instead", link)}
 		}
 		tfi, err := os.Lstat(link)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if tfi.Mode()&fs.ModeSymlink != 0 {
-			return nil, &config.Error{File: path, Msg: fmt.Sprintf("a symlink to another symlink (%s): refused; link straight to a file in the folder", link)}
+			return nil, nil, &config.Error{File: path, Msg: fmt.Sprintf("a symlink to another symlink (%s): refused; link straight to a file in the folder", link)}
 		}
 		target = link
 	}
 	f, err := openNoFollow(target)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer f.Close()
 	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = &config.Error{File: path, Msg: fmt.Sprintf("not a regular file (%s): refused", fi.Mode())}
+	}
+	if err == nil {
+		err = trusted(path, fi, "the drop-in file", false)
+	}
 	if err != nil {
-		return nil, err
+		f.Close()
+		return nil, nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, &config.Error{File: path, Msg: fmt.Sprintf("not a regular file (%s): refused", fi.Mode())}
-	}
-	if err := trusted(path, fi, "the drop-in file", false); err != nil {
-		return nil, err
-	}
-	return readAtMost(f, path, fi.Size(), limit, sizeKey)
+	return f, fi, nil
 }
 
 // readAtMost reads an open file of size bytes, refusing it (or what it

@@ -33,7 +33,7 @@ func requireRoot(t *testing.T) {
 // exec = ["sh"] and read = ["/"], files of theirs in a trusted folder, a
 // group-writable module, a symlink out of the folder, a 200 MiB module.
 // Each is refused with its reason, logged once and listed by
-// RefusedDropIns; the same files load once the folder and files are the
+// DropInProblems; the same files load once the folder and files are the
 // agent's, and a symlink inside the folder is followed. The real files and
 // the agent's real watcher run in a synctest bubble, poll by poll.
 func TestHostileDropInsRefused(t *testing.T) {
@@ -93,12 +93,12 @@ func TestHostileDropInsRefused(t *testing.T) {
 		}
 		refused := func(file, reason string) {
 			t.Helper()
-			for _, r := range a.RefusedDropIns() {
-				if r.File == file && strings.Contains(r.Err.Error(), reason) {
+			for _, r := range a.DropInProblems() {
+				if r.File == file && strings.Contains(r.Error, reason) {
 					return
 				}
 			}
-			t.Fatalf("%s is not listed as refused for %q: %+v", file, reason, a.RefusedDropIns())
+			t.Fatalf("%s is not listed as refused for %q: %+v", file, reason, a.DropInProblems())
 		}
 
 		// A world-writable folder: nothing in it is loaded.
@@ -136,7 +136,7 @@ func TestHostileDropInsRefused(t *testing.T) {
 		if !running("evil") {
 			t.Fatalf("the trusted drop-in did not load:\n%s", logs.String())
 		}
-		if r := a.RefusedDropIns(); len(r) != 0 {
+		if r := a.DropInProblems(); len(r) != 0 {
 			t.Errorf("refused after everything was fixed: %+v", r)
 		}
 
@@ -191,7 +191,7 @@ func TestHostileDropInsRefused(t *testing.T) {
 		}
 		os.Chmod(filepath.Join(drop, "in.toml"), 0o644)
 		settled()
-		for _, r := range a.RefusedDropIns() {
+		for _, r := range a.DropInProblems() {
 			if strings.HasPrefix(r.File, filepath.Join(drop, "in.")) {
 				t.Errorf("in.toml still refused once fixed: %+v", r)
 			}

@@ -76,7 +76,12 @@ type wasmProbeJSON struct {
 	Runs       int    `json:"runs"`
 	Denied     int    `json:"denied"`
 	IntervalMS int64  `json:"interval_ms"`
-	Report     *struct {
+	// DropInError is the refused new version of this drop-in, if any.
+	DropInError *struct {
+		File, Error string
+		Line        int
+	} `json:"dropin_error"`
+	Report *struct {
 		Status   string                  `json:"status"`
 		Message  string                  `json:"message"`
 		Metrics  []struct{ Name string } `json:"metrics"`

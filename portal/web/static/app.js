@@ -76,6 +76,8 @@
     }
     return "unknown";
   }
+  // A drop-in's file as the agent names it: /etc/barbossa/probes.d/x.toml:2.
+  const fileLine = (d) => d.file + (d.line ? ":" + d.line : "");
   const labelText = (l) => Object.keys(l || {}).sort().map((k) => k + "=" + l[k]).join(", ");
 
   // ---- API --------------------------------------------------------------
@@ -187,7 +189,8 @@
     $("alerts-count").textContent = list.length ? "(" + list.length + ")" : "";
     let html = list.length ? list.map((a) => {
       const sev = a.severity || "warn";
-      const what = [a.probe, a.name || a.entity || a.kind].filter(Boolean).join(" · ");
+      const what = a.kind === "dropin" ? "drop-in " + fileLine(a) + (a.probe ? " · " + a.probe : "")
+        : [a.probe, a.name || a.entity || a.kind].filter(Boolean).join(" · ");
       const msg = [a.state, a.message].filter(Boolean).join(": ");
       return '<div class="panel alert ' + esc(sev) + '">' + badge(sev) + '<span class="what">' + esc(what) + '</span><span class="msg">' + esc(msg) + "</span></div>";
     }).join("") : '<div class="panel all-good">' + badge("ok") + " Nothing needs a look.</div>";
@@ -553,6 +556,17 @@
     return '<details class="metrics"' + (open ? " open" : "") + "><summary>" + ms.length + " metrics</summary>" +
       table([["Metric"], ["Labels"], ["Value", 1]], rows, "metrics", ms.length) + "</details>";
   }
+  // A refused new version of a running drop-in, in its probe's pane.
+  function dropInNote(d) {
+    return '<div class="dropin-error" role="note">' + badge("new version refused", "warn") + ' <span class="muted small">the previous version runs on</span> ' +
+      '<span class="mono small">' + esc(d.error) + "</span></div>";
+  }
+  // A refused drop-in that runs nothing: a pane of its own, first.
+  function refusedPane(d) {
+    const name = d.file.split("/").pop();
+    return '<article class="panel pane refused" data-dropin="' + esc(d.file) + '"><header><h3>' + esc(name) + "</h3>" + badge("refused", "warn") +
+      '<span class="meta">drop-in not loaded · ' + esc(fileLine(d)) + '</span><span class="msg mono">' + esc(d.error) + "</span></header></article>";
+  }
   function renderPanes(st) {
     const probes = st.probes || [];
     $("probes-count").textContent = "(" + probes.length + ")";
@@ -591,9 +605,10 @@
       }
       return '<article class="panel pane' + (absent ? " absent" : "") + '" id="probe-' + esc(p.name) + '" data-probe="' + esc(p.name) + '"><header><h3>' + esc(p.name) + "</h3>" +
         stateBadge + verdict + '<span class="meta">' + esc(meta) + "</span>" + (msg ? '<span class="msg">' + esc(msg) + "</span>" : "") + "</header>" +
-        (body ? '<div class="body">' + body + "</div>" : "") + "</article>";
+        (p.dropin_error ? dropInNote(p.dropin_error) : "") + (body ? '<div class="body">' + body + "</div>" : "") + "</article>";
     }).join("");
-    $("panes").innerHTML = html || '<div class="panel none">No probes are configured.</div>';
+    const refused = (st.dropin_problems || []).filter((d) => !d.probe).map(refusedPane).join("");
+    $("panes").innerHTML = (refused + html) || '<div class="panel none">No probes are configured.</div>';
   }
 
   // ---- events -----------------------------------------------------------
