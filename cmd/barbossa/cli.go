@@ -172,6 +172,33 @@ grants. The probe's log and denied calls go to standard error.`,
 	probeTestCmd.Flags().StringVar(&kind, "kind", "", "which probe (`NAME`) of a module that bundles several")
 	probeCmd.AddCommand(probeTestCmd)
 
+	var newDir, newModule string
+	var newWAT, newNative bool
+	probeNewCmd := &cobra.Command{
+		Use:   "new NAME [--wat | --native] [--dir DIR] [--module PATH]",
+		Short: "write a project for a new probe that builds anywhere",
+		Long: `Writes a project for a new probe into DIR (default ./NAME): a Go probe that
+builds to a WASM module, or with --native to a native plugin binary, or with
+--wat one in WebAssembly text. It builds in any folder without fetching the
+SDK: the project carries the SDK's source as this binary was built with it.
+'cd NAME && make' builds NAME.wasm (or the plugin NAME) and NAME.toml, the
+pair to drop into the probes folder; 'make test' runs its tests and one
+collect through 'barbossa probe test'. Its README says the rest.`,
+		Args: withUsage(cobra.ExactArgs(1)),
+		RunE: func(c *cobra.Command, args []string) error {
+			if newWAT && newNative {
+				return status(usageError(c, stderr))
+			}
+			return status(probeNew(args[0], newDir, newModule, newWAT, newNative, stdout, stderr))
+		},
+	}
+	probeNewCmd.Flags().BoolVar(&newWAT, "wat", false, "a probe in WebAssembly text, without Go")
+	probeNewCmd.Flags().BoolVar(&newNative, "native", false, "a Go probe whose make builds a native plugin binary")
+	probeNewCmd.Flags().StringVar(&newDir, "dir", "", "where to write the project, a `DIR` that is absent or empty (default ./NAME)")
+	_ = probeNewCmd.MarkFlagDirname("dir")
+	probeNewCmd.Flags().StringVar(&newModule, "module", "", "the project's Go module `PATH` (default example.com/NAME)")
+	probeCmd.AddCommand(probeNewCmd)
+
 	alertCmd := &cobra.Command{
 		Use:   "alert",
 		Short: "work on alert rules and their receivers",

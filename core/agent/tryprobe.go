@@ -82,8 +82,14 @@ func TryProbe(ctx context.Context, o TryOptions) (TryResult, error) {
 	if runtime == config.RuntimeWASM {
 		probe, err = tryWASM(ctx, o, p)
 	} else {
+		// A path without a slash ("dirwatch", as a Makefile passes it) is
+		// the file here, not a program to look up in PATH.
+		bin, absErr := filepath.Abs(o.Path)
+		if absErr != nil {
+			return res, absErr
+		}
 		probe, err = pluginhost.New(pluginhost.Options{
-			Name: p.Name, Path: o.Path, SHA256: p.SHA256, Kind: o.Kind,
+			Name: p.Name, Path: bin, SHA256: p.SHA256, Kind: o.Kind,
 			Grants: hostfuncs.Grants(p.Allow), Config: p.Config, Logger: o.Logger,
 		})
 	}
