@@ -58,7 +58,7 @@ func checkFile(cfg *config.Config) []error {
 func checkDropIns(cfg *config.Config) []error {
 	dropIns, errs := readDropIns(cfg)
 	for _, d := range dropIns {
-		if !d.probe.Disabled {
+		if !d.probe.Disabled && d.probe.Runtime == config.RuntimeWASM {
 			errs = append(errs, moduleProblems(d.probe, d.wasm)...)
 		}
 	}

@@ -173,3 +173,36 @@ func TestNativeDropIns(t *testing.T) {
 	})
 	waitFor(t, 10*time.Second, "the lone TOML not a problem", func() bool { return len(statusDropIns(t, base)) == 0 })
 }
+
+// TestCheckNativeDropIn: `barbossa check` and `barbossa probes` read a
+// plugin drop-in as the agent loads it: listed when pinned, refused
+// unpinned (giving the sum) or not executable, and never checked as WASM.
+func TestCheckNativeDropIn(t *testing.T) {
+	dir := t.TempDir()
+	drop := filepath.Join(dir, "probes.d")
+	os.Mkdir(drop, 0o755)
+	bin := filepath.Join(drop, "tool")
+	os.WriteFile(bin, []byte("#!/bin/sh\nexit 1\n"), 0o755)
+	sum, _ := pluginhost.FileSHA256(bin)
+	cfg := writeConfig(t, dir, "[agent]\nprobes_dir = \"probes.d\"\n")
+
+	os.WriteFile(filepath.Join(drop, "tool.toml"), []byte(fmt.Sprintf("sha256 = %q\ninterval = \"1m\"\n", sum)), 0o644)
+	probes, errs := DropIns(cfg)
+	if len(errs) != 0 || len(probes) != 1 || probes[0].Runtime != "plugin" || probes[0].Source != bin {
+		t.Fatalf("pinned: %+v %v", probes, errs)
+	}
+	if errs := Check(cfg); len(errs) != 0 {
+		t.Errorf("check of a pinned plugin drop-in: %v", errs)
+	}
+
+	os.WriteFile(filepath.Join(drop, "tool.toml"), []byte("interval = \"1m\"\n"), 0o644)
+	if _, errs := DropIns(cfg); len(errs) != 1 || !strings.Contains(errs[0].Error(), filepath.Join(drop, "tool.toml")+":1: sha256: ") ||
+		!strings.Contains(errs[0].Error(), sum) {
+		t.Errorf("unpinned: %v", errs)
+	}
+	os.WriteFile(filepath.Join(drop, "tool.toml"), []byte(fmt.Sprintf("sha256 = %q\n", sum)), 0o644)
+	os.Chmod(bin, 0o644)
+	if _, errs := DropIns(cfg); len(errs) != 1 || !strings.Contains(errs[0].Error(), bin+": a plugin binary that is not executable") {
+		t.Errorf("not executable: %v", errs)
+	}
+}
