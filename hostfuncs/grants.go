@@ -47,6 +47,10 @@ type Grants struct {
 	// Read lists absolute path prefixes, on a "/" boundary, checked before
 	// and after symlinks are resolved.
 	Read []string `toml:"read" json:"read,omitempty"`
+	// MaxDirEntries bounds a listing under Read; 0 is the default, 10,000.
+	// A listing cut there says so ("truncated"), so a count is never
+	// silently short. The guest's memory bounds it too, as every answer.
+	MaxDirEntries int `toml:"max_dir_entries" json:"max_dir_entries,omitempty"`
 }
 
 // policy is Grants checked and resolved once, when the probe is made.
@@ -56,6 +60,8 @@ type policy struct {
 	dbus    []dbusGrant
 	read    []string // prefixes as written, cleaned
 	readAbs []string // the same prefixes with symlinks resolved
+	// dirEntries is the most entries a listing holds.
+	dirEntries int
 }
 
 // execGrant is one exec grant: a program and the argv it may get.
@@ -99,8 +105,16 @@ func (g Grants) Check() error {
 // compile checks g and resolves what it names. A program missing from PATH
 // is not an error (it may be installed later; the call then fails).
 func compile(g Grants) (*policy, error) {
-	p := &policy{}
+	p := &policy{dirEntries: defaultDirEntries}
 	var errs []error
+	switch {
+	case g.MaxDirEntries < 0:
+		errs = append(errs, fmt.Errorf("max_dir_entries: %d is negative", g.MaxDirEntries))
+	case g.MaxDirEntries > maxDirEntriesCap:
+		errs = append(errs, fmt.Errorf("max_dir_entries: %d is over the most a listing can hold (%d)", g.MaxDirEntries, maxDirEntriesCap))
+	case g.MaxDirEntries > 0:
+		p.dirEntries = g.MaxDirEntries
+	}
 	for _, e := range g.Exec {
 		eg, err := parseExecGrant(e)
 		if err != nil {

@@ -92,6 +92,7 @@ var hostFuncs = map[string]hostFunc{
 	abi.FuncHTTP:     httpFunc,
 	abi.FuncDBus:     dbusFunc,
 	abi.FuncReadFile: readFileFunc,
+	abi.FuncStat:     statFunc,
 }
 
 // maxError bounds an error message in bytes: errors are not charged to a

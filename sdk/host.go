@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/barbossa-agent/barbossa/internal/abi"
 )
@@ -141,9 +143,27 @@ func (r DBusResponse) Decode(v any) error {
 
 // DirEntry is one entry of a directory listed by ReadDir.
 type DirEntry struct {
-	Name string `json:"name"`
-	Type string `json:"type"` // file, dir, symlink or other
+	Name string
+	Type string // file, dir, symlink or other (a symlink is not followed)
+	// Size and ModTime are the entry's own (a symlink's, not its
+	// target's); zero when the host could not look at it (it went away).
+	Size    int64
+	ModTime time.Time
 }
+
+// FileInfo is what Stat says of a file.
+type FileInfo struct {
+	Name    string // the last element of its path
+	Type    string // file, dir or other: symlinks are followed
+	Size    int64
+	Mode    fs.FileMode // permission bits, and setuid, setgid, sticky
+	ModTime time.Time
+}
+
+// ErrTruncated is matched (errors.Is) by the error of a ReadDir whose
+// listing the host cut at the probe's max_dir_entries: the entries it
+// returns with it are only some of the folder's.
+var ErrTruncated = errors.New("truncated")
 
 // Level is a log level; the values are log/slog's.
 type Level int32
@@ -163,7 +183,7 @@ var ErrTimeout = errors.New("timed out")
 
 // HostError is an error a host function returned.
 type HostError struct {
-	Func    string // exec, http, dbus, read_file
+	Func    string // exec, http, dbus, read_file, stat
 	Message string // as the host wrote it: "denied: ...", "timeout: ...", ...
 }
 
@@ -340,7 +360,17 @@ func ReadFile(ctx context.Context, path string, maxBytes int64) ([]byte, error) 
 	return []byte(data), nil
 }
 
-// ReadDir lists a directory under a granted prefix.
+// ReadDir lists a directory under a granted prefix ([probe.allow] read),
+// with each entry's size and modification time. The host lists at most
+// the probe's max_dir_entries entries (10,000 unless its config says
+// otherwise), in the folder's own order: a folder with more returns those
+// entries and an error matching ErrTruncated, so a count is never silently
+// short. A probe that can do with part of a folder checks for it:
+//
+//	entries, err := sdk.ReadDir(ctx, dir)
+//	if err != nil && !errors.Is(err, sdk.ErrTruncated) {
+//		return sdk.Report{}, err
+//	}
 func ReadDir(ctx context.Context, path string) ([]DirEntry, error) {
 	j, err := call(ctx, abi.FuncReadFile, appendReadFileRequest(nil, abi.ReadFileRequest{Path: path}))
 	if err != nil {
@@ -352,9 +382,44 @@ func ReadDir(ctx context.Context, path string) ([]DirEntry, error) {
 	}
 	entries := make([]DirEntry, len(resp.Entries))
 	for i, e := range resp.Entries {
-		entries[i] = DirEntry(e)
+		entries[i] = DirEntry{Name: e.Name, Type: e.Type, Size: e.Size}
+		if e.MTimeNS != 0 {
+			entries[i].ModTime = time.Unix(0, e.MTimeNS)
+		}
+	}
+	if resp.Truncated {
+		return entries, fmt.Errorf("read_file: the listing of %s stopped at %d entries, the probe's max_dir_entries: %w", path, len(entries), ErrTruncated)
 	}
 	return entries, nil
+}
+
+// Stat returns a file's size, mode and modification time, under the same
+// grant as ReadFile ([probe.allow] read): no exec of stat(1) needed.
+// Symlinks are followed (within the grant).
+func Stat(ctx context.Context, path string) (FileInfo, error) {
+	j, err := call(ctx, abi.FuncStat, appendStatRequest(nil, abi.StatRequest{Path: path}))
+	if err != nil {
+		return FileInfo{}, err
+	}
+	resp := decodeFileInfo(j)
+	return FileInfo{Name: resp.Name, Type: resp.Type, Size: resp.Size, Mode: fs.FileMode(resp.Mode&0o777) | unixModeBits(resp.Mode),
+		ModTime: time.Unix(0, resp.MTimeNS)}, nil
+}
+
+// unixModeBits turns setuid, setgid and sticky, as stat(2) has them, into
+// fs.FileMode's.
+func unixModeBits(m uint32) fs.FileMode {
+	var out fs.FileMode
+	if m&0o4000 != 0 {
+		out |= fs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		out |= fs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		out |= fs.ModeSticky
+	}
+	return out
 }
 
 func decodeData(s, encoding string) (string, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"strings"
 	"testing"
 	"time"
@@ -111,5 +112,33 @@ func TestFormatLog(t *testing.T) {
 	Log(LevelWarn, "hello", "n", 2)
 	if len(f.logs) != 1 || f.logs[0] != "hello n=2" {
 		t.Errorf("logs = %q", f.logs)
+	}
+}
+
+func TestStatAndReadDir(t *testing.T) {
+	f := &fakeHost{resp: map[string]string{
+		abi.FuncStat:     `{"name":"a","type":"file","size":1048577,"mode":2541,"mtime_ns":1764720000123456789}`,
+		abi.FuncReadFile: `{"entries":[{"name":"a","type":"file","size":7,"mtime_ns":1764720000000000000},{"name":"gone","type":"file"}],"truncated":true}`,
+	}}
+	withHost(t, f)
+	ctx := context.Background()
+	fi, err := Stat(ctx, "/d/a")
+	want := FileInfo{Name: "a", Type: "file", Size: 1048577, Mode: 0o755 | fs.ModeSetuid, ModTime: time.Unix(0, 1764720000123456789)}
+	if err != nil || fi != want {
+		t.Errorf("Stat = %+v, %v; want %+v", fi, err, want)
+	}
+	if !strings.HasPrefix(f.calls[0], `stat {"path":"/d/a"`) {
+		t.Errorf("request %s", f.calls[0])
+	}
+	entries, err := ReadDir(ctx, "/d")
+	if !errors.Is(err, ErrTruncated) || !strings.Contains(err.Error(), "stopped at 2 entries") {
+		t.Errorf("a cut listing: %v", err)
+	}
+	if len(entries) != 2 || entries[0].Size != 7 || !entries[0].ModTime.Equal(time.Unix(1764720000, 0)) || !entries[1].ModTime.IsZero() {
+		t.Errorf("entries %+v", entries)
+	}
+	f.resp[abi.FuncReadFile] = `{"entries":[]}`
+	if entries, err := ReadDir(ctx, "/d"); err != nil || len(entries) != 0 {
+		t.Errorf("an empty folder: %v %v", entries, err)
 	}
 }

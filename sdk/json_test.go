@@ -223,6 +223,7 @@ func TestWireMatchesEncodingJSON(t *testing.T) {
 	for _, r := range []abi.ReadFileRequest{{Path: "/p"}, {Path: "/p", MaxBytes: 10}} {
 		same("read_file", appendReadFileRequest(nil, r), r)
 	}
+	same("stat", appendStatRequest(nil, abi.StatRequest{Path: "/p \"q\""}), abi.StatRequest{Path: "/p \"q\""})
 	infos := []Info{{Name: "a", Version: "1", Description: "d", Stateful: true}, {Name: "b"}}
 	want, _ := abi.EncodeDescription(infos)
 	same("describe", encodeDescription(infos), json.RawMessage(want))
@@ -250,9 +251,13 @@ func TestDecodeResponses(t *testing.T) {
 	if got := decodeHTTPResponse(parse(h)); !reflect.DeepEqual(got, h) {
 		t.Errorf("http = %+v", got)
 	}
-	rf := abi.ReadFileResponse{Data: "d", Encoding: "base64", Truncated: true, Entries: []abi.DirEntry{{Name: "a", Type: "dir"}}}
+	rf := abi.ReadFileResponse{Data: "d", Encoding: "base64", Truncated: true, Entries: []abi.DirEntry{{Name: "a", Type: "dir"}, {Name: "b", Type: "file", Size: 1 << 40, MTimeNS: 1764720000123456789}}}
 	if got := decodeReadFileResponse(parse(rf)); !reflect.DeepEqual(got, rf) {
 		t.Errorf("read_file = %+v", got)
+	}
+	fi := abi.FileInfo{Name: "a", Type: "file", Size: 1 << 40, Mode: 0o4755, MTimeNS: 1764720000123456789}
+	if got := decodeFileInfo(parse(fi)); got != fi {
+		t.Errorf("stat = %+v", got)
 	}
 	d := decodeDBusResponse(parse(DBusResponse{Body: []any{"x", 1.0, []any{true}}}))
 	if !reflect.DeepEqual(d.Values(), []any{"x", 1.0, []any{true}}) || d.JSON().Array()[1].Int() != 1 {

@@ -27,6 +27,9 @@ func hostDBus(ptr unsafe.Pointer, size uint32) uint64
 //go:wasmimport barbossa read_file
 func hostReadFile(ptr unsafe.Pointer, size uint32) uint64
 
+//go:wasmimport barbossa stat
+func hostStat(ptr unsafe.Pointer, size uint32) uint64
+
 // wasmTransport calls the host through the barbossa imports. The host writes
 // each response into a buffer it got from barbossa_alloc (a re-entrant call
 // into this module); the buffer is ours, and unpin frees it.
@@ -45,6 +48,8 @@ func (wasmTransport) Call(_ context.Context, fn string, req []byte) ([]byte, err
 		imp = hostDBus
 	case abi.FuncReadFile:
 		imp = hostReadFile
+	case abi.FuncStat:
+		imp = hostStat
 	default:
 		return nil, errors.New("unknown host function " + fn)
 	}

@@ -138,6 +138,17 @@ func decodeDBusResponse(j JSON) DBusResponse {
 	return DBusResponse{body: j.Get("body")}
 }
 
+func appendStatRequest(b []byte, r abi.StatRequest) []byte {
+	b = append(b, `{"path":`...)
+	b = appendString(b, r.Path)
+	return append(b, '}')
+}
+
+func decodeFileInfo(j JSON) abi.FileInfo {
+	return abi.FileInfo{Name: j.Get("name").Str(), Type: j.Get("type").Str(), Size: j.Get("size").Int(),
+		Mode: uint32(j.Get("mode").Uint()), MTimeNS: j.Get("mtime_ns").Int()}
+}
+
 func decodeReadFileResponse(j JSON) abi.ReadFileResponse {
 	r := abi.ReadFileResponse{
 		Data:      j.Get("data").Str(),
@@ -147,7 +158,8 @@ func decodeReadFileResponse(j JSON) abi.ReadFileResponse {
 	if es := j.Get("entries"); es.Kind() == KindArray {
 		r.Entries = make([]abi.DirEntry, 0, es.Len())
 		for _, e := range es.Array() {
-			r.Entries = append(r.Entries, abi.DirEntry{Name: e.Get("name").Str(), Type: e.Get("type").Str()})
+			r.Entries = append(r.Entries, abi.DirEntry{Name: e.Get("name").Str(), Type: e.Get("type").Str(),
+				Size: e.Get("size").Int(), MTimeNS: e.Get("mtime_ns").Int()})
 		}
 	}
 	return r

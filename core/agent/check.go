@@ -77,6 +77,7 @@ func grantProblems(p config.Probe) []error {
 		{"allow.http", hostfuncs.Grants{HTTP: p.Allow.HTTP}},
 		{"allow.dbus", hostfuncs.Grants{DBus: p.Allow.DBus}},
 		{"allow.read", hostfuncs.Grants{Read: p.Allow.Read}},
+		{"allow.max_dir_entries", hostfuncs.Grants{MaxDirEntries: p.Allow.MaxDirEntries}},
 	} {
 		err := g.grants.Check()
 		if err == nil {

@@ -187,6 +187,8 @@ type Allow struct {
 	HTTP []string `toml:"http"`
 	DBus []string `toml:"dbus"`
 	Read []string `toml:"read"`
+	// MaxDirEntries bounds a directory listing under Read (0: 10,000).
+	MaxDirEntries int `toml:"max_dir_entries"`
 }
 
 // Defaults applied to keys the file leaves out.

@@ -22,11 +22,12 @@ const (
 	FuncHTTP     = "http"
 	FuncDBus     = "dbus"
 	FuncReadFile = "read_file"
+	FuncStat     = "stat"
 )
 
 // HostCalls returns the host functions that take a JSON request and return
 // a JSON response (every one but log), in a fixed order.
-func HostCalls() []string { return []string{FuncExec, FuncHTTP, FuncDBus, FuncReadFile} }
+func HostCalls() []string { return []string{FuncExec, FuncHTTP, FuncDBus, FuncReadFile, FuncStat} }
 
 // Functions a guest module exports.
 const (

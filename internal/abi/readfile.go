@@ -12,7 +12,9 @@ type ReadFileRequest struct {
 type ReadFileResponse struct {
 	Data string `json:"data"`
 	// Encoding is "base64" when the data is not valid UTF-8.
-	Encoding  string     `json:"encoding,omitempty"`
+	Encoding string `json:"encoding,omitempty"`
+	// Truncated is set when the data was cut at max_bytes, or the listing
+	// at the probe's max_dir_entries.
 	Truncated bool       `json:"truncated,omitempty"`
 	Entries   []DirEntry `json:"entries,omitempty"` // set when the path is a directory
 }
@@ -21,5 +23,25 @@ type ReadFileResponse struct {
 // is the same for a probe author.
 type DirEntry struct {
 	Name string `json:"name"`
-	Type string `json:"type"` // file, dir, symlink or other
+	Type string `json:"type"` // file, dir, symlink or other (a symlink is not followed)
+	// Size and MTimeNS (its modification time in nanoseconds since the
+	// Unix epoch) are the entry's own, not a symlink's target's; both are
+	// absent when the entry could not be looked at (it went away).
+	Size    int64 `json:"size,omitempty"`
+	MTimeNS int64 `json:"mtime_ns,omitempty"`
+}
+
+// StatRequest is the request of the stat host function. A probe author
+// calls sdk.Stat instead.
+type StatRequest struct {
+	Path string `json:"path"`
+}
+
+// FileInfo is stat's answer.
+type FileInfo struct {
+	Name    string `json:"name"`     // the last element of the path
+	Type    string `json:"type"`     // file, dir or other (symlinks are resolved)
+	Size    int64  `json:"size"`     // in bytes
+	Mode    uint32 `json:"mode"`     // permission bits, setuid, setgid and sticky
+	MTimeNS int64  `json:"mtime_ns"` // modification time, nanoseconds since the Unix epoch
 }

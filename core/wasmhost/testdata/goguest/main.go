@@ -31,6 +31,7 @@ type call struct {
 	Exec []string         `json:"exec"`
 	Read string           `json:"read"`
 	List string           `json:"list"`
+	Stat string           `json:"stat"`
 	HTTP *sdk.HTTPRequest `json:"http"`
 	DBus *sdk.DBusRequest `json:"dbus"`
 	// Raw sends req as it is to host function fn, as a hostile guest
@@ -106,7 +107,18 @@ func (probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error) {
 		case c.List != "":
 			var entries []sdk.DirEntry
 			entries, err = sdk.ReadDir(ctx, c.List)
-			e.Attrs["entries"] = len(entries)
+			var bytes int64
+			for _, de := range entries {
+				bytes += de.Size
+			}
+			e.Attrs["entries"], e.Attrs["bytes"] = len(entries), bytes
+			if errors.Is(err, sdk.ErrTruncated) {
+				e.Attrs["truncated"], err = true, nil
+			}
+		case c.Stat != "":
+			var fi sdk.FileInfo
+			fi, err = sdk.Stat(ctx, c.Stat)
+			e.Attrs["size"], e.Attrs["type"], e.Attrs["mode"] = fi.Size, fi.Type, fi.Mode.String()
 		case c.HTTP != nil:
 			var resp sdk.HTTPResponse
 			resp, err = sdk.HTTP(ctx, *c.HTTP)
