@@ -5,7 +5,8 @@
 //
 // It finds repositories by listing folders (the read_file host function,
 // granted with [probe.allow] read) and asks git about each (the exec host
-// function, granted with [probe.allow] exec = ["git"]). Everything else is
+// function, granted with [probe.allow] exec as the two git commands it runs, in
+// projects.toml). Everything else is
 // plain Go against the sdk package; the SDK hides the WASM ABI.
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o projects.wasm ./examples/projects/cmd

@@ -9,11 +9,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/barbossa-agent/barbossa/core/testenv"
 	"github.com/barbossa-agent/barbossa/core/wasmhost"
 	"github.com/barbossa-agent/barbossa/hostfuncs"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
+
+// narrowGit is the exec grant of projects.toml: the two git commands the
+// probe runs, and no other argv. The test runs the probe under it.
+var narrowGit = func() []string {
+	var entry struct{ Allow struct{ Exec []string } }
+	if _, err := toml.DecodeFile("projects.toml", &entry); err != nil {
+		panic(err)
+	}
+	return entry.Allow.Exec
+}()
 
 // git runs git in dir with a fixed identity.
 func git(t *testing.T, dir string, args ...string) {
@@ -90,7 +102,7 @@ func TestProjectsThroughWASM(t *testing.T) {
 		return r, p.Denied(), err
 	}
 
-	r, denied, err := run("projects", hostfuncs.Grants{Read: []string{root}, Exec: []string{"git"}})
+	r, denied, err := run("projects", hostfuncs.Grants{Read: []string{root}, Exec: narrowGit})
 	if err != nil {
 		t.Fatal(err)
 	}
