@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -105,12 +104,7 @@ func TestKilledWhileFiringNotifiesOnce(t *testing.T) {
 		defer mu.Unlock()
 		return len(got)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeLoopbackAddr(t)
 	cfg := filepath.Join(dir, "barbossa.toml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
 [portal]

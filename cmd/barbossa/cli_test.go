@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,6 +213,18 @@ __start_barbossa barbossa; printf '%s\n' "${COMPREPLY[@]}"`
 			t.Errorf("__complete ch = %q, %v", got, err)
 		}
 	})
+}
+
+// freeLoopbackAddr is a loopback address no one listens on, for an agent
+// started in another process to listen on.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // buildBinary builds the command into dir.

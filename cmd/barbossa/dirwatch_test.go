@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -98,12 +97,7 @@ func TestDirwatchWorkedExample(t *testing.T) {
 	agentDir := filepath.Join(tmp, "agent")
 	drop := filepath.Join(agentDir, "probes.d")
 	os.MkdirAll(drop, 0o755)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeLoopbackAddr(t)
 	cfg := filepath.Join(agentDir, "barbossa.toml")
 	cfgText := "[agent]\ndata_dir = \"data\"\nprobes_dir = \"probes.d\"\n[portal]\nlisten = \"" + addr + "\"\n"
 	os.WriteFile(cfg, []byte(cfgText), 0o600)

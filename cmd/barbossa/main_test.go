@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -75,12 +74,7 @@ func TestBinaryRunsAndStopsCleanly(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeLoopbackAddr(t)
 	cfg := filepath.Join(dir, "barbossa.toml")
 	os.WriteFile(cfg, []byte("[portal]\nlisten = \""+addr+"\"\n[[probe]]\nname = \"system\"\ninterval = \"1s\"\ntimeout = \"900ms\"\n"), 0o600)
 
@@ -267,12 +261,7 @@ func TestPprof(t *testing.T) {
 			t.Errorf("servePprof(%q) = %v, want an error naming %s", bad, err, pprofEnv)
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeLoopbackAddr(t)
 	if err := servePprof(addr, log); err != nil {
 		t.Fatal(err)
 	}
