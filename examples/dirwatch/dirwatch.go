@@ -18,12 +18,13 @@ import (
 
 // Config is the [config] table of the probe's TOML.
 type Config struct {
-	// Dir is the folder watched; [allow] read must grant it.
-	Dir string `json:"dir"`
-	// BigBytes is the size over which a file gets an entity of its own.
-	BigBytes int64 `json:"big_bytes"`
-	// MaxBig bounds those entities: the biggest files first.
-	MaxBig int `json:"max_big"`
+	// Dir is the folder watched (dir); [allow] read must grant it.
+	Dir string
+	// BigBytes is the size over which a file gets an entity of its own
+	// (big_bytes).
+	BigBytes int
+	// MaxBig bounds those entities, the biggest files first (max_big).
+	MaxBig int
 }
 
 // Probe is the dirwatch probe. It keeps nothing between runs.
@@ -43,7 +44,11 @@ func (*Probe) Info() sdk.Info {
 // the listing: no stat per file) and reports what Summarize makes of it.
 func (*Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error) {
 	cfg := Config{BigBytes: 1 << 20, MaxBig: 100}
-	if err := req.DecodeStrict(&cfg); err != nil {
+	s := req.Settings() // key by key, without encoding/json's reflection
+	s.String("dir", &cfg.Dir)
+	s.Int("big_bytes", &cfg.BigBytes)
+	s.Int("max_big", &cfg.MaxBig)
+	if err := s.Err(); err != nil { // a misspelt key is an error naming it
 		return sdk.Report{}, err
 	}
 	if cfg.Dir == "" {
@@ -54,9 +59,9 @@ func (*Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error) 
 	if err != nil && !truncated {
 		return sdk.Report{}, err
 	}
-	s := Summarize(entries, cfg.BigBytes)
-	s.Truncated = truncated
-	return s.Report(cfg, time.Now()), nil
+	sum := Summarize(entries, int64(cfg.BigBytes))
+	sum.Truncated = truncated
+	return sum.Report(cfg, time.Now()), nil
 }
 
 // Summary is what a listing says of a folder.
