@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -16,8 +17,17 @@ func TestReadProcSelf(t *testing.T) {
 	if p.RSS <= 0 || p.Peak < p.RSS || p.RSSAnon <= 0 || p.RSSAnon+p.RSSFile > p.RSS {
 		t.Errorf("rss %d (anon %d, file %d), peak %d", p.RSS, p.RSSAnon, p.RSSFile, p.Peak)
 	}
-	spin := time.Now()
-	for time.Since(spin) < 50*time.Millisecond { // burn CPU time for the kernel to count
+	// Burn 50 ms of CPU time for the kernel to count, measured by getrusage
+	// rather than the wall clock: on a loaded machine 50 ms of wall time can
+	// hold less than one clock tick of CPU.
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	for start := cpu(); cpu()-start < 50*time.Millisecond; {
 	}
 	q, err := ReadProc(os.Getpid())
 	if err != nil {
