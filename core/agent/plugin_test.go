@@ -28,6 +28,8 @@ func buildTestPlugin(t *testing.T, dir string) string {
 	return bin
 }
 
+// The timeout leaves room for starting the plugin process and its child
+// under -race on a loaded machine (150 ms was not always enough).
 const pluginConfig = `
 [agent]
 data_dir = "data"
@@ -38,8 +40,8 @@ name = "tp"
 runtime = "plugin"
 source = "testplugin"
 sha256 = %q
-interval = "200ms"
-timeout = "150ms"
+interval = "1s"
+timeout = "900ms"
 [probe.config]
 spawn = true
 `
