@@ -28,6 +28,7 @@ var (
 )
 
 func main() {
+	agent.RunCompileChild() // a copy of the agent compiling a WASM module: it exits there
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -46,6 +47,10 @@ type wasmRuntime struct {
 	host    *wasmhost.Host
 	modules map[string]*sharedModule // by SHA-256 of the module's bytes
 	loading sync.WaitGroup           // built-in probes still loading (pendingWASM)
+	// cacheDir is the host's compilation cache, log its logger; both set
+	// with host.
+	cacheDir string
+	log      *slog.Logger
 }
 
 type sharedModule struct {
@@ -217,10 +222,9 @@ func (w *wasmRuntime) hostOf(a *Agent) (*wasmhost.Host, error) {
 	if w.host != nil {
 		return w.host, nil
 	}
-	h, err := wasmhost.New(wasmhost.Options{
-		CacheDir: filepath.Join(a.cfg.Path(a.cfg.Agent.DataDir), "wasm-cache"),
-		Logger:   a.log.With("component", "wasm"),
-	})
+	w.cacheDir = filepath.Join(a.cfg.Path(a.cfg.Agent.DataDir), "wasm-cache")
+	w.log = a.log.With("component", "wasm")
+	h, err := wasmhost.New(wasmhost.Options{CacheDir: w.cacheDir, Logger: w.log})
 	if err != nil {
 		return nil, err
 	}
@@ -240,6 +244,12 @@ func (w *wasmRuntime) load(host *wasmhost.Host, name, key string, wasm []byte) (
 		// compiling it twice; it is ~40 ms from the cache.
 		ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 		defer cancel()
+		switch peak, err := compileInChild(ctx, w.cacheDir, wasm); {
+		case err != nil:
+			w.log.Warn("compiling in a child process failed; compiling here", "module", name, "err", err)
+		case peak > 0:
+			w.log.Info("compiled in a child process", "module", name, "child_peak_rss_mb", peak>>20)
+		}
 		mod, err := host.Load(ctx, name, wasm)
 		if err != nil {
 			return nil, nil, err
