@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/barbossa-agent/barbossa/core/limits"
 )
 
 // Runtimes a probe can run in.
@@ -37,6 +39,7 @@ type Config struct {
 	Agent  Agent   `toml:"agent"`
 	Portal Portal  `toml:"portal"`
 	Store  Store   `toml:"store"`
+	Limits Limits  `toml:"limits"`
 	Probes []Probe `toml:"probe"`
 
 	Alerting Alerting `toml:"alerting"`
@@ -149,6 +152,100 @@ type Store struct {
 	Retention     Duration `toml:"retention"`
 	BatchSize     int      `toml:"batch_size"`
 	FlushInterval Duration `toml:"flush_interval"`
+	// MinFree is the free space below which the store stops writing (and
+	// above 5/4 of which it writes again): room for what Badger may still
+	// write after it stops, so that a full disk never crashes the agent.
+	MinFree Size `toml:"min_free"`
+}
+
+// Limits is [limits], what any probe's report may carry, and
+// [probe.limits], one probe's own (a key it leaves out takes [limits]'s).
+// What is over is dropped and counted (see core/limits).
+type Limits struct {
+	MaxMetrics         int      `toml:"max_metrics"`
+	MaxEntities        int      `toml:"max_entities"`
+	MaxNameBytes       int      `toml:"max_name_bytes"`
+	MaxLabels          int      `toml:"max_labels"`
+	MaxLabelNameBytes  int      `toml:"max_label_name_bytes"`
+	MaxLabelValueBytes int      `toml:"max_label_value_bytes"`
+	MaxSeries          int      `toml:"max_series"`
+	SeriesIdle         Duration `toml:"series_idle"`
+}
+
+// DefaultLimits is what [limits] says when it says nothing.
+func DefaultLimits() Limits {
+	d := limits.Defaults()
+	return Limits{
+		MaxMetrics: d.Metrics, MaxEntities: d.Entities, MaxNameBytes: d.NameBytes, MaxLabels: d.Labels,
+		MaxLabelNameBytes: d.LabelNameBytes, MaxLabelValueBytes: d.LabelValueBytes,
+		MaxSeries: d.Series, SeriesIdle: Duration{d.SeriesIdle},
+	}
+}
+
+// Or returns l with each key it leaves out (zero) taken from d.
+func (l Limits) Or(d Limits) Limits {
+	pick := func(v, dv int) int {
+		if v == 0 {
+			return dv
+		}
+		return v
+	}
+	out := Limits{
+		MaxMetrics:         pick(l.MaxMetrics, d.MaxMetrics),
+		MaxEntities:        pick(l.MaxEntities, d.MaxEntities),
+		MaxNameBytes:       pick(l.MaxNameBytes, d.MaxNameBytes),
+		MaxLabels:          pick(l.MaxLabels, d.MaxLabels),
+		MaxLabelNameBytes:  pick(l.MaxLabelNameBytes, d.MaxLabelNameBytes),
+		MaxLabelValueBytes: pick(l.MaxLabelValueBytes, d.MaxLabelValueBytes),
+		MaxSeries:          pick(l.MaxSeries, d.MaxSeries),
+		SeriesIdle:         l.SeriesIdle,
+	}
+	if out.SeriesIdle.Duration == 0 {
+		out.SeriesIdle = d.SeriesIdle
+	}
+	return out
+}
+
+// Config is l as core/limits applies it; l must have every key set (Or
+// with [limits], which has the defaults).
+func (l Limits) Config() limits.Config {
+	return limits.Config{
+		Metrics: l.MaxMetrics, Entities: l.MaxEntities, NameBytes: l.MaxNameBytes, Labels: l.MaxLabels,
+		LabelNameBytes: l.MaxLabelNameBytes, LabelValueBytes: l.MaxLabelValueBytes,
+		Series: l.MaxSeries, SeriesIdle: l.SeriesIdle.Duration,
+	}
+}
+
+// limitCaps are the largest values each key takes. Names are capped well
+// under the 65,000-byte keys of the store; the rest bound what one probe
+// may cost.
+var limitCaps = []struct {
+	key string
+	max int
+	get func(*Limits) int
+}{
+	{"max_metrics", 1_000_000, func(l *Limits) int { return l.MaxMetrics }},
+	{"max_entities", 1_000_000, func(l *Limits) int { return l.MaxEntities }},
+	{"max_name_bytes", 4096, func(l *Limits) int { return l.MaxNameBytes }},
+	{"max_labels", 256, func(l *Limits) int { return l.MaxLabels }},
+	{"max_label_name_bytes", 4096, func(l *Limits) int { return l.MaxLabelNameBytes }},
+	{"max_label_value_bytes", 65536, func(l *Limits) int { return l.MaxLabelValueBytes }},
+	{"max_series", 10_000_000, func(l *Limits) int { return l.MaxSeries }},
+}
+
+// check returns problems as (key under limits, message). Zero is "not
+// set" and always allowed.
+func (l *Limits) check() []FieldError {
+	var errs []FieldError
+	for _, c := range limitCaps {
+		if v := c.get(l); v < 0 || v > c.max {
+			errs = append(errs, FieldError{"limits." + c.key, fmt.Sprintf("%d is outside 1..%d", v, c.max)})
+		}
+	}
+	if d := l.SeriesIdle.Duration; d != 0 && (d < time.Minute || d > 30*24*time.Hour) {
+		errs = append(errs, FieldError{"limits.series_idle", fmt.Sprintf("%s is outside 1m..30d", FormatDuration(d))})
+	}
+	return errs
 }
 
 // Probe is one [[probe]] entry: one instance of a probe.
@@ -164,6 +261,7 @@ type Probe struct {
 	Disabled   bool           `toml:"disabled"`
 	MaxMemory  Size           `toml:"max_memory"`
 	SHA256     string         `toml:"sha256"`
+	Limits     Limits         `toml:"limits"`
 	Allow      Allow          `toml:"allow"`
 	Config     map[string]any `toml:"config"`
 
@@ -202,6 +300,7 @@ const (
 	// DefaultMaxModuleSize is 3-4 times a Go guest with encoding/json; compiling a module
 	// takes about 3 times its size in memory.
 	DefaultMaxModuleSize = 16 << 20
+	DefaultMinFree       = 256 << 20
 )
 
 // Error is one problem in a config file, located as precisely as possible.
@@ -363,6 +462,10 @@ func (c *Config) applyDefaults() {
 	if s.FlushInterval.Duration == 0 {
 		s.FlushInterval.Duration = DefaultFlushInterval
 	}
+	if s.MinFree == 0 {
+		s.MinFree = DefaultMinFree
+	}
+	c.Limits = c.Limits.Or(DefaultLimits())
 	for i := range c.Probes {
 		c.Probes[i].ApplyDefaults(s.Retention.Duration)
 	}
@@ -425,6 +528,9 @@ func (c *Config) check(loc *locator) []error {
 	}
 	if err := checkListen(c.Portal.Listen); err != nil {
 		bad("portal", 0, "portal.listen", "%q: %v", c.Portal.Listen, err)
+	}
+	for _, e := range c.Limits.check() {
+		bad("limits", 0, e.key, "%s", e.msg)
 	}
 	if c.Portal.Token != "" && c.Portal.TokenFile != "" {
 		bad("portal", 0, "portal.token_file", "set token or token_file, not both")
@@ -528,6 +634,7 @@ func (p *Probe) Check() []FieldError {
 	if p.SHA256 != "" && (len(p.SHA256) != 64 || strings.Trim(strings.ToLower(p.SHA256), "0123456789abcdef") != "") {
 		bad("sha256", "must be 64 hexadecimal digits")
 	}
+	errs = append(errs, p.Limits.check()...)
 	if p.Runtime == RuntimeWASM && p.MaxMemory < 41*64<<10 {
 		bad("max_memory", "%d bytes is below what a Go guest needs (41 pages, 2.6 MiB)", p.MaxMemory)
 	}

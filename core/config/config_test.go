@@ -32,6 +32,33 @@ func TestParseDefaults(t *testing.T) {
 	}
 }
 
+// [limits] fills what it leaves out from the defaults; a probe's
+// [probe.limits] overrides it key by key.
+func TestLimits(t *testing.T) {
+	cfg, err := Parse("x.toml", []byte("[limits]\nmax_series = 500\n[[probe]]\nname = \"a\"\n[probe.limits]\nmax_metrics = 7\n[[probe]]\nname = \"b\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultLimits()
+	want.MaxSeries = 500
+	if cfg.Limits != want {
+		t.Errorf("[limits] = %+v, want %+v", cfg.Limits, want)
+	}
+	a := cfg.Probes[0].Limits.Or(cfg.Limits)
+	if a.MaxMetrics != 7 || a.MaxSeries != 500 || a.MaxNameBytes != DefaultLimits().MaxNameBytes {
+		t.Errorf("probe a's limits = %+v", a)
+	}
+	if b := cfg.Probes[1].Limits.Or(cfg.Limits); b != cfg.Limits {
+		t.Errorf("probe b's limits = %+v, want [limits]", b)
+	}
+	if c := a.Config(); c.Metrics != 7 || c.Series != 500 || c.SeriesIdle != time.Hour {
+		t.Errorf("Config() = %+v", c)
+	}
+	if cfg.Store.MinFree != DefaultMinFree {
+		t.Errorf("min_free = %d", cfg.Store.MinFree)
+	}
+}
+
 func TestDefaultFileIsValid(t *testing.T) {
 	cfg, err := Load(filepath.Join("..", "..", "barbossa.toml"))
 	if err != nil {
@@ -64,6 +91,11 @@ func TestParseErrors(t *testing.T) {
 			[]string{"x.toml:3: agent.foo: unknown key", "x.toml:7: probe.timeout"}},
 		{"bad sha", "[[probe]]\nname = \"a\"\nruntime = \"plugin\"\nsource = \"/bin/x\"\nsha256 = \"abc\"\n", []string{"x.toml:5: probe.sha256"}},
 		{"name chars", "[[probe]]\nname = \"a b\"\n", []string{"x.toml:2: probe.name"}},
+		{"negative limit", "[limits]\nmax_series = -1\n", []string{"x.toml:2: limits.max_series: -1 is outside 1..10000000"}},
+		{"limit over its cap", "[[probe]]\nname = \"a\"\n[probe.limits]\nmax_name_bytes = 70000\n",
+			[]string{"x.toml:4: probe.limits.max_name_bytes: probe \"a\": 70000 is outside 1..4096"}},
+		{"series_idle too short", "[limits]\nseries_idle = \"1s\"\n", []string{"x.toml:2: limits.series_idle: 1s is outside 1m..30d"}},
+		{"unknown limit", "[limits]\nmax_serie = 1\n", []string{"x.toml:2: limits.max_serie: unknown key"}},
 		{"kind with builtin", "[[probe]]\nname = \"t\"\nruntime = \"wasm\"\nsource = \"builtin:tmux\"\nkind = \"tmux\"\n",
 			[]string{"x.toml:5: probe.kind", "builtin:tmux names its probe already"}},
 	}
