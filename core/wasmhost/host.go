@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/barbossa-agent/barbossa/hostfuncs"
@@ -33,10 +37,11 @@ type Options struct {
 // memory limit is enforced per instance (see guestMemory), since wazero's
 // own limit applies to a whole runtime.
 type Host struct {
-	logger *slog.Logger
-	cache  wazero.CompilationCache
-	funcs  *hostfuncs.Host
-	rt     wazero.Runtime
+	logger   *slog.Logger
+	cache    wazero.CompilationCache
+	cacheDir string // absolute; "" when compiled code is kept in memory only
+	funcs    *hostfuncs.Host
+	rt       wazero.Runtime
 
 	mu     sync.Mutex
 	closed bool
@@ -48,14 +53,20 @@ func New(o Options) (*Host, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	// The cache only saves time: a folder that cannot be made (a full
+	// disk, a read-only one) costs a compile per start, not the probes.
 	var cache wazero.CompilationCache
+	cacheDir := ""
 	if o.CacheDir != "" {
 		c, err := wazero.NewCompilationCacheWithDir(o.CacheDir)
 		if err != nil {
-			return nil, fmt.Errorf("wasm compilation cache in %s: %w", o.CacheDir, err)
+			logger.Warn("wasm compilation cache unusable: compiling in memory", "dir", o.CacheDir, "err", err)
+		} else {
+			cache = c
+			cacheDir, _ = filepath.Abs(o.CacheDir)
 		}
-		cache = c
-	} else {
+	}
+	if cache == nil {
 		cache = wazero.NewCompilationCache()
 	}
 	ctx := context.Background()
@@ -74,7 +85,7 @@ func New(o Options) (*Host, error) {
 		rt.Close(ctx)
 		return nil, err
 	}
-	return &Host{logger: logger, cache: cache, funcs: funcs, rt: rt}, nil
+	return &Host{logger: logger, cache: cache, cacheDir: cacheDir, funcs: funcs, rt: rt}, nil
 }
 
 // Close closes the runtime, and with it every module and instance.
@@ -86,6 +97,23 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	h.closed = true
 	return errors.Join(h.rt.Close(ctx), h.cache.Close(ctx), h.funcs.Close())
+}
+
+// cacheWriteFailed reports whether err is about a file in the compilation
+// cache (a full disk, a read-only folder), not about the module.
+func (h *Host) cacheWriteFailed(err error) bool {
+	if h.cacheDir == "" {
+		return false
+	}
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		return strings.HasPrefix(pe.Path, h.cacheDir+string(filepath.Separator))
+	case errors.As(err, &le):
+		return strings.HasPrefix(le.New, h.cacheDir+string(filepath.Separator))
+	}
+	return false
 }
 
 // memoryLimit is a probe's max_memory in bytes, rounded up to whole pages.

@@ -41,6 +41,12 @@ func (m *Module) Probes() []sdk.Info { return slices.Clone(m.probes) }
 // its ABI version and its description. name is for messages and logs.
 func (h *Host) Load(ctx context.Context, name string, wasm []byte) (*Module, error) {
 	cm, err := h.rt.CompileModule(ctx, wasm)
+	if err != nil && h.cacheWriteFailed(err) {
+		// wazero compiled the module and keeps it in memory before it
+		// writes the cache file: asked again, it answers from memory.
+		h.logger.Warn("wasm compilation cache not writable: module compiled in memory", "module", name, "err", err)
+		cm, err = h.rt.CompileModule(ctx, wasm)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("compile wasm module %q: %w", name, err)
 	}
