@@ -36,6 +36,7 @@ type snapshot struct {
 	gen     uint64 // build number, so a rebuild at the same version gets a new ETag
 	at      time.Time
 	host    Host
+	store   store.Health
 	health  []scheduler.Health
 	latest  map[string]*store.Record
 	// latestErr marks probes whose report could not be read.
@@ -110,6 +111,7 @@ func (s *Server) gather(v uint64, now time.Time) *snapshot {
 		version:   v,
 		at:        now,
 		host:      s.src.Host(),
+		store:     s.src.StoreHealth(),
 		health:    s.src.Health(),
 		latest:    map[string]*store.Record{},
 		latestErr: map[string]bool{},

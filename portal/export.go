@@ -13,13 +13,15 @@ import (
 	"github.com/barbossa-agent/barbossa/core/store"
 )
 
-// maxExportSeries bounds one export: with every series at up to maxPoints
-// points each, a response stays in the tens of megabytes.
+// maxExportSeries bounds one export, counted in series (not names): with
+// every series at up to maxPoints points, a download stays in the hundreds
+// of megabytes, and it is written one series at a time.
 const maxExportSeries = 2000
 
 // handleExport writes history as CSV or JSON: the series named by series=
-// (all of them by default) over from/to or range, at step. It streams, one
-// series at a time, so a large export does not sit in memory.
+// (all of them by default) over from/to or range, at step. It counts the
+// matching series first (more than maxExportSeries is a 400), then streams
+// them one at a time, so a large export does not sit in memory.
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	format := q.Get("format")
@@ -34,18 +36,22 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	if err == nil && len(q["series"]) > 0 {
 		p.Selectors, err = parseSelectors(q["series"])
 	}
+	var queries []store.Query
+	if err == nil {
+		queries, err = exportQueries(p)
+	}
 	if err != nil {
 		writeParamError(w, r, err)
 		return
 	}
-	queries, err := s.exportQueries(p)
+	n, err := s.countSeries(queries, maxExportSeries)
 	if err != nil {
 		s.log.Warn("portal: export", "err", err)
 		writeError(w, r, http.StatusInternalServerError, err, "")
 		return
 	}
-	if len(queries) > maxExportSeries {
-		writeError(w, r, http.StatusBadRequest, fmt.Errorf("series: %d series match, more than %d: name fewer", len(queries), maxExportSeries), "series")
+	if n > maxExportSeries {
+		writeError(w, r, http.StatusBadRequest, fmt.Errorf("series: more than %d series match: name fewer (a name, labels, probe=\"...\")", maxExportSeries), "series")
 		return
 	}
 	name := "barbossa-export-" + p.To.UTC().Format("20060102T150405Z") + "." + format
@@ -62,36 +68,58 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 
 // exportQueries turns the selectors (or, with none, every stored series)
 // into store queries over the window.
-func (s *Server) exportQueries(p queryParams) ([]store.Query, error) {
-	var out []store.Query
-	if len(p.Selectors) > 0 {
-		for _, sel := range p.Selectors {
-			out = append(out, store.Query{Name: sel.Name, Labels: sel.Labels, From: p.From, To: p.To, Step: p.Step})
+func exportQueries(p queryParams) ([]store.Query, error) {
+	if len(p.Selectors) == 0 {
+		return []store.Query{{From: p.From, To: p.To, Step: p.Step, MaxSeries: maxExportSeries}}, nil
+	}
+	out := make([]store.Query, 0, len(p.Selectors))
+	for _, sel := range p.Selectors {
+		q, err := sel.storeQuery(p)
+		if err != nil {
+			return nil, err
 		}
-		return out, nil
+		q.MaxSeries = maxExportSeries
+		out = append(out, q)
 	}
-	list, err := s.src.SeriesList()
-	if err != nil {
-		return nil, fmt.Errorf("listing series: %w", err)
-	}
-	// One query per name: the store returns every label set of it.
-	names := map[string]bool{}
-	for _, si := range list {
-		names[si.Name] = true
-	}
-	for n := range names {
-		out = append(out, store.Query{Name: n, From: p.From, To: p.To, Step: p.Step})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
-// exportCSV writes one row per point: series, labels, time, value.
+// countSeries counts the series the queries match, reading the index a
+// page at a time, and stops past max.
+func (s *Server) countSeries(queries []store.Query, max int) (int, error) {
+	n := 0
+	for _, q := range queries {
+		m := store.Match{Name: q.Name, Probe: q.Probe, Labels: q.Labels}
+		cursor := ""
+		for n <= max {
+			page, next, err := s.src.SeriesList(m, cursor, max+1-n)
+			if err != nil {
+				return 0, fmt.Errorf("counting series: %w", err)
+			}
+			n += len(page)
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+	}
+	return n, nil
+}
+
+// exportCSV writes one row per point: series, probe, labels, time, value.
 func (s *Server) exportCSV(w http.ResponseWriter, queries []store.Query) {
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"series", "labels", "time", "unix_ms", "value"})
+	_ = cw.Write([]string{"series", "probe", "labels", "time", "unix_ms", "value"})
 	for _, q := range queries {
-		ss, err := s.src.Query(q)
+		err := s.src.QueryEach(q, func(sr store.Series) error {
+			labels := formatLabels(sr.Labels)
+			for _, pt := range sr.Points {
+				_ = cw.Write([]string{sr.Name, sr.Probe, labels, time.UnixMilli(pt.T).UTC().Format(time.RFC3339Nano),
+					strconv.FormatInt(pt.T, 10), strconv.FormatFloat(pt.V, 'g', -1, 64)})
+			}
+			cw.Flush()
+			return cw.Error()
+		})
 		if err != nil {
 			// Headers are gone: the best we can do is end the file early
 			// with a row a reader will notice.
@@ -99,14 +127,6 @@ func (s *Server) exportCSV(w http.ResponseWriter, queries []store.Query) {
 			_ = cw.Write([]string{"#error", q.Name, err.Error()})
 			break
 		}
-		for _, sr := range ss {
-			labels := formatLabels(sr.Labels)
-			for _, pt := range sr.Points {
-				_ = cw.Write([]string{sr.Name, labels, time.UnixMilli(pt.T).UTC().Format(time.RFC3339Nano),
-					strconv.FormatInt(pt.T, 10), strconv.FormatFloat(pt.V, 'g', -1, 64)})
-			}
-		}
-		cw.Flush()
 	}
 	cw.Flush()
 }
@@ -121,12 +141,7 @@ func (s *Server) exportJSON(w http.ResponseWriter, p queryParams, queries []stor
 	enc := json.NewEncoder(w)
 	first := true
 	for _, q := range queries {
-		ss, err := s.src.Query(q)
-		if err != nil {
-			s.log.Warn("portal: export query", "series", q.Name, "err", err)
-			break // the document ends without its closing brackets: invalid, not silently short
-		}
-		for _, sr := range ss {
+		err := s.src.QueryEach(q, func(sr store.Series) error {
 			if sr.Labels == nil {
 				sr.Labels = map[string]string{}
 			}
@@ -134,13 +149,16 @@ func (s *Server) exportJSON(w http.ResponseWriter, p queryParams, queries []stor
 				sr.Points = []store.Point{}
 			}
 			if !first {
-				_, _ = w.Write([]byte(","))
+				if _, err := w.Write([]byte(",")); err != nil {
+					return err
+				}
 			}
 			first = false
-			_ = enc.Encode(sr)
-		}
+			return enc.Encode(sr)
+		})
 		if err != nil {
-			return
+			s.log.Warn("portal: export query", "series", q.Name, "err", err)
+			return // the document ends without its closing brackets: invalid, not silently short
 		}
 	}
 	_, _ = w.Write([]byte("]}\n"))

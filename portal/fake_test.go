@@ -28,6 +28,8 @@ type fakeSource struct {
 	events     []store.Event
 	series     []store.Series
 	seriesList []store.SeriesInfo
+	storeH     store.Health
+	block      chan struct{} // when set, QueryEach waits for it to close
 	host       Host
 	dropIns    []DropInProblem
 	panicOn    string // "health" makes Health panic
@@ -66,13 +68,15 @@ func (f *fakeSource) Latest(probe string) (store.Record, bool, error) {
 	return r, ok, nil
 }
 
-func (f *fakeSource) Query(q store.Query) ([]store.Series, error) {
+func (f *fakeSource) QueryEach(q store.Query, fn func(store.Series) error) error {
+	if f.block != nil {
+		<-f.block
+	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.queries = append(f.queries, q)
 	var out []store.Series
 	for _, s := range f.series {
-		if s.Name != q.Name {
+		if q.Name != "" && s.Name != q.Name || q.Probe != "" && s.Probe != q.Probe {
 			continue
 		}
 		match := true
@@ -85,13 +89,47 @@ func (f *fakeSource) Query(q store.Query) ([]store.Series, error) {
 			out = append(out, s)
 		}
 	}
-	return out, nil
+	f.mu.Unlock()
+	if q.MaxSeries > 0 && len(out) > q.MaxSeries {
+		return fmt.Errorf("fake: %w", store.ErrTooManySeries)
+	}
+	for _, s := range out {
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func (f *fakeSource) SeriesList() ([]store.SeriesInfo, error) {
+// SeriesList pages through seriesList; a cursor is the index to go on at.
+func (f *fakeSource) SeriesList(m store.Match, cursor string, limit int) ([]store.SeriesInfo, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.seriesList, nil
+	var all []store.SeriesInfo
+	for _, si := range f.seriesList {
+		if (m.Name == "" || si.Name == m.Name) && (m.Probe == "" || si.Probe == m.Probe) {
+			all = append(all, si)
+		}
+	}
+	start := 0
+	if cursor != "" {
+		n, err := fmt.Sscanf(cursor, "at-%d", &start)
+		if n != 1 || err != nil || start > len(all) {
+			return nil, "", fmt.Errorf("fake: %w", store.ErrBadCursor)
+		}
+	}
+	end := min(start+limit, len(all))
+	next := ""
+	if end < len(all) {
+		next = fmt.Sprintf("at-%d", end)
+	}
+	return all[start:end], next, nil
+}
+
+func (f *fakeSource) StoreHealth() store.Health {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.storeH
 }
 
 func (f *fakeSource) Events(since time.Time, limit int) ([]store.Event, error) {
@@ -145,12 +183,14 @@ func newFake() *fakeSource {
 				DurationMS: 12.5, Runs: 10, IntervalMS: 15000, TimeoutMS: 5000},
 			{Name: "fresh", Runtime: "builtin", Source: "builtin:tmux", State: "pending", IntervalMS: 15000, TimeoutMS: 5000},
 			{Name: "system", Runtime: "builtin", Source: "builtin:system", State: "ok", LastRun: t0, LastSuccess: t0,
-				DurationMS: 40, Runs: 42, Failures: 1, Timeouts: 1, Skipped: 2, Denied: 0, IntervalMS: 15000, TimeoutMS: 5000},
+				DurationMS: 40, Runs: 42, Failures: 1, Timeouts: 1, Skipped: 2, Denied: 0, IntervalMS: 15000, TimeoutMS: 5000,
+				Dropped: map[string]uint64{"max_series": 1200, "disk_full": 3}, Series: 110},
 			{Name: "tmux", Runtime: "builtin", Source: "builtin:tmux", State: "failing", LastRun: t0,
 				LastSuccess: t0.Add(-time.Hour), DurationMS: 3, LastError: "tmux: exit status 1", Runs: 7, Failures: 3,
 				ConsecutiveFailures: 3, Denied: 4, IntervalMS: 15000, TimeoutMS: 5000},
 		},
 		latest: map[string]store.Record{},
+		storeH: store.Health{Writable: true, MinFreeBytes: 256 << 20, FreeBytes: 10 << 30},
 	}
 
 	var sys sdk.Report
@@ -195,13 +235,14 @@ func newFake() *fakeSource {
 		})
 	}
 	f.series = []store.Series{
-		{Name: "system.cpu.percent", Labels: map[string]string{}, Points: []store.Point{{T: t0.UnixMilli(), V: 12.5}}},
-		{Name: "system.disk.used_percent", Labels: map[string]string{"mount": "/", "device": "sda1"}, Points: []store.Point{{T: t0.UnixMilli(), V: 61.5}, {T: t0.UnixMilli() + 1000, V: 61.6}}},
-		{Name: "system.disk.used_percent", Labels: map[string]string{"mount": "/home", "device": "sda2"}, Points: []store.Point{{T: t0.UnixMilli(), V: 20}}},
+		{Probe: "system", Name: "system.cpu.percent", Labels: map[string]string{}, Points: []store.Point{{T: t0.UnixMilli(), V: 12.5}}},
+		{Probe: "system", Name: "system.disk.used_percent", Labels: map[string]string{"mount": "/", "device": "sda1"}, Points: []store.Point{{T: t0.UnixMilli(), V: 61.5}, {T: t0.UnixMilli() + 1000, V: 61.6}}},
+		{Probe: "system", Name: "system.disk.used_percent", Labels: map[string]string{"mount": "/home", "device": "sda2"}, Points: []store.Point{{T: t0.UnixMilli(), V: 20}}},
+		{Probe: "evil", Name: "system.disk.used_percent", Labels: map[string]string{"mount": "/", "device": "sda1"}, Points: []store.Point{{T: t0.UnixMilli(), V: 999}}},
 	}
-	f.seriesList = []store.SeriesInfo{
-		{Name: "system.cpu.percent", Labels: nil},
-		{Name: "system.disk.used_percent", Labels: map[string]string{"mount": "/", "device": "sda1"}},
+	for _, s := range f.series {
+		f.seriesList = append(f.seriesList, store.SeriesInfo{Probe: s.Probe, Name: s.Name, Labels: s.Labels})
 	}
+	f.seriesList[0].Labels = nil
 	return f
 }

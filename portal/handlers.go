@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/barbossa-agent/barbossa/core/limits"
 	"github.com/barbossa-agent/barbossa/core/store"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
@@ -22,6 +24,15 @@ const (
 	maxEventLimit     = 1000
 	// maxSelectors bounds the series parameters of one query.
 	maxSelectors = 20
+	// maxQueryPoints bounds one /api/v1/query answer, over all its series:
+	// at ~40 bytes a point in memory and in JSON, about 20 MB.
+	maxQueryPoints = 500_000
+	// maxQuerySeries bounds the series of one answer, however few points
+	// each has.
+	maxQuerySeries = 1000
+	// Pages of /api/v1/series.
+	defaultSeriesLimit = 1000
+	maxSeriesLimit     = 10_000
 )
 
 func (s *Server) routes() http.Handler {
@@ -37,15 +48,15 @@ func (s *Server) routes() http.Handler {
 		return map[string]any{"probes": sn.probeViews()}
 	}))
 	get("/api/v1/probes/{name}", s.handleProbe)
-	get("/api/v1/query", s.handleQuery)
-	get("/api/v1/series", s.handleSeries)
+	get("/api/v1/query", s.heavy(s.handleQuery))
+	get("/api/v1/series", s.heavy(s.handleSeries))
 	get("/api/v1/events", s.handleEvents)
 	get("/api/v1/network", s.cached("network", func(sn *snapshot) any { return sn.network() }))
 	r.HandleFunc("/api/v1/actions", s.handleAction) // POST; answers other methods itself
 	get("/api/v1/alerts", s.handleAlerts)
 	r.HandleFunc("/api/v1/silences", s.handleSilences)     // POST
 	r.HandleFunc("/api/v1/silences/{id}", s.handleSilence) // DELETE
-	get("/api/v1/export", s.handleExport)
+	get("/api/v1/export", s.heavy(s.handleExport))
 	get("/api/v1/stream", s.handleStream)
 
 	// The original product's paths. comprehensive-status shares the
@@ -220,49 +231,138 @@ func parseSelectors(sels []string) ([]selector, error) {
 	return out, nil
 }
 
+// storeQuery turns a selector into a store query over p's window. A
+// matcher on "probe" names the probe that reported the series (series
+// belong to their probe; a report's own label "probe" is stored as
+// "exported_probe"); the others match labels.
+func (sel selector) storeQuery(p queryParams) (store.Query, error) {
+	q := store.Query{Name: sel.Name, Labels: sel.Labels, From: p.From, To: p.To, Step: p.Step}
+	if probe, ok := sel.Labels[limits.ProbeLabel]; ok {
+		if probe == "" {
+			return q, badParam("series", `%s{probe=""} names no probe: leave probe out to match every probe`, sel.Name)
+		}
+		q.Probe = probe
+		q.Labels = maps.Clone(sel.Labels)
+		delete(q.Labels, limits.ProbeLabel)
+	}
+	return q, nil
+}
+
+// pointsPerSeries is the most points one series has over p's window.
+func (p queryParams) pointsPerSeries() int {
+	return int(p.To.Sub(p.From)/p.Step) + 1
+}
+
+// tooMany is the 400 for a query over its series budget.
+func tooMany(max, points int) error {
+	return badParam("series", "more than %d series match (up to %d points each; one answer holds at most %d points and %d series): name fewer, with labels or probe=\"...\", or use a larger step",
+		max, points, maxQueryPoints, maxQuerySeries)
+}
+
 func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	p, err := parseQuery(r.URL.Query(), time.Now())
 	if err != nil {
 		writeParamError(w, r, err)
 		return
 	}
+	points := p.pointsPerSeries()
+	budget := min(maxQuerySeries, maxQueryPoints/points) // series left for this answer
 	out := queryBody{From: p.From, To: p.To, StepSeconds: p.Step.Seconds(), Fn: p.Fn, Series: []store.Series{}}
 	for _, sel := range p.Selectors {
-		ss, err := s.src.Query(store.Query{Name: sel.Name, Labels: sel.Labels, From: p.From, To: p.To, Step: p.Step, Rate: p.Fn == fnRate})
+		q, err := sel.storeQuery(p)
+		if err == nil && budget == 0 {
+			err = tooMany(min(maxQuerySeries, maxQueryPoints/points), points)
+		}
+		if err != nil {
+			writeParamError(w, r, err)
+			return
+		}
+		q.MaxSeries, q.Rate = budget, p.Fn == fnRate
+		err = s.src.QueryEach(q, func(sr store.Series) error {
+			if sr.Labels == nil {
+				sr.Labels = map[string]string{}
+			}
+			if sr.Points == nil {
+				sr.Points = []store.Point{}
+			}
+			out.Series = append(out.Series, sr)
+			budget--
+			return nil
+		})
+		if errors.Is(err, store.ErrTooManySeries) {
+			writeParamError(w, r, tooMany(min(maxQuerySeries, maxQueryPoints/points), points))
+			return
+		}
 		if err != nil {
 			s.log.Warn("portal: query", "series", sel.Name, "err", err)
 			writeError(w, r, http.StatusInternalServerError, fmt.Errorf("query %s: %w", sel.Name, err), "")
 			return
 		}
-		for i := range ss {
-			if ss[i].Labels == nil {
-				ss[i].Labels = map[string]string{}
-			}
-			if ss[i].Points == nil {
-				ss[i].Points = []store.Point{}
-			}
-		}
-		out.Series = append(out.Series, ss...)
 	}
 	writeJSON(w, r, http.StatusOK, out)
 }
 
+// seriesBody is the /api/v1/series response.
+type seriesBody struct {
+	Series []store.SeriesInfo `json:"series"`
+	// NextCursor continues the listing; null on its last page.
+	NextCursor *string `json:"next_cursor"`
+}
+
+// parseSeriesQuery reads probe, name, cursor and limit (default 1000, at
+// most 10,000).
+func parseSeriesQuery(q map[string][]string) (m store.Match, cursor string, limit int, err error) {
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return strings.TrimSpace(v[0])
+		}
+		return ""
+	}
+	m.Probe, m.Name, cursor, limit = get("probe"), get("name"), get("cursor"), defaultSeriesLimit
+	if m.Name != "" {
+		if _, err := parseSelector(m.Name); err != nil || strings.ContainsAny(m.Name, "{}") {
+			return m, "", 0, badParam("name", "%q is not a series name", m.Name)
+		}
+	}
+	if v := get("limit"); v != "" {
+		n, perr := strconv.Atoi(v)
+		if perr != nil || n < 1 || n > maxSeriesLimit {
+			return m, "", 0, badParam("limit", "cannot parse %q: want a whole number from 1 to %d", v, maxSeriesLimit)
+		}
+		limit = n
+	}
+	return m, cursor, limit, nil
+}
+
 func (s *Server) handleSeries(w http.ResponseWriter, r *http.Request) {
-	list, err := s.src.SeriesList()
+	m, cursor, limit, err := parseSeriesQuery(r.URL.Query())
+	if err != nil {
+		writeParamError(w, r, err)
+		return
+	}
+	list, next, err := s.src.SeriesList(m, cursor, limit)
+	if errors.Is(err, store.ErrBadCursor) {
+		writeParamError(w, r, &paramError{Param: "cursor", Err: err})
+		return
+	}
 	if err != nil {
 		s.log.Warn("portal: series list", "err", err)
 		writeError(w, r, http.StatusInternalServerError, fmt.Errorf("listing series: %w", err), "")
 		return
 	}
-	if list == nil {
-		list = []store.SeriesInfo{}
+	body := seriesBody{Series: list}
+	if body.Series == nil {
+		body.Series = []store.SeriesInfo{}
 	}
-	for i := range list {
-		if list[i].Labels == nil {
-			list[i].Labels = map[string]string{}
+	for i := range body.Series {
+		if body.Series[i].Labels == nil {
+			body.Series[i].Labels = map[string]string{}
 		}
 	}
-	writeJSON(w, r, http.StatusOK, map[string]any{"series": list})
+	if next != "" {
+		body.NextCursor = &next
+	}
+	writeJSON(w, r, http.StatusOK, body)
 }
 
 // parseEventsQuery reads since (default: no bound) and limit (default 100,

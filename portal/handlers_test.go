@@ -11,11 +11,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/barbossa-agent/barbossa/core/store"
 )
 
 func newTestServer(t testing.TB, f *fakeSource, token string) http.Handler {
@@ -347,28 +350,41 @@ func TestQuery(t *testing.T) {
 	f := newFake()
 	h := newTestServer(t, f, "")
 	before := time.Now()
-	rec := get(t, h, "/api/v1/query?series="+url.QueryEscape(`system.disk.used_percent{mount="/",device="sda1"}`))
+	rec := get(t, h, "/api/v1/query?series="+url.QueryEscape(`system.disk.used_percent{mount="/",device="sda1",probe="system"}`))
 	wantStatus(t, rec, 200)
 
 	var body struct {
 		From, To    time.Time
 		StepSeconds float64 `json:"step_seconds"`
 		Series      []struct {
+			Probe  string
 			Name   string
 			Labels map[string]string
 			Points [][2]float64
 		}
 	}
 	decode(t, rec, &body)
-	if len(body.Series) != 1 || len(body.Series[0].Points) != 2 {
+	if len(body.Series) != 1 || len(body.Series[0].Points) != 2 || body.Series[0].Probe != "system" {
 		t.Fatalf("series %+v", body.Series)
 	}
 	if pt := body.Series[0].Points[0]; pt[0] != float64(t0.UnixMilli()) || pt[1] != 61.5 {
 		t.Errorf("point %v", pt)
 	}
 	q := f.queries[0]
-	if q.Name != "system.disk.used_percent" || q.Labels["mount"] != "/" || q.Labels["device"] != "sda1" || len(q.Labels) != 2 {
+	if q.Name != "system.disk.used_percent" || q.Probe != "system" || q.Labels["mount"] != "/" || q.Labels["device"] != "sda1" || len(q.Labels) != 2 {
 		t.Errorf("query passed %+v", q)
+	}
+	if q.MaxSeries != maxQueryPoints/721 {
+		t.Errorf("MaxSeries %d, want %d for 721 points a series", q.MaxSeries, maxQueryPoints/721)
+	}
+
+	// Without probe, each probe's series comes on its own, never merged.
+	f.queries = nil
+	rec = get(t, h, "/api/v1/query?series="+url.QueryEscape(`system.disk.used_percent{mount="/"}`))
+	wantStatus(t, rec, 200)
+	decode(t, rec, &body)
+	if len(body.Series) != 2 || body.Series[0].Probe != "system" || body.Series[1].Probe != "evil" || body.Series[1].Points[0][1] != 999 {
+		t.Errorf("series of two probes: %+v", body.Series)
 	}
 	if d := q.To.Sub(q.From); d != time.Hour {
 		t.Errorf("default range %s, want 1h", d)
@@ -385,8 +401,8 @@ func TestQuery(t *testing.T) {
 	rec = get(t, h, "/api/v1/query?series=system.cpu.percent&series=system.disk.used_percent&from=1700000000&to=2023-11-14T23:13:20Z&step=1m")
 	wantStatus(t, rec, 200)
 	decode(t, rec, &body)
-	if len(body.Series) != 3 {
-		t.Errorf("%d series, want 3", len(body.Series))
+	if len(body.Series) != 4 {
+		t.Errorf("%d series, want 4", len(body.Series))
 	}
 	if len(f.queries) != 2 || !f.queries[0].From.Equal(time.Unix(1700000000, 0)) ||
 		!f.queries[0].To.Equal(time.Unix(1700003600, 0)) || f.queries[0].Step != time.Minute {
@@ -412,6 +428,28 @@ func TestQuery(t *testing.T) {
 	}
 }
 
+// One answer holds at most maxQueryPoints points: the more points a series
+// has, the fewer series a query may match, counted over all its selectors.
+func TestQuerySeriesBudget(t *testing.T) {
+	f := newFake()
+	for i := range 50 {
+		f.series = append(f.series, store.Series{Probe: "evil", Name: "evil.x", Labels: map[string]string{"i": strconv.Itoa(i)}})
+	}
+	h := newTestServer(t, f, "")
+	// 3h at 1s: 10,801 points a series, room for 46 series.
+	rec := get(t, h, "/api/v1/query?series=evil.x&range=3h&step=1s")
+	wantStatus(t, rec, http.StatusBadRequest)
+	if !strings.Contains(rec.Body.String(), "more than 46 series match (up to 10801 points each") {
+		t.Errorf("body %s", rec.Body)
+	}
+	// At 2s, room for 92: the 50 fit, and 40 more of a second selector
+	// would not.
+	rec = get(t, h, "/api/v1/query?series=evil.x&range=3h&step=2s")
+	wantStatus(t, rec, http.StatusOK)
+	rec = get(t, h, "/api/v1/query?series=evil.x&series=evil.x&range=3h&step=2s")
+	wantStatus(t, rec, http.StatusBadRequest)
+}
+
 func TestQueryBadParams(t *testing.T) {
 	h := newTestServer(t, newFake(), "")
 	tests := []struct {
@@ -431,6 +469,7 @@ func TestQueryBadParams(t *testing.T) {
 		{"series=" + url.QueryEscape(`a{mount=/}`), "series", "double quoted"},
 		{"series=" + url.QueryEscape(`bad name`), "series", "invalid character"},
 		{"series=a&fn=derivative", "fn", `fn: \"derivative\" is not a function`},
+		{"series=" + url.QueryEscape(`a{probe=""}`), "series", "names no probe"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
@@ -449,18 +488,125 @@ func TestQueryBadParams(t *testing.T) {
 }
 
 func TestSeries(t *testing.T) {
-	rec := get(t, newTestServer(t, newFake(), ""), "/api/v1/series")
+	h := newTestServer(t, newFake(), "")
+	rec := get(t, h, "/api/v1/series")
 	wantStatus(t, rec, 200)
 	var body struct {
 		Series []struct {
+			Probe  string
 			Name   string
 			Labels map[string]string
 		}
+		NextCursor *string `json:"next_cursor"`
 	}
 	decode(t, rec, &body)
-	if len(body.Series) != 2 || body.Series[0].Labels == nil || body.Series[1].Labels["mount"] != "/" {
-		t.Errorf("series %+v", body.Series)
+	if len(body.Series) != 4 || body.Series[0].Labels == nil || body.Series[1].Labels["mount"] != "/" || body.Series[3].Probe != "evil" || body.NextCursor != nil {
+		t.Errorf("series %+v, next %v", body.Series, body.NextCursor)
 	}
+	if !strings.Contains(rec.Body.String(), `"next_cursor":null`) {
+		t.Errorf("no null next_cursor on the last page: %s", rec.Body)
+	}
+
+	// Pages.
+	var names []string
+	path := "/api/v1/series?probe=system&limit=2"
+	for pages := 0; ; pages++ {
+		rec = get(t, h, path)
+		wantStatus(t, rec, 200)
+		body.NextCursor = nil
+		decode(t, rec, &body)
+		if len(body.Series) > 2 || pages > 2 {
+			t.Fatalf("page %d: %d series", pages, len(body.Series))
+		}
+		for _, s := range body.Series {
+			names = append(names, s.Probe+" "+s.Name)
+		}
+		if body.NextCursor == nil {
+			break
+		}
+		path = "/api/v1/series?probe=system&limit=2&cursor=" + url.QueryEscape(*body.NextCursor)
+	}
+	if len(names) != 3 || names[2] != "system system.disk.used_percent" {
+		t.Errorf("pages held %q", names)
+	}
+	rec = get(t, h, "/api/v1/series?name=system.cpu.percent")
+	decode(t, rec, &body)
+	if len(body.Series) != 1 {
+		t.Errorf("by name: %+v", body.Series)
+	}
+
+	for query, param := range map[string]string{
+		"limit=0":                             "limit",
+		"limit=10001":                         "limit",
+		"limit=x":                             "limit",
+		"cursor=nope":                         "cursor",
+		"name=" + url.QueryEscape(`a{b="c"}`): "name",
+		"name=" + url.QueryEscape("a b"):      "name",
+	} {
+		rec := get(t, h, "/api/v1/series?"+query)
+		wantStatus(t, rec, http.StatusBadRequest)
+		var e errorJSON
+		decode(t, rec, &e)
+		if e.Param != param {
+			t.Errorf("%s: param %q, want %q (%s)", query, e.Param, param, e.Error)
+		}
+	}
+}
+
+// A store that is not writing is in the status, as a crit alert.
+func TestStatusStoreNotWriting(t *testing.T) {
+	f := newFake()
+	f.storeH = store.Health{Writable: false, Error: "disk nearly full: 3.0 MiB free in /var/lib/barbossa/store", FreeBytes: 3 << 20, MinFreeBytes: 256 << 20, Dropped: 12}
+	rec := get(t, newTestServer(t, f, ""), "/api/v1/status")
+	wantStatus(t, rec, 200)
+	var body struct {
+		Status string
+		Store  store.Health
+		Alerts []struct{ Kind, Severity, Message string }
+	}
+	decode(t, rec, &body)
+	if body.Status != "crit" || body.Store.Writable || body.Store.Dropped != 12 || body.Store.Error != f.storeH.Error {
+		t.Errorf("status %q, store %+v", body.Status, body.Store)
+	}
+	found := false
+	for _, a := range body.Alerts {
+		if a.Kind == "store" && a.Severity == "crit" && strings.Contains(a.Message, "disk nearly full") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no store alert in %+v", body.Alerts)
+	}
+}
+
+// At most maxHeavy history requests run at once; one more waits for a slot
+// and, after heavyWait, gets a 503 with Retry-After. The fake clock of
+// synctest runs the wait.
+func TestHeavyRequestsAreBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		f.block = make(chan struct{})
+		h := newTestServer(t, f, "")
+		done := make(chan int, maxHeavy+1)
+		for range maxHeavy {
+			go func() { done <- get(t, h, "/api/v1/query?series=system.cpu.percent").Code }()
+		}
+		synctest.Wait() // all four are inside QueryEach, blocked
+		start := time.Now()
+		rec := get(t, h, "/api/v1/series")
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "5" || time.Since(start) != heavyWait {
+			t.Errorf("fifth request: %d after %s, Retry-After %q; want 503 after %s", rec.Code, time.Since(start), rec.Header().Get("Retry-After"), heavyWait)
+		}
+		close(f.block)
+		for range maxHeavy {
+			if code := <-done; code != 200 {
+				t.Errorf("a blocked query ended with %d", code)
+			}
+		}
+		if rec := get(t, h, "/api/v1/series"); rec.Code != 200 {
+			t.Errorf("after the slots freed: %d", rec.Code)
+		}
+	})
 }
 
 func TestEvents(t *testing.T) {

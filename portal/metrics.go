@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/barbossa-agent/barbossa/core/limits"
 	"github.com/barbossa-agent/barbossa/core/scheduler"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
@@ -28,6 +29,8 @@ var (
 	descLastRun   = ownDesc("barbossa_probe_last_run_timestamp_seconds", "Start of the probe's last completed run, unix seconds; 0 if it never ran.", probeLabels)
 	descLastOK    = ownDesc("barbossa_probe_last_success_timestamp_seconds", "Start of the probe's last successful run, unix seconds; 0 if none.", probeLabels)
 	descConsec    = ownDesc("barbossa_probe_consecutive_failures", "Failed runs since the last success.", probeLabels)
+	descDropped   = ownDesc("barbossa_probe_dropped_total", "Metrics and entities of the probe's reports the agent did not keep (a limit), and store writes it lost (a full queue or disk, a refused write), by reason.", []string{"probe", "reason"})
+	descSeries    = ownDesc("barbossa_probe_series", "Series the probe has active, against its max_series.", probeLabels)
 	descEntity    = ownDesc("barbossa_entity_healthy", "1 when an entity's health is ok, else 0.", []string{"probe", "kind", "id", "name"})
 	descBuildInfo = ownDesc("barbossa_build_info", "Always 1; labels carry the agent version.", []string{"version"})
 )
@@ -124,7 +127,7 @@ func unixSeconds(h scheduler.Health, last bool) float64 {
 // buildMetrics turns health and reports into constant metrics. Pure, so the
 // label handling is tested without a server.
 func buildMetrics(host Host, health []scheduler.Health, reports []probeReport) []prometheus.Metric {
-	out := make([]prometheus.Metric, 0, 10*len(health)+1)
+	out := make([]prometheus.Metric, 0, 12*len(health)+1)
 	add := func(d *prometheus.Desc, t prometheus.ValueType, v float64, lv ...string) {
 		if m, err := prometheus.NewConstMetric(d, t, v, lv...); err == nil {
 			out = append(out, m)
@@ -147,6 +150,10 @@ func buildMetrics(host Host, health []scheduler.Health, reports []probeReport) [
 		add(descLastRun, prometheus.GaugeValue, unixSeconds(h, true), p)
 		add(descLastOK, prometheus.GaugeValue, unixSeconds(h, false), p)
 		add(descConsec, prometheus.GaugeValue, float64(h.ConsecutiveFailures), p)
+		add(descSeries, prometheus.GaugeValue, float64(h.Series), p)
+		for reason, n := range h.Dropped {
+			add(descDropped, prometheus.CounterValue, float64(n), p, validUTF8(reason))
+		}
 	}
 
 	seenEntity := map[string]bool{}
@@ -281,14 +288,15 @@ func metricName(s string) string {
 
 // labelName is metricName without ':' (not allowed in label names), without
 // the "__" prefix Prometheus reserves, and with "probe" renamed to
-// "exported_probe", since probe is the label naming the probe.
+// "exported_probe", since probe is the label naming the probe (the agent's
+// limits rename it before the store already; this covers the rest).
 func labelName(s string) string {
 	n := strings.ReplaceAll(metricName(s), ":", "_")
 	for strings.HasPrefix(n, "__") {
 		n = n[1:]
 	}
-	if n == "probe" {
-		return "exported_probe"
+	if n == limits.ProbeLabel {
+		return limits.ExportedProbe
 	}
 	return n
 }

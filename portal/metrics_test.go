@@ -84,6 +84,7 @@ func TestMetricsProbeHealth(t *testing.T) {
 		{"barbossa_probe_last_run_timestamp_seconds", "system", dto.MetricType_GAUGE, float64(t0.Unix())},
 		{"barbossa_probe_last_run_timestamp_seconds", "fresh", dto.MetricType_GAUGE, 0},
 		{"barbossa_probe_consecutive_failures", "tmux", dto.MetricType_GAUGE, 3},
+		{"barbossa_probe_series", "system", dto.MetricType_GAUGE, 110},
 	}
 	for _, tt := range tests {
 		f := fams[tt.name]
@@ -98,6 +99,14 @@ func TestMetricsProbeHealth(t *testing.T) {
 		if !ok || got != tt.want {
 			t.Errorf("%s{probe=%q} = %v (found %v), want %v", tt.name, tt.probe, got, ok, tt.want)
 		}
+	}
+	for reason, want := range map[string]float64{"max_series": 1200, "disk_full": 3} {
+		if v, ok := value(t, fams, "barbossa_probe_dropped_total", map[string]string{"probe": "system", "reason": reason}); !ok || v != want {
+			t.Errorf("dropped{reason=%q} = %v (found %v), want %v", reason, v, ok, want)
+		}
+	}
+	if f := fams["barbossa_probe_dropped_total"]; f == nil || f.GetType() != dto.MetricType_COUNTER {
+		t.Errorf("barbossa_probe_dropped_total: %v", f)
 	}
 	if v, ok := value(t, fams, "barbossa_entity_healthy", map[string]string{"probe": "docker", "name": "db"}); !ok || v != 0 {
 		t.Errorf("entity db healthy = %v, %v", v, ok)

@@ -41,8 +41,13 @@ type Source interface {
 	Changed() <-chan struct{}
 	Health() []scheduler.Health
 	Latest(probe string) (store.Record, bool, error)
-	Query(q store.Query) ([]store.Series, error)
-	SeriesList() ([]store.SeriesInfo, error)
+	// QueryEach hands the series q matches to fn one at a time; more than
+	// q.MaxSeries is an error wrapping store.ErrTooManySeries, before any.
+	QueryEach(q store.Query, fn func(store.Series) error) error
+	// SeriesList lists stored series a page at a time (store.SeriesList).
+	SeriesList(m store.Match, cursor string, limit int) ([]store.SeriesInfo, string, error)
+	// StoreHealth says whether the store is writing.
+	StoreHealth() store.Health
 	Events(since time.Time, limit int) ([]store.Event, error)
 	Host() Host
 	// DropInProblems lists the drop-ins of the probes folder the agent
@@ -132,6 +137,8 @@ type Server struct {
 	streams   streamCount
 	closing   chan struct{}
 	closeOnce sync.Once
+
+	heavySlots chan struct{} // one token per history request in flight (heavy.go)
 }
 
 // New builds a server. It does not listen until Listen or ListenAndServe.
@@ -139,7 +146,7 @@ func New(cfg Config, src Source, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, src: src, log: logger, etagTag: randomTag(), closing: make(chan struct{})}
+	s := &Server{cfg: cfg, src: src, log: logger, etagTag: randomTag(), closing: make(chan struct{}), heavySlots: make(chan struct{}, maxHeavy)}
 	s.cache.init(s)
 	if cfg.Token != "" {
 		s.auth = newAuthState(cfg.Token, cfg.TLSCert != "" && cfg.TLSKey != "")

@@ -41,6 +41,9 @@ func optTime(t time.Time) *time.Time {
 }
 
 func newHealthView(h scheduler.Health) healthView {
+	if h.Dropped == nil {
+		h.Dropped = map[string]uint64{}
+	}
 	return healthView{Health: h, LastRun: optTime(h.LastRun), LastSuccess: optTime(h.LastSuccess), NextRun: optTime(h.NextRun)}
 }
 
@@ -102,9 +105,10 @@ type entityView struct {
 
 // alert is one thing that needs a look: a probe that is not ok, a report
 // whose status is warn or crit, an entity whose health is warn or crit, or
-// an [[alert]] rule's alert that fires (not silenced).
+// an [[alert]] rule's alert that fires (not silenced), or a store that is
+// not writing.
 type alert struct {
-	Kind     string `json:"kind"` // probe | report | entity | rule | dropin
+	Kind     string `json:"kind"` // probe | report | entity | rule | dropin | store
 	Severity string `json:"severity"`
 	Probe    string `json:"probe"`
 	Entity   string `json:"entity,omitempty"` // kind/id of the entity
@@ -129,6 +133,7 @@ type statusBody struct {
 	Version     uint64         `json:"version"`
 	GeneratedAt time.Time      `json:"generated_at"`
 	Host        Host           `json:"host"`
+	Store       store.Health   `json:"store"`
 	Summary     summary        `json:"summary"`
 	Probes      []probeSummary `json:"probes"`
 	Entities    []entityView   `json:"entities"`
@@ -245,6 +250,7 @@ func (sn *snapshot) status() statusBody {
 		Version:     sn.version,
 		GeneratedAt: sn.at,
 		Host:        sn.host,
+		Store:       sn.store,
 		Probes:      make([]probeSummary, len(sn.health)),
 		Entities:    []entityView{},
 		Alerts:      []alert{},
@@ -311,6 +317,11 @@ func (sn *snapshot) status() statusBody {
 			b.Alerts = append(b.Alerts, alert{Kind: "rule", Severity: string(sev), Probe: al.Labels["probe"],
 				Name: al.Rule, State: al.State, Message: al.Summary()})
 		}
+	}
+	if !sn.store.Writable {
+		// History is being lost: as bad as anything a probe reports.
+		worst(sdk.StatusCrit)
+		b.Alerts = append(b.Alerts, alert{Kind: "store", Severity: string(sdk.StatusCrit), State: "not writing", Message: sn.store.Error})
 	}
 	// Worst first, so a client showing the top few shows what matters.
 	sort.SliceStable(b.Alerts, func(i, j int) bool {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/barbossa-agent/barbossa/core/alert"
 	"github.com/barbossa-agent/barbossa/core/config"
+	"github.com/barbossa-agent/barbossa/core/limits"
 	"github.com/barbossa-agent/barbossa/core/scheduler"
 	"github.com/barbossa-agent/barbossa/core/store"
 	"github.com/barbossa-agent/barbossa/internal/abi"
@@ -63,6 +64,7 @@ type Agent struct {
 	mu     sync.RWMutex
 	probes map[string]config.Probe
 	latest map[string]store.Record
+	guards map[string]*limits.Guard // each probe's limits, applied before the store
 	// collectors is only touched by New, Run's shutdown and probe reloads,
 	// which the agent serialises: Run waits for the drop-in watcher (the
 	// only goroutine reloading) to return before it closes collectors.
@@ -97,6 +99,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*Agent, error
 		started: time.Now(),
 		probes:  map[string]config.Probe{},
 		latest:  map[string]store.Record{},
+		guards:  map[string]*limits.Guard{},
 
 		staleWake: make(chan struct{}, 1),
 
@@ -114,6 +117,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*Agent, error
 		Retention:     cfg.Store.Retention.Duration,
 		BatchSize:     cfg.Store.BatchSize,
 		FlushInterval: cfg.Store.FlushInterval.Duration,
+		MinFree:       uint64(cfg.Store.MinFree),
 		Logger:        logger,
 	})
 	if err != nil {
@@ -179,6 +183,19 @@ func (a *Agent) selfMetrics() []prometheus.Collector {
 			Name: "barbossa_probes",
 			Help: "Probes the agent runs, drop-ins included.",
 		}, func() float64 { return float64(len(a.sched.Health())) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "barbossa_store_writable",
+			Help: "1 while the store writes; 0 while it does not, for lack of free space (see /api/v1/status).",
+		}, func() float64 {
+			if a.store.Health().Writable {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "barbossa_store_free_bytes",
+			Help: "Free space on the store's filesystem at the store's last look, its own reserve included.",
+		}, func() float64 { return float64(a.store.Health().FreeBytes) }),
 	}
 }
 
@@ -222,6 +239,7 @@ func (a *Agent) schedule(p config.Probe, c scheduler.Collector) error {
 	a.collectors[p.Name] = job.Collector
 	a.mu.Lock()
 	a.probes[p.Name] = p
+	a.guards[p.Name] = limits.New(p.Limits.Or(a.cfg.Limits).Config())
 	a.mu.Unlock()
 	a.wakeStalenessWatcher()
 	if rec, ok, err := a.store.Latest(p.Name); err == nil && ok {
@@ -254,11 +272,14 @@ func (a *Agent) closeCollector(name string, c scheduler.Collector) {
 	}
 }
 
-// record is the scheduler's OnResult: it keeps the latest report in memory
-// for the portal and hands the run to the store's batching writer.
+// record is the scheduler's OnResult: it applies the probe's limits to the
+// report, keeps what passes in memory for the portal and hands it to the
+// store's batching writer. What is over a limit is dropped here, counted
+// against the probe (its health, /metrics) and logged once per reason.
 func (a *Agent) record(res scheduler.Result) {
 	a.mu.RLock()
 	p := a.probes[res.Probe]
+	guard := a.guards[res.Probe]
 	a.mu.RUnlock()
 	rec := store.Record{
 		Probe:      res.Probe,
@@ -274,9 +295,39 @@ func (a *Agent) record(res scheduler.Result) {
 		a.alerts.Kick()
 		return
 	}
+	if guard == nil {
+		return // removed while this run was finishing
+	}
+	var dropped map[string]uint64
+	rec.Report, dropped = guard.Apply(res.Start, res.Report)
+	if dropped != nil {
+		a.logDropped(res.Probe, guard, dropped)
+	}
 	a.store.Put(rec)
 	a.setLatest(rec)
 	a.alerts.Kick()
+}
+
+// logDropped logs the first time each reason drops something of a probe's
+// reports; the counts go on in its health and in /metrics.
+func (a *Agent) logDropped(probe string, g *limits.Guard, dropped map[string]uint64) {
+	totals := g.Dropped()
+	c := g.Config()
+	max := map[string]any{
+		limits.ReasonMetrics: c.Metrics, limits.ReasonEntities: c.Entities, limits.ReasonNameBytes: c.NameBytes,
+		limits.ReasonLabels: c.Labels, limits.ReasonLabelNameBytes: c.LabelNameBytes,
+		limits.ReasonLabelValueBytes: c.LabelValueBytes, limits.ReasonSeries: c.Series,
+	}
+	for reason, n := range dropped {
+		if totals[reason] != n {
+			continue // not the first time
+		}
+		args := []any{"probe", probe, "reason", reason, "dropped", n}
+		if v, ok := max[reason]; ok {
+			args = append(args, "limit", v)
+		}
+		a.log.Warn("probe report over its limits: the excess is dropped (counted in the probe's health, logged once)", args...)
+	}
 }
 
 func (a *Agent) setLatest(rec store.Record) {
@@ -371,7 +422,8 @@ func (a *Agent) closeAll() error {
 
 // watchStaleness moves the change counter when a probe's health state or the
 // freshness of its report flips without a new result (a probe going stale),
-// so cached responses follow. It sleeps until the next moment such a flip
+// or the store stopped or resumed writing (seen when it wakes), so cached
+// responses follow. It sleeps until the next moment such a flip
 // can happen, or until a report or a probe arrives (staleWake): an idle
 // agent's probes go stale seconds apart at most once per run, so polling
 // every second would be ~all wake-ups for nothing.
@@ -391,6 +443,7 @@ func (a *Agent) watchStaleness(ctx context.Context) {
 			_, fresh, _ := a.Latest(h.Name)
 			fmt.Fprintf(&sig, "%s=%s/%t;", h.Name, h.State, fresh)
 		}
+		fmt.Fprintf(&sig, "store=%t", a.store.Health().Writable)
 		if sig.String() != last {
 			last = sig.String()
 			a.changes.Bump()

@@ -21,8 +21,28 @@ func (a *Agent) Version() uint64 { return a.changes.Version() }
 // Changed is closed at the next change.
 func (a *Agent) Changed() <-chan struct{} { return a.changes.Changed() }
 
-// Health is every probe's scheduler health.
-func (a *Agent) Health() []scheduler.Health { return a.sched.Health() }
+// Health is every probe's scheduler health, with what the agent dropped of
+// its reports (its limits, the store) and its active series.
+func (a *Agent) Health() []scheduler.Health {
+	hs := a.sched.Health()
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	for i := range hs {
+		h := &hs[i]
+		h.Dropped = map[string]uint64{}
+		if g := a.guards[h.Name]; g != nil {
+			h.Dropped = g.Dropped()
+			h.Series = g.Series()
+		}
+		for reason, n := range a.store.Drops(h.Name) {
+			h.Dropped[reason] += n
+		}
+	}
+	return hs
+}
+
+// StoreHealth says whether the store is writing.
+func (a *Agent) StoreHealth() store.Health { return a.store.Health() }
 
 // Latest is a probe's last good report, unless it is older than the probe's
 // stale_after: a silent probe shows as stale, never as fresh old data.
@@ -40,11 +60,15 @@ func (a *Agent) Latest(probe string) (store.Record, bool, error) {
 	return rec, true, nil
 }
 
-// Query reads history from the store.
-func (a *Agent) Query(q store.Query) ([]store.Series, error) { return a.store.Query(q) }
+// QueryEach reads history from the store, one series at a time.
+func (a *Agent) QueryEach(q store.Query, fn func(store.Series) error) error {
+	return a.store.QueryEach(q, fn)
+}
 
-// SeriesList lists every stored series.
-func (a *Agent) SeriesList() ([]store.SeriesInfo, error) { return a.store.SeriesList() }
+// SeriesList lists stored series, a page at a time.
+func (a *Agent) SeriesList(m store.Match, cursor string, limit int) ([]store.SeriesInfo, string, error) {
+	return a.store.SeriesList(m, cursor, limit)
+}
 
 // Events lists entity state changes and audited actions, newest first.
 func (a *Agent) Events(since time.Time, limit int) ([]store.Event, error) {

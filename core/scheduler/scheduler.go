@@ -135,6 +135,11 @@ type Health struct {
 	ConsecutiveFailures int    `json:"consecutive_failures"`
 	IntervalMS          int64  `json:"interval_ms"`
 	TimeoutMS           int64  `json:"timeout_ms"`
+	// Dropped and Series are filled by the agent, not the scheduler: what
+	// it did not keep of the probe's reports, by reason (a limit, or the
+	// store), and how many series the probe has active.
+	Dropped map[string]uint64 `json:"dropped"`
+	Series  int               `json:"series"`
 }
 
 // Options configure a Scheduler.

@@ -827,13 +827,13 @@ func TestDeniedAndJSON(t *testing.T) {
 	}
 	for _, k := range []string{"name", "runtime", "source", "state", "last_run", "last_success", "next_run",
 		"duration_ms", "last_error", "runs", "failures", "timeouts", "skipped", "denied",
-		"consecutive_failures", "interval_ms", "timeout_ms"} {
+		"consecutive_failures", "interval_ms", "timeout_ms", "dropped", "series"} {
 		if _, found := m[k]; !found {
 			t.Errorf("JSON lacks %q: %s", k, b)
 		}
 	}
-	if len(m) != 17 {
-		t.Errorf("JSON has %d keys; want 17: %s", len(m), b)
+	if len(m) != 19 {
+		t.Errorf("JSON has %d keys; want 19: %s", len(m), b)
 	}
 }
 

@@ -40,6 +40,9 @@ func (w *writer) compacting() bool { return w.db.Opts().NumCompactors > 0 }
 
 // compact opens or closes a compaction window as the levels require.
 func (w *writer) compact() {
+	if w.s.space.mode() != modeWritable {
+		return // a store that stopped writing is open read-only, or in memory
+	}
 	need := needsCompaction(w.db.Levels())
 	switch open := w.compacting(); {
 	case need && !open:
@@ -62,20 +65,11 @@ func needsCompaction(levels []badger.LevelInfo) bool {
 
 // reopen closes the database and opens it again with n compactors. It runs
 // on the writer's goroutine between commits; readers wait for it (tens of
-// milliseconds). While it waits for readers to finish it keeps taking ops
-// off the queue, so a Put or Flush holding the store's read lock on a full
-// queue cannot deadlock with it.
+// milliseconds).
 func (w *writer) reopen(n int) {
 	s := w.s
-	for !s.mu.TryLock() {
-		select {
-		case o, ok := <-s.queue:
-			if !ok {
-				return // closing: Close takes it from here
-			}
-			w.handle(o)
-		case <-time.After(time.Millisecond):
-		}
+	if !w.lockStore() {
+		return // closing: Close takes it from here
 	}
 	defer s.mu.Unlock()
 	if s.closed {
@@ -99,6 +93,27 @@ func (w *writer) reopen(n int) {
 	s.compactors = db.Opts().NumCompactors
 	s.windows.Add(1)
 	s.log.Debug("compaction window "+map[bool]string{true: "opened", false: "closed"}[n > 0], "compactors", n, "took", time.Since(start))
+}
+
+// lockStore takes the store's lock for a reopen, on the writer's
+// goroutine. While it waits for readers to finish it keeps taking ops off
+// the queue, so a Put or Flush holding the store's read lock on a full
+// queue cannot deadlock with it; they are kept in w.held, in order, and
+// handled once the commit or reopen in progress is done (a flush handled
+// inside a commit would commit within it). It reports false when the
+// store is closing.
+func (w *writer) lockStore() bool {
+	for !w.s.mu.TryLock() {
+		select {
+		case o, ok := <-w.s.queue:
+			if !ok {
+				return false
+			}
+			w.held = append(w.held, o)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return true
 }
 
 // compactingNow reports whether a compaction window is open.

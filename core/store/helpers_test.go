@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,9 @@ func openTest(t testing.TB, dir string, o Options) *Store {
 		dir = t.TempDir()
 	}
 	o.Dir = dir
+	if o.MinFree == 0 {
+		o.MinFree = 16 << 20 // a 4 MiB reserve: tests make many stores
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
@@ -50,4 +55,22 @@ func record(probe string, at time.Time, metrics ...sdk.Metric) Record {
 
 func gauge(name string, v float64, labels map[string]string) sdk.Metric {
 	return sdk.Metric{Name: name, Value: v, Labels: labels}
+}
+
+// syncBuffer is a log sink the writer goroutine and the test share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

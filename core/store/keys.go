@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"hash/fnv"
 	"math"
@@ -14,7 +15,8 @@ const (
 	prefixSample byte = 's' // s | series id (8) | unix ms (8)      -> float64 (8)
 	prefixMinute byte = 'm' // m | series id (8) | bucket ms (8)    -> aggregate (32)
 	prefixHour   byte = 'h' // h | series id (8) | bucket ms (8)    -> aggregate (32)
-	prefixIndex  byte = 'i' // i | name | 0x00 | series id (8)      -> labels JSON
+	prefixIndex  byte = 'j' // j | name | 0x00 | probe | 0x00 | series id (8) -> labels JSON
+	prefixOldIdx byte = 'i' // i | name | 0x00 | series id (8): format 1's index, migrated at open
 	prefixLatest byte = 'l' // l | probe                            -> Record JSON
 	prefixEvent  byte = 'e' // e | unix ns (8) | seq (4)            -> Event JSON
 	prefixEntity byte = 'x' // x | probe                            -> entity states JSON
@@ -24,19 +26,25 @@ const (
 // hwmKey holds the newest sample time ever rolled up (8 bytes, unix ms).
 var hwmKey = []byte{prefixMeta, 'h', 'w', 'm'}
 
+// formatKey holds the store's format version (8 bytes); see format.go.
+var formatKey = []byte{prefixMeta, 'f', 'm', 't'}
+
 const seriesKeyLen = 1 + 8 + 8
 
-// seriesID is a compact, stable id for a series: FNV-1a 64 of the name and
-// the labels sorted by key. Sorting makes the id independent of map order;
-// every string is length-prefixed, so no name, label or value can be read
-// as another split ({a="bc"} and {ab="c"} differ).
-func seriesID(name string, labels map[string]string) uint64 {
+// seriesID is a compact, stable id for a series: FNV-1a 64 of the probe
+// that reports it, the name and the labels sorted by key. Sorting makes the
+// id independent of map order; every string is length-prefixed, so no
+// probe, name, label or value can be read as another split ({a="bc"} and
+// {ab="c"} differ). Two probes reporting the same name and labels have two
+// series.
+func seriesID(probe, name string, labels map[string]string) uint64 {
 	h := fnv.New64a()
 	var buf [binary.MaxVarintLen64]byte
 	write := func(s string) {
 		_, _ = h.Write(buf[:binary.PutUvarint(buf[:], uint64(len(s)))])
 		_, _ = h.Write([]byte(s))
 	}
+	write(probe)
 	write(name)
 	if len(labels) > 0 {
 		keys := make([]string, 0, len(labels))
@@ -88,29 +96,48 @@ func parseSeriesKey(k []byte) (id uint64, t int64, ok bool) {
 	return binary.BigEndian.Uint64(k[1:9]), int64(binary.BigEndian.Uint64(k[9:])), true
 }
 
-// indexKey is i | name | 0x00 | id: all series of one name share the prefix
-// indexNamePrefix(name), so a query by name scans only its own series.
-func indexKey(name string, id uint64) []byte {
-	k := make([]byte, 0, 1+len(name)+1+8)
+// indexKey is j | name | 0x00 | probe | 0x00 | id: all series of one name
+// share a prefix, and within it all of one probe, so a query by name (and
+// probe) scans only its own series. Neither a name nor a probe holds a NUL
+// (names are checked when written, probe names by the config).
+func indexKey(name, probe string, id uint64) []byte {
+	k := make([]byte, 0, 1+len(name)+1+len(probe)+1+8)
 	k = append(k, prefixIndex)
 	k = append(k, name...)
+	k = append(k, 0)
+	k = append(k, probe...)
 	k = append(k, 0)
 	return binary.BigEndian.AppendUint64(k, id)
 }
 
-func indexNamePrefix(name string) []byte {
-	k := make([]byte, 0, 1+len(name)+1)
-	k = append(k, prefixIndex)
-	k = append(k, name...)
-	return append(k, 0)
+// indexPrefix is the prefix of the index keys m can match: those of its
+// name, and of its probe too when it names both; every key when it names
+// no series.
+func indexPrefix(m Match) []byte {
+	k := []byte{prefixIndex}
+	if m.Name == "" {
+		return k
+	}
+	k = append(k, m.Name...)
+	k = append(k, 0)
+	if m.Probe != "" {
+		k = append(k, m.Probe...)
+		k = append(k, 0)
+	}
+	return k
 }
 
-// parseIndexKey returns the series name and id of an index key.
-func parseIndexKey(k []byte) (name string, id uint64, ok bool) {
-	if len(k) < 1+1+8 || k[0] != prefixIndex || k[len(k)-9] != 0 {
-		return "", 0, false
+// parseIndexKey returns the series name, probe and id of an index key.
+func parseIndexKey(k []byte) (name, probe string, id uint64, ok bool) {
+	if len(k) < 1+1+1+8 || k[0] != prefixIndex || k[len(k)-9] != 0 {
+		return "", "", 0, false
 	}
-	return string(k[1 : len(k)-9]), binary.BigEndian.Uint64(k[len(k)-8:]), true
+	rest := k[1 : len(k)-9]
+	i := bytes.IndexByte(rest, 0)
+	if i < 1 {
+		return "", "", 0, false
+	}
+	return string(rest[:i]), string(rest[i+1:]), binary.BigEndian.Uint64(k[len(k)-8:]), true
 }
 
 func latestKey(probe string) []byte { return append([]byte{prefixLatest}, probe...) }

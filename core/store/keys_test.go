@@ -7,7 +7,7 @@ import (
 )
 
 func TestSeriesID(t *testing.T) {
-	base := seriesID("system.disk.used_percent", map[string]string{"mount": "/", "device": "sda1"})
+	base := seriesID("system", "system.disk.used_percent", map[string]string{"mount": "/", "device": "sda1"})
 	tests := []struct {
 		name   string
 		metric string
@@ -19,21 +19,27 @@ func TestSeriesID(t *testing.T) {
 		{"label subset", "system.disk.used_percent", map[string]string{"mount": "/"}, false},
 		{"other name", "system.disk.free_bytes", map[string]string{"mount": "/", "device": "sda1"}, false},
 	}
+	if seriesID("evil", "system.disk.used_percent", map[string]string{"mount": "/", "device": "sda1"}) == base {
+		t.Error("another probe's series of the same name and labels has the same id")
+	}
+	if seriesID("ab", "c", nil) == seriesID("a", "bc", nil) {
+		t.Error("probe and name must not be able to trade bytes")
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := seriesID(tt.metric, tt.labels) == base
+			got := seriesID("system", tt.metric, tt.labels) == base
 			if got != tt.same {
 				t.Errorf("seriesID equal to base = %v, want %v", got, tt.same)
 			}
 		})
 	}
-	if seriesID("m", nil) != seriesID("m", map[string]string{}) {
+	if seriesID("p", "m", nil) != seriesID("p", "m", map[string]string{}) {
 		t.Error("nil and empty labels must give the same id")
 	}
-	if seriesID("m", map[string]string{"a": "bc"}) == seriesID("m", map[string]string{"ab": "c"}) {
+	if seriesID("p", "m", map[string]string{"a": "bc"}) == seriesID("p", "m", map[string]string{"ab": "c"}) {
 		t.Error(`{a="bc"} and {ab="c"} must differ`)
 	}
-	if seriesID("m", map[string]string{"a": "1", "b": "2"}) == seriesID("m", map[string]string{"a": "1\xffb\x002"}) {
+	if seriesID("p", "m", map[string]string{"a": "1", "b": "2"}) == seriesID("p", "m", map[string]string{"a": "1\xffb\x002"}) {
 		t.Error("a label value must not be able to forge a second label")
 	}
 }
@@ -80,19 +86,32 @@ func TestSeriesKeyOrderIsTimeOrder(t *testing.T) {
 }
 
 func TestIndexKey(t *testing.T) {
-	for _, name := range []string{"system.load.1", "x", "a.b.c_bytes"} {
-		k := indexKey(name, 0xdeadbeef)
-		if !bytes.HasPrefix(k, indexNamePrefix(name)) {
-			t.Errorf("%s: key %q lacks its name prefix", name, k)
+	for _, tt := range []struct{ name, probe string }{{"system.load.1", "system"}, {"x", "p"}, {"a.b.c_bytes", ""}} {
+		k := indexKey(tt.name, tt.probe, 0xdeadbeef)
+		if !bytes.HasPrefix(k, indexPrefix(Match{Name: tt.name})) || !bytes.HasPrefix(k, indexPrefix(Match{Name: tt.name, Probe: tt.probe})) {
+			t.Errorf("%s: key %q lacks its name and probe prefixes", tt.name, k)
 		}
-		n, id, ok := parseIndexKey(k)
-		if !ok || n != name || id != 0xdeadbeef {
-			t.Errorf("parse(%q) = %q, %x, %v", k, n, id, ok)
+		n, p, id, ok := parseIndexKey(k)
+		if !ok || n != tt.name || p != tt.probe || id != 0xdeadbeef {
+			t.Errorf("parse(%q) = %q, %q, %x, %v", k, n, p, id, ok)
 		}
 	}
-	// "system.load.1" must not be found when scanning for "system.load".
-	if bytes.HasPrefix(indexKey("system.load.1", 1), indexNamePrefix("system.load")) {
+	// "system.load.1" must not be found when scanning for "system.load",
+	// nor probe "systemd"'s series when scanning for probe "system".
+	if bytes.HasPrefix(indexKey("system.load.1", "system", 1), indexPrefix(Match{Name: "system.load"})) {
 		t.Error("a name prefix matches a longer name")
+	}
+	if bytes.HasPrefix(indexKey("x", "systemd", 1), indexPrefix(Match{Name: "x", Probe: "system"})) {
+		t.Error("a probe prefix matches a longer probe")
+	}
+	// An id whose bytes hold NULs still parses.
+	if n, p, id, ok := parseIndexKey(indexKey("x", "p", 0x0000ff00000000ff)); !ok || n != "x" || p != "p" || id != 0x0000ff00000000ff {
+		t.Errorf("id with NUL bytes: %q %q %x %v", n, p, id, ok)
+	}
+	for _, bad := range [][]byte{nil, {prefixIndex}, []byte("jx\x00"), append([]byte("j\x00p\x00"), make([]byte, 8)...)} {
+		if _, _, _, ok := parseIndexKey(bad); ok {
+			t.Errorf("parseIndexKey(%q) accepted", bad)
+		}
 	}
 }
 

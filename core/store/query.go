@@ -49,140 +49,247 @@ func (p *Point) UnmarshalJSON(b []byte) error {
 
 // Series is the answer for one series of a query.
 type Series struct {
+	Probe  string            `json:"probe"`
 	Name   string            `json:"name"`
 	Labels map[string]string `json:"labels"`
 	Points []Point           `json:"points"`
 }
 
-// Query asks for the series named Name whose labels include Labels, between
-// From and To (both inclusive; zero From means everything kept, zero To
-// means now). Step 0 returns raw samples; a Step averages the points of each
-// Step-wide bucket (aligned to the unix epoch) into one point at the
-// bucket's start.
+// Match selects series. A series belongs to the probe that reported it:
+// two probes reporting the same name and labels have two series, which
+// no match merges.
+type Match struct {
+	Name   string            // "" matches every name
+	Probe  string            // "" matches every probe
+	Labels map[string]string // subset match; a label asked as "" also matches its absence
+}
+
+// Query asks for the series that Name, Probe and Labels match (as a Match
+// does) between From and To (both inclusive; zero From means everything
+// kept, zero To means now). Step 0 returns raw samples; a Step averages the
+// points of each Step-wide bucket (aligned to the unix epoch) into one point
+// at the bucket's start.
 type Query struct {
 	Name   string
-	Labels map[string]string // subset match; a label asked as "" also matches its absence
+	Probe  string
+	Labels map[string]string
 	From   time.Time
 	To     time.Time
 	Step   time.Duration
 	// Rate asks for the per-second rate of a counter instead of its values
 	// (rate.go).
 	Rate bool
+	// MaxSeries bounds the series the query may match (0: no bound). More
+	// is an error wrapping ErrTooManySeries, found before any point is read.
+	MaxSeries int
 }
 
-// SeriesInfo names one stored series.
+// ErrTooManySeries is wrapped by the error of a query that matches more
+// series than its MaxSeries.
+var ErrTooManySeries = errors.New("too many series match")
+
+// SeriesInfo names one stored series. Probe is "" for a series stored
+// before series carried their probe (format 1, see format.go).
 type SeriesInfo struct {
+	Probe  string            `json:"probe"`
 	Name   string            `json:"name"`
 	Labels map[string]string `json:"labels"`
+	id     uint64
 }
 
-// Query returns the matching series, sorted by name and labels. The source is
-// picked by Step: raw samples below a minute, minute rollups from 1m, hour
-// rollups from 1h. Rollup buckets that overlap [From, To] are included, so
-// with a rollup source the first point may lie up to one bucket before From.
-func (s *Store) Query(q Query) ([]Series, error) {
-	if q.Name == "" {
-		return nil, errors.New("store: query: series name is required")
-	}
+// window is a query's time range in unix ms and its step.
+type window struct{ from, to, step int64 }
+
+func (q Query) window() (window, error) {
 	if q.Step < 0 {
-		return nil, fmt.Errorf("store: query: negative step %s", q.Step)
+		return window{}, fmt.Errorf("negative step %s", q.Step)
 	}
 	to := q.To
 	if to.IsZero() {
 		to = time.Now()
 	}
-	from, toMs := q.From.UnixMilli(), to.UnixMilli()
+	w := window{from: q.From.UnixMilli(), to: to.UnixMilli(), step: q.Step.Milliseconds()}
 	if q.From.IsZero() {
-		from = 0
+		w.from = 0
 	}
-	if from > toMs {
-		return nil, fmt.Errorf("store: query: from %s is after to %s", q.From.Format(time.RFC3339), to.Format(time.RFC3339))
+	if w.from > w.to {
+		return w, fmt.Errorf("from %s is after to %s", q.From.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
-	step := q.Step.Milliseconds()
-
-	out := []Series{}
-	err := s.read(func(txn *badger.Txn) error {
-		infos, err := seriesOf(txn, indexNamePrefix(q.Name), q.Labels)
-		if err != nil {
-			return err
-		}
-		for _, si := range infos {
-			var pts []Point
-			switch {
-			case q.Rate:
-				pts, err = readRate(txn, si.id, from, toMs, q.Step)
-			case q.Step >= time.Hour:
-				pts, err = scanRollup(txn, hourLevel, si.id, from, toMs, step)
-			case q.Step >= time.Minute:
-				pts, err = scanRollup(txn, minuteLevel, si.id, from, toMs, step)
-			default:
-				pts, err = scanRaw(txn, si.id, from, toMs, step)
-			}
-			if err != nil {
-				return err
-			}
-			out = append(out, Series{Name: si.Name, Labels: si.Labels, Points: pts})
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: query %s: %w", q.Name, err)
-	}
-	return out, nil
+	return w, nil
 }
 
-// SeriesList returns every stored series, sorted by name and labels.
-func (s *Store) SeriesList() ([]SeriesInfo, error) {
-	var infos []indexedSeries
-	err := s.read(func(txn *badger.Txn) error {
-		var err error
-		infos, err = seriesOf(txn, []byte{prefixIndex}, nil)
+// Query returns the matching series, sorted by name, probe and labels. The
+// source is picked by Step: raw samples below a minute, minute rollups from
+// 1m, hour rollups from 1h. Rollup buckets that overlap [From, To] are
+// included, so with a rollup source the first point may lie up to one
+// bucket before From.
+func (s *Store) Query(q Query) ([]Series, error) {
+	out := []Series{}
+	err := s.QueryEach(q, func(sr Series) error {
+		out = append(out, sr)
+		return nil
+	})
+	return out, err
+}
+
+// QueryEach is Query handing one series at a time to fn, so a caller that
+// streams (an export) holds one series' points, not all of them. The index
+// is read first, in one transaction; each series' points are then read in a
+// transaction of their own, and fn is called outside any, so a slow fn
+// holds nothing of the store. An error from fn ends the query and is
+// returned as is.
+func (s *Store) QueryEach(q Query, fn func(Series) error) error {
+	w, err := q.window()
+	if err != nil {
+		return fmt.Errorf("store: query %s: %w", q.Name, err)
+	}
+	var infos []SeriesInfo
+	err = s.read(func(txn *badger.Txn) error {
+		infos, err = matchSeries(txn, Match{Name: q.Name, Probe: q.Probe, Labels: q.Labels}, q.MaxSeries)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: series list: %w", err)
+		return fmt.Errorf("store: query %s: %w", q.Name, err)
 	}
-	out := make([]SeriesInfo, len(infos))
-	for i, si := range infos {
-		out[i] = si.SeriesInfo
+	for _, si := range infos {
+		var pts []Point
+		err := s.read(func(txn *badger.Txn) error {
+			var err error
+			pts, err = readPoints(txn, si.id, w, q.Step, q.Rate)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: query %s: %w", si.Name, err)
+		}
+		if err := fn(Series{Probe: si.Probe, Name: si.Name, Labels: si.Labels, Points: pts}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readPoints reads one series over w from the source step picks, or its
+// per-second rate (rate.go).
+func readPoints(txn *badger.Txn, id uint64, w window, step time.Duration, rate bool) ([]Point, error) {
+	switch {
+	case rate:
+		return readRate(txn, id, w.from, w.to, step)
+	case step >= time.Hour:
+		return scanRollup(txn, hourLevel, id, w.from, w.to, w.step)
+	case step >= time.Minute:
+		return scanRollup(txn, minuteLevel, id, w.from, w.to, w.step)
+	}
+	return scanRaw(txn, id, w.from, w.to, w.step)
+}
+
+// matchSeries reads the index entries m matches, sorted by name, probe and
+// labels. More than max (when max > 0) is an error wrapping
+// ErrTooManySeries, found after reading at most max+1 entries.
+func matchSeries(txn *badger.Txn, m Match, max int) ([]SeriesInfo, error) {
+	type sortable struct {
+		SeriesInfo
+		key string
+	}
+	var found []sortable
+	over := false
+	err := scanIndex(txn, m, nil, func(_ []byte, si SeriesInfo) bool {
+		if max > 0 && len(found) == max {
+			over = true
+			return false
+		}
+		found = append(found, sortable{si, canonical(si)})
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if over {
+		return nil, fmt.Errorf("%w: more than %d", ErrTooManySeries, max)
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].key < found[j].key })
+	out := make([]SeriesInfo, len(found))
+	for i, f := range found {
+		out[i] = f.SeriesInfo
 	}
 	return out, nil
 }
 
-type indexedSeries struct {
-	SeriesInfo
-	id  uint64
-	key string // name and sorted labels, for a stable order
-}
-
-// seriesOf reads the index entries under prefix whose labels include want.
-func seriesOf(txn *badger.Txn, prefix []byte, want map[string]string) ([]indexedSeries, error) {
+// scanIndex calls fn with each index entry m matches, in key order (name,
+// probe, id), starting after the key after (nil: from the first), until fn
+// returns false.
+func scanIndex(txn *badger.Txn, m Match, after []byte, fn func(key []byte, si SeriesInfo) bool) error {
 	opts := badger.DefaultIteratorOptions
-	opts.Prefix = prefix
+	opts.Prefix = indexPrefix(m)
 	opts.PrefetchValues = false
 	it := txn.NewIterator(opts)
 	defer it.Close()
-	var out []indexedSeries
-	for it.Rewind(); it.Valid(); it.Next() {
+	if after != nil {
+		it.Seek(after)
+	} else {
+		it.Rewind()
+	}
+	for ; it.Valid(); it.Next() {
 		item := it.Item()
-		name, id, ok := parseIndexKey(item.Key())
-		if !ok {
+		k := item.Key()
+		if after != nil && bytes.Equal(k, after) {
+			continue
+		}
+		name, probe, id, ok := parseIndexKey(k)
+		if !ok || m.Name != "" && name != m.Name || m.Probe != "" && probe != m.Probe {
 			continue
 		}
 		var labels map[string]string
 		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &labels) }); err != nil {
-			return nil, fmt.Errorf("decode labels of %s: %w", name, err)
+			return fmt.Errorf("decode labels of %s: %w", name, err)
 		}
 		if labels == nil {
 			labels = map[string]string{}
 		}
-		if !matches(labels, want) {
+		if !matches(labels, m.Labels) {
 			continue
 		}
-		out = append(out, indexedSeries{SeriesInfo: SeriesInfo{Name: name, Labels: labels}, id: id, key: canonical(name, labels)})
+		if !fn(k, SeriesInfo{Probe: probe, Name: name, Labels: labels, id: id}) {
+			return nil
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
-	return out, nil
+	return nil
+}
+
+// SeriesList returns up to limit series that m matches (limit <= 0: 1000),
+// in a stable order (by name, then probe), from the first or after cursor,
+// and the cursor of the next page: "" when there is none. A cursor is
+// opaque; one that is malformed, or from a listing of another name or
+// probe, is an error wrapping ErrBadCursor. Memory is bounded by limit,
+// whatever the number of stored series.
+func (s *Store) SeriesList(m Match, cursor string, limit int) ([]SeriesInfo, string, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	after, err := decodeCursor(cursor, m)
+	if err != nil {
+		return nil, "", err
+	}
+	out := []SeriesInfo{}
+	var last []byte
+	more := false
+	err = s.read(func(txn *badger.Txn) error {
+		return scanIndex(txn, m, after, func(key []byte, si SeriesInfo) bool {
+			if len(out) == limit {
+				more = true
+				return false
+			}
+			out = append(out, si)
+			last = append(last[:0], key...)
+			return true
+		})
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("store: series list: %w", err)
+	}
+	if !more {
+		return out, "", nil
+	}
+	return out, encodeCursor(last), nil
 }
 
 // matches reports whether labels include every pair of want.
@@ -195,19 +302,22 @@ func matches(labels, want map[string]string) bool {
 	return true
 }
 
-func canonical(name string, labels map[string]string) string {
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
+// canonical is a series' sort key: name, probe and labels sorted by key.
+func canonical(si SeriesInfo) string {
+	keys := make([]string, 0, len(si.Labels))
+	for k := range si.Labels {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var b bytes.Buffer
-	b.WriteString(name)
+	b.WriteString(si.Name)
+	b.WriteByte(0)
+	b.WriteString(si.Probe)
 	for _, k := range keys {
 		b.WriteByte(0)
 		b.WriteString(k)
 		b.WriteByte(1)
-		b.WriteString(labels[k])
+		b.WriteString(si.Labels[k])
 	}
 	return b.String()
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -127,7 +129,6 @@ func TestQueryErrors(t *testing.T) {
 	s := openTest(t, "", Options{})
 	now := time.Now()
 	for _, q := range []Query{
-		{},
 		{Name: "x", Step: -time.Second},
 		{Name: "x", From: now, To: now.Add(-time.Hour)},
 	} {
@@ -186,18 +187,34 @@ func TestLabelFilteringAndSeriesList(t *testing.T) {
 		})
 	}
 
-	list, err := s.SeriesList()
-	if err != nil {
-		t.Fatal(err)
+	list, next, err := s.SeriesList(Match{}, "", 0)
+	if err != nil || next != "" {
+		t.Fatal(next, err)
 	}
-	want := []SeriesInfo{
-		{"system.disk", map[string]string{}},
-		{"system.disk.used_percent", map[string]string{"device": "sda1", "mount": "/"}},
-		{"system.disk.used_percent", map[string]string{"device": "sda1", "mount": "/boot"}},
-		{"system.disk.used_percent", map[string]string{"device": "sda2", "mount": "/home"}},
-		{"system.load.1", map[string]string{}},
+	want := []string{
+		"system system.disk {}",
+		"system system.disk.used_percent {device=sda1,mount=/boot}",
+		"system system.disk.used_percent {device=sda1,mount=/}",
+		"system system.disk.used_percent {device=sda2,mount=/home}",
+		"system system.load.1 {}",
 	}
-	if !reflect.DeepEqual(list, want) {
-		t.Errorf("SeriesList =\n%v\nwant\n%v", list, want)
+	if got := infoStrings(list); !reflect.DeepEqual(got, want) {
+		t.Errorf("SeriesList =\n%v\nwant\n%v", got, want)
 	}
+}
+
+// infoStrings writes series as "probe name {labels}", sorted: a listing's
+// order within one name and probe is stable but not by labels.
+func infoStrings(list []SeriesInfo) []string {
+	out := []string{}
+	for _, si := range list {
+		keys := make([]string, 0, len(si.Labels))
+		for k, v := range si.Labels {
+			keys = append(keys, k+"="+v)
+		}
+		sort.Strings(keys)
+		out = append(out, si.Probe+" "+si.Name+" {"+strings.Join(keys, ",")+"}")
+	}
+	sort.Strings(out)
+	return out
 }

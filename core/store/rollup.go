@@ -152,6 +152,7 @@ type seriesLevel struct {
 
 type bucket struct {
 	agg    agg
+	probe  string // whose series it is, for a write error
 	ttl    time.Duration
 	dirty  bool // changed since last written
 	closed bool // no more samples expected: evict once written
@@ -172,15 +173,16 @@ func newRollups(storedUpTo int64) *rollups {
 	}
 }
 
-// add folds sample (t ms, v) of series id into its bucket at level l.
-func (r *rollups) add(l level, id uint64, t int64, v float64, ttl time.Duration, load loadFunc) error {
+// add folds sample (t ms, v) of series id, probe's, into its bucket at
+// level l.
+func (r *rollups) add(l level, id uint64, probe string, t int64, v float64, ttl time.Duration, load loadFunc) error {
 	start := floorTo(t, l.width)
 	k := bucketKey{l.prefix, id, start}
 	sl := seriesLevel{l.prefix, id}
 	newest, seen := r.newest[sl]
 	b := r.buckets[k]
 	if b == nil {
-		b = &bucket{}
+		b = &bucket{probe: probe}
 		if start <= r.storedUpTo || start <= r.forgotUpTo || (seen && start <= newest) {
 			// The bucket may be stored (it spans a restart, or gets a late
 			// sample): continue from it, so it is merged, not overwritten.
@@ -233,8 +235,12 @@ func (r *rollups) closeIdle(nowMs int64) {
 	}
 }
 
-// forgetAfter is how long the newest bucket of an idle series is remembered.
-const forgetAfter = int64(24 * time.Hour / time.Millisecond)
+// forgetAfter is how long the newest bucket of an idle series is
+// remembered. Past it, a bucket that may be stored is read before it is
+// updated, which costs only late samples a lookup (a real-time sample opens
+// a bucket newer than anything forgotten), so it is short: it bounds the
+// memory the writer keeps of series that stopped reporting.
+const forgetAfter = int64(2 * time.Hour / time.Millisecond)
 
 // pending returns the buckets to write: closed dirty ones always, open dirty
 // ones too when all is set (Flush, Close and the periodic checkpoint).

@@ -104,7 +104,7 @@ func TestRollupsCloseAndEvict(t *testing.T) {
 	disk := fakeDisk{}
 	r := newRollups(math.MinInt64)
 	add := func(t0 int64, v float64) {
-		if err := r.add(minuteLevel, 1, t0, v, time.Hour, disk.load); err != nil {
+		if err := r.add(minuteLevel, 1, "p", t0, v, time.Hour, disk.load); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -160,7 +160,7 @@ func TestRollupsResumeAfterRestart(t *testing.T) {
 	disk := fakeDisk{}
 	first := newRollups(math.MinInt64)
 	for i, v := range []float64{1, 2, 3} {
-		if err := first.add(hourLevel, 5, int64(i)*10_000, v, time.Hour, disk.load); err != nil {
+		if err := first.add(hourLevel, 5, "p", int64(i)*10_000, v, time.Hour, disk.load); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -168,7 +168,7 @@ func TestRollupsResumeAfterRestart(t *testing.T) {
 
 	second := newRollups(first.maxT) // a new process, told the high-water mark
 	for i, v := range []float64{4, 5} {
-		if err := second.add(hourLevel, 5, int64(30_000+i*10_000), v, time.Hour, disk.load); err != nil {
+		if err := second.add(hourLevel, 5, "p", int64(30_000+i*10_000), v, time.Hour, disk.load); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -183,10 +183,10 @@ func TestRollupsResumeAfterRestart(t *testing.T) {
 	reads := 0
 	counting := func(k []byte) (agg, bool, error) { reads++; return disk.load(k) }
 	third := newRollups(second.maxT)
-	if err := third.add(hourLevel, 5, hourLevel.width, 1, time.Hour, counting); err != nil {
+	if err := third.add(hourLevel, 5, "p", hourLevel.width, 1, time.Hour, counting); err != nil {
 		t.Fatal(err)
 	}
-	if err := third.add(hourLevel, 5, 2*hourLevel.width, 1, time.Hour, counting); err != nil {
+	if err := third.add(hourLevel, 5, "p", 2*hourLevel.width, 1, time.Hour, counting); err != nil {
 		t.Fatal(err)
 	}
 	if reads != 0 {
@@ -194,7 +194,7 @@ func TestRollupsResumeAfterRestart(t *testing.T) {
 	}
 	// ... but a late one, for a bucket this process may have written, is.
 	disk.commit(third, true)
-	if err := third.add(hourLevel, 5, hourLevel.width+1, 1, time.Hour, counting); err != nil {
+	if err := third.add(hourLevel, 5, "p", hourLevel.width+1, 1, time.Hour, counting); err != nil {
 		t.Fatal(err)
 	}
 	if reads != 1 {

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +21,7 @@ const (
 	DefaultRetention     = 7 * 24 * time.Hour
 	DefaultBatchSize     = 1000
 	DefaultFlushInterval = 2 * time.Second
+	DefaultMinFree       = 256 << 20
 )
 
 const (
@@ -52,8 +53,20 @@ type Options struct {
 	Retention     time.Duration // default TTL of samples when a Record has none
 	BatchSize     int           // samples buffered before the writer commits
 	FlushInterval time.Duration // longest a sample waits before it is committed
-	Logger        *slog.Logger
+	// MinFree is the free space on Dir's filesystem below which the store
+	// stops writing, and 5/4 of it the space at which it writes again (see
+	// space.go for why it must exceed what Badger may still write).
+	MinFree uint64
+	Logger  *slog.Logger
 }
+
+// Reasons the store drops what a probe reported: with the agent's limits
+// they are the reason label of barbossa_probe_dropped_total.
+const (
+	DropQueueFull  = "queue_full"  // the write queue stayed full for a second (samples of the record)
+	DropDiskFull   = "disk_full"   // the store was not writing: too little free space (samples of the record)
+	DropWriteError = "write_error" // Badger refused the entry, or its batch failed even alone (entries)
+)
 
 // Record is one probe run.
 type Record struct {
@@ -69,20 +82,26 @@ type Record struct {
 // Store is the agent's time-series and state store. All methods are safe for
 // concurrent use.
 type Store struct {
-	db  *badger.DB
 	opt Options
 	log *slog.Logger
 
-	// mu guards closed and the queue's lifetime: senders and readers hold
-	// it shared, Close holds it exclusively to close the queue and the DB.
+	// mu guards db, closed and the queue's lifetime: senders and readers
+	// hold it shared; Close, and the writer when it reopens the database
+	// (space.go), hold it exclusively.
 	mu     sync.RWMutex
+	db     *badger.DB
 	closed bool
 	queue  chan op
 
 	latestMu sync.Mutex
 	latest   map[string]latestEntry // read-your-writes cache of the last Put per probe
 
-	dropped atomic.Uint64
+	dropped atomic.Uint64 // records and events dropped for a full queue
+
+	dropsMu sync.Mutex
+	drops   map[string]map[string]uint64 // by probe and reason
+
+	space spaceState // whether the store writes, and why not (space.go)
 
 	compactors int           // of the open database: 0 outside a compaction window (compact.go)
 	windows    atomic.Uint64 // reopens for compaction windows
@@ -110,6 +129,29 @@ type op struct {
 // queue stayed full; the agent exports it in /metrics.
 func (s *Store) Dropped() uint64 { return s.dropped.Load() }
 
+// Drops returns what the store dropped of probe's records, by reason
+// (Drop*); nil when nothing.
+func (s *Store) Drops(probe string) map[string]uint64 {
+	s.dropsMu.Lock()
+	defer s.dropsMu.Unlock()
+	return maps.Clone(s.drops[probe])
+}
+
+// drop counts n items of probe's lost for reason.
+func (s *Store) drop(probe, reason string, n uint64) {
+	if n == 0 {
+		return
+	}
+	s.dropsMu.Lock()
+	defer s.dropsMu.Unlock()
+	m := s.drops[probe]
+	if m == nil {
+		m = map[string]uint64{}
+		s.drops[probe] = m
+	}
+	m[reason] += n
+}
+
 // Open opens (or creates) the store in o.Dir and starts its writer.
 func Open(o Options) (*Store, error) {
 	if o.Dir == "" {
@@ -124,27 +166,27 @@ func Open(o Options) (*Store, error) {
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = DefaultFlushInterval
 	}
+	if o.MinFree == 0 {
+		o.MinFree = DefaultMinFree
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	log := o.Logger.With("component", "store")
-	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
-		return nil, fmt.Errorf("store: create data dir: %w", err)
-	}
-	db, err := badger.Open(badgerOptions(o.Dir, log, 0))
-	if err != nil {
-		return nil, fmt.Errorf("store: open badger in %s: %w", o.Dir, err)
-	}
 	s := &Store{
-		db:         db,
 		opt:        o,
-		log:        log,
+		log:        o.Logger.With("component", "store"),
 		queue:      make(chan op, queueLen),
 		latest:     map[string]latestEntry{},
+		drops:      map[string]map[string]uint64{},
 		writerDone: make(chan struct{}),
 		stopGC:     make(chan struct{}),
 		gcDone:     make(chan struct{}),
 	}
+	db, err := s.openDB()
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
 	s.w, err = newWriter(s)
 	if err != nil {
 		_ = db.Close()
@@ -165,6 +207,10 @@ func Open(o Options) (*Store, error) {
 // compactors is 0 but in a compaction window (compact.go): Badger's
 // compactors each wake every 50 ms whether or not there is work (a fixed
 // ticker), which costs an idle agent ~0.3 % of a core.
+//
+// Memtables' logs, SSTables and value log files are written through mmap
+// into sparse files: that is why the store must stop writing before the
+// disk is full (space.go).
 func badgerOptions(dir string, log *slog.Logger, compactors int) badger.Options {
 	return badger.DefaultOptions(dir).
 		WithMemTableSize(2 << 20). // default 64 MiB; an arena of 1.3x this is on the Go heap per memtable
@@ -197,6 +243,7 @@ func (s *Store) Put(r Record) {
 	defer s.mu.RUnlock()
 	if s.closed {
 		s.dropped.Add(1)
+		s.drop(r.Probe, DropQueueFull, uint64(len(r.Report.Metrics)))
 		return
 	}
 	e := latestEntry{rec: r}
@@ -206,7 +253,7 @@ func (s *Store) Put(r Record) {
 	s.latestMu.Lock()
 	s.latest[r.Probe] = e
 	s.latestMu.Unlock()
-	s.enqueue(op{rec: &r}, "record", r.Probe)
+	s.enqueue(op{rec: &r}, "record", r.Probe, uint64(len(r.Report.Metrics)))
 }
 
 // AddEvent enqueues an event recorded from outside the store (for example
@@ -221,11 +268,12 @@ func (s *Store) AddEvent(e Event) {
 		s.dropped.Add(1)
 		return
 	}
-	s.enqueue(op{event: &e}, "event", e.Probe)
+	s.enqueue(op{event: &e}, "event", e.Probe, 0)
 }
 
-// enqueue sends o to the writer; s.mu must be held shared.
-func (s *Store) enqueue(o op, what, probe string) {
+// enqueue sends o to the writer; s.mu must be held shared. samples is what
+// a drop costs probe.
+func (s *Store) enqueue(o op, what, probe string, samples uint64) {
 	select {
 	case s.queue <- o:
 		return
@@ -237,6 +285,7 @@ func (s *Store) enqueue(o op, what, probe string) {
 	case s.queue <- o:
 	case <-t.C:
 		n := s.dropped.Add(1)
+		s.drop(probe, DropQueueFull, samples)
 		s.log.Warn("write queue full, dropped "+what, "probe", probe, "dropped_total", n)
 	}
 }
@@ -273,7 +322,11 @@ func (s *Store) Close() error {
 
 	s.mu.Lock() // wait for readers that started before closed was set
 	defer s.mu.Unlock()
-	err := errors.Join(s.w.err, s.db.Close())
+	werr := s.w.err
+	if errors.Is(werr, ErrNotWritable) {
+		werr = nil // counted and logged when the store stopped writing
+	}
+	err := errors.Join(werr, s.db.Close())
 	if err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -353,8 +406,10 @@ func (s *Store) gcLoop() {
 		case <-s.stopGC:
 			return
 		case <-t.C:
-			s.mu.RLock() // a compaction window may swap the database
-			for !s.closed && s.db.RunValueLogGC(0.5) == nil {
+			s.mu.RLock() // a compaction window or a full disk may swap the database
+			if !s.closed && s.space.mode() == modeWritable {
+				for s.db.RunValueLogGC(0.5) == nil {
+				}
 			}
 			s.mu.RUnlock()
 		}

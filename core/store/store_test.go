@@ -149,15 +149,15 @@ func TestRestartKeepsHistory(t *testing.T) {
 		}
 	}
 	// Counted once each: 5 samples, min 1, max 5.
-	id := seriesID("p.disk", labels)
+	id := seriesID("p", "p.disk", labels)
 	for _, l := range levels {
 		a := readAgg(t, s, seriesKey(l.prefix, id, t0.UnixMilli()))
 		if want := (agg{Min: 1, Max: 5, Sum: 15, Count: 5}); a != want {
 			t.Errorf("%c bucket = %+v, want %+v", l.prefix, a, want)
 		}
 	}
-	list, err := s.SeriesList()
-	if err != nil || len(list) != 1 || list[0].Labels["mount"] != "/" {
+	list, _, err := s.SeriesList(Match{}, "", 0)
+	if err != nil || len(list) != 1 || list[0].Labels["mount"] != "/" || list[0].Probe != "p" {
 		t.Errorf("SeriesList after restart = %+v, %v", list, err)
 	}
 }
@@ -341,7 +341,7 @@ func TestConcurrentPutAndQuery(t *testing.T) {
 				if _, err := s.Query(Query{Name: "c.v", Labels: map[string]string{"m": "1"}, Step: time.Minute}); err != nil {
 					t.Error(err)
 				}
-				if _, err := s.SeriesList(); err != nil {
+				if _, _, err := s.SeriesList(Match{}, "", 0); err != nil {
 					t.Error(err)
 				}
 				if _, _, err := s.Latest("p1"); err != nil {
