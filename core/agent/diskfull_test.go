@@ -179,7 +179,7 @@ var dropped = regexp.MustCompile(`barbossa_probe_dropped_total\{probe="system",r
 // runs, serves its history and loads a WASM probe whose compilation cache
 // cannot be written.
 func TestFullDisk(t *testing.T) {
-	mnt := testenv.Tmpfs(t, 96<<20)
+	mnt := testenv.Tmpfs(t, 256<<20)
 	dir := t.TempDir()
 	mod := staticGuest(t, dir, "answer", "answer", `{"status":"ok","metrics":[{"name":"answer.v","value":42}],"entities":[]}`)
 	cfgFile := filepath.Join(dir, "barbossa.toml")
@@ -190,7 +190,7 @@ data_dir = %q
 listen = "127.0.0.1:0"
 [store]
 flush_interval = "100ms"
-min_free = "24MiB"
+min_free = "64MiB"
 [[probe]]
 name = "system"
 interval = "500ms"
@@ -210,8 +210,8 @@ timeout = "400ms"
 	c := startChild(t, cfgFile, logFile)
 	waitFor(t, 30*time.Second, "system.load.1 history", func() bool { return c.points(t) >= 4 })
 
-	// Filled by someone else to below min_free (24 MiB), with less left
-	// than Badger's sparse files would take.
+	// Filled by someone else to below min_free (64 MiB; 16 of them the
+	// store's reserve), with less left than Badger's sparse files take.
 	fill := testenv.Fill(t, mnt, 8<<20)
 	waitFor(t, 10*time.Second, "the store to stop writing", func() bool { return !c.status(t).Store.Writable })
 	st := c.status(t)

@@ -301,6 +301,7 @@ const (
 	// takes about 3 times its size in memory.
 	DefaultMaxModuleSize = 16 << 20
 	DefaultMinFree       = 256 << 20
+	MinMinFree           = 64 << 20 // a 16 MiB reserve: two memtables' flush
 )
 
 // Error is one problem in a config file, located as precisely as possible.
@@ -528,6 +529,9 @@ func (c *Config) check(loc *locator) []error {
 	}
 	if err := checkListen(c.Portal.Listen); err != nil {
 		bad("portal", 0, "portal.listen", "%q: %v", c.Portal.Listen, err)
+	}
+	if c.Store.MinFree < MinMinFree {
+		bad("store", 0, "store.min_free", "%d bytes is below %d MiB: the store needs room for Badger's last flush and running compactions when it stops writing", c.Store.MinFree, MinMinFree>>20)
 	}
 	for _, e := range c.Limits.check() {
 		bad("limits", 0, e.key, "%s", e.msg)

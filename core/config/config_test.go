@@ -96,6 +96,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{"x.toml:4: probe.limits.max_name_bytes: probe \"a\": 70000 is outside 1..4096"}},
 		{"series_idle too short", "[limits]\nseries_idle = \"1s\"\n", []string{"x.toml:2: limits.series_idle: 1s is outside 1m..30d"}},
 		{"unknown limit", "[limits]\nmax_serie = 1\n", []string{"x.toml:2: limits.max_serie: unknown key"}},
+		{"min_free too small", "[store]\nmin_free = \"1MiB\"\n", []string{"x.toml:2: store.min_free: 1048576 bytes is below 64 MiB"}},
 		{"kind with builtin", "[[probe]]\nname = \"t\"\nruntime = \"wasm\"\nsource = \"builtin:tmux\"\nkind = \"tmux\"\n",
 			[]string{"x.toml:5: probe.kind", "builtin:tmux names its probe already"}},
 	}
@@ -263,5 +264,21 @@ func TestListenAddress(t *testing.T) {
 		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
 			t.Errorf("checkListen(%q) = %v, want %q", listen, err, want)
 		}
+	}
+}
+
+// A drop-in's [limits] is its [probe.limits], checked the same way.
+func TestProbeFileLimits(t *testing.T) {
+	pf := ProbeFile{Name: "d", Source: "/x/d.wasm", Retention: DefaultRetention}
+	p, err := ParseProbe("d.toml", []byte("interval = \"1m\"\n[limits]\nmax_series = 50\n"), pf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Limits.Or(DefaultLimits()); got.MaxSeries != 50 || got.MaxMetrics != DefaultLimits().MaxMetrics {
+		t.Errorf("limits %+v", got)
+	}
+	_, err = ParseProbe("d.toml", []byte("interval = \"1m\"\n[limits]\nmax_series = -5\n"), pf)
+	if err == nil || !strings.Contains(err.Error(), "d.toml:3: limits.max_series: probe \"d\": -5 is outside 1..10000000") {
+		t.Errorf("error %v", err)
 	}
 }
