@@ -389,3 +389,60 @@ func TestSeriesExplosionIsBounded(t *testing.T) {
 		t.Errorf("heap grew from %d to %d MiB over 30 runs at the series limit", before>>20, after>>20)
 	}
 }
+
+// TestSeriesExplosionFootprint measures rather than asserts, so it runs
+// only when asked, with the series limit on (the default, 10,000) or off:
+//
+//	BARBOSSA_EXPLOSION=limited   go test -run TestSeriesExplosionFootprint -count=1 -v ./core/agent
+//	BARBOSSA_EXPLOSION=unlimited go test -run TestSeriesExplosionFootprint -count=1 -v ./core/agent
+//
+// A probe reports 3,000 metrics a run with a label unique to the run, every
+// 200 ms, for 60 runs (180,000 series without a limit); then /api/v1/series
+// is read to the end a page at a time. It logs the Go heap in use and the
+// process's resident size.
+func TestSeriesExplosionFootprint(t *testing.T) {
+	mode := os.Getenv("BARBOSSA_EXPLOSION")
+	if mode == "" {
+		t.Skip("set BARBOSSA_EXPLOSION=limited or unlimited to measure")
+	}
+	dir := t.TempDir()
+	mod := explodingGuest(t, dir, 3000)
+	extra := ""
+	if mode == "unlimited" {
+		extra = "[probe.limits]\nmax_series = 10000000\n"
+	}
+	base, _, a := runAgent(t, dir, hostileConfig(extra, mod))
+	var h healthJSON
+	heap0, rss0 := heapInUse(), rssMB()
+	waitFor(t, 5*time.Minute, "60 runs", func() bool {
+		getJSON(t, base+"/api/v1/probes/explode", &h)
+		return h.Runs >= 60
+	})
+	if err := a.store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	heap1, rss1 := heapInUse(), rssMB()
+	start := time.Now()
+	n := seriesCount(t, base, "explode")
+	took := time.Since(start)
+	heap2, rss2 := heapInUse(), rssMB()
+	t.Logf("%s: %d runs, %d series stored, active %d, dropped %v", mode, h.Runs, n, h.Series, h.Dropped)
+	t.Logf("heap in use MiB: start %d, after the runs %d, after listing every series %d", heap0>>20, heap1>>20, heap2>>20)
+	t.Logf("RSS MiB: start %d, after the runs %d, after listing %d (in %s, pages of 5000)", rss0, rss1, rss2, took.Round(time.Millisecond))
+}
+
+// rssMB is this process's resident set size in MiB.
+func rssMB() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			var kb int
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			return kb >> 10
+		}
+	}
+	return 0
+}

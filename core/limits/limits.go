@@ -131,9 +131,9 @@ func (g *Guard) Apply(now time.Time, r sdk.Report) (sdk.Report, map[string]uint6
 	g.sweep(ns)
 	var kept []sdk.Metric // nil while every metric so far is kept as is
 	for i, m := range metrics {
-		reason, renamed := g.check(&m)
+		reason, key, renamed := g.check(&m)
 		if reason == "" {
-			reason = g.admit(g.key(m), ns)
+			reason = g.admit(key, ns)
 		}
 		if reason != "" {
 			drop(reason, 1)
@@ -158,39 +158,53 @@ func (g *Guard) Apply(now time.Time, r sdk.Report) (sdk.Report, map[string]uint6
 	return r, dropped
 }
 
-// check returns why m is dropped, or "". A label named ProbeLabel is
-// renamed in a copy of m's labels (renamed is then true).
-func (g *Guard) check(m *sdk.Metric) (reason string, renamed bool) {
+// check returns why m is dropped, or "" and the key of its series. A
+// label named ProbeLabel is renamed in a copy of m's labels (renamed is
+// then true). One pass over the labels both checks and hashes them: label
+// pairs are hashed one by one and summed, so map order does not matter and
+// nothing is sorted.
+func (g *Guard) check(m *sdk.Metric) (reason string, key uint64, renamed bool) {
 	switch {
 	case len(m.Name) > g.cfg.NameBytes:
-		return ReasonNameBytes, false
+		return ReasonNameBytes, 0, false
 	case !ValidName(m.Name):
-		return ReasonName, false
+		return ReasonName, 0, false
 	case len(m.Labels) > g.cfg.Labels:
-		return ReasonLabels, false
+		return ReasonLabels, 0, false
 	}
+	g.h.Reset()
+	g.h.WriteString(m.Name)
+	key = g.h.Sum64()
+	probe, hasProbe := "", false
 	for k, v := range m.Labels {
 		switch {
 		case len(k) > g.cfg.LabelNameBytes:
-			return ReasonLabelNameBytes, false
+			return ReasonLabelNameBytes, 0, false
 		case len(v) > g.cfg.LabelValueBytes:
-			return ReasonLabelValueBytes, false
+			return ReasonLabelValueBytes, 0, false
 		case !ValidName(k) || !utf8.ValidString(v):
-			return ReasonLabel, false
+			return ReasonLabel, 0, false
+		case k == ProbeLabel:
+			probe, hasProbe = v, true
+			k = ExportedProbe
 		}
+		g.h.Reset()
+		g.h.WriteString(k)
+		g.h.WriteByte(0)
+		g.h.WriteString(v)
+		key += g.h.Sum64() * 0x9E3779B97F4A7C15 // spread, so pairs do not cancel
 	}
-	v, ok := m.Labels[ProbeLabel]
-	if !ok {
-		return "", false
+	if !hasProbe {
+		return "", key, false
 	}
 	if _, clash := m.Labels[ExportedProbe]; clash {
-		return ReasonLabel, false
+		return ReasonLabel, 0, false
 	}
 	l := maps.Clone(m.Labels)
 	delete(l, ProbeLabel)
-	l[ExportedProbe] = v
+	l[ExportedProbe] = probe
 	m.Labels = l
-	return "", true
+	return "", key, true
 }
 
 // admit records series key as reported at ns, or returns ReasonSeries when
@@ -216,22 +230,6 @@ func (g *Guard) sweep(ns int64) {
 			delete(g.series, k)
 		}
 	}
-}
-
-// key identifies a series of this probe. Label pairs are hashed one by one
-// and summed, so map order does not matter and nothing is sorted.
-func (g *Guard) key(m sdk.Metric) uint64 {
-	g.h.Reset()
-	g.h.WriteString(m.Name)
-	sum := g.h.Sum64()
-	for k, v := range m.Labels {
-		g.h.Reset()
-		g.h.WriteString(k)
-		g.h.WriteByte(0)
-		g.h.WriteString(v)
-		sum += g.h.Sum64() * 0x9E3779B97F4A7C15 // spread, so pairs do not cancel
-	}
-	return sum
 }
 
 // Dropped returns the totals dropped since g was made, by reason.

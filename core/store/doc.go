@@ -6,7 +6,8 @@
 //	if err != nil { ... }
 //	defer s.Close()
 //	s.Put(store.Record{Probe: "system", Time: time.Now(), Report: rep, StaleAfter: 3 * time.Minute})
-//	series, err := s.Query(store.Query{Name: "system.load.1", From: time.Now().Add(-24 * time.Hour), Step: 5 * time.Minute})
+//	series, err := s.Query(store.Query{Name: "system.load.1", Probe: "system", From: time.Now().Add(-24 * time.Hour), Step: 5 * time.Minute})
+//	page, next, err := s.SeriesList(store.Match{Probe: "system"}, "", 1000) // then SeriesList(m, next, 1000) until next == ""
 //
 // # Writes
 //
@@ -18,23 +19,41 @@
 // everything on Flush and Close. Latest sees a Put at once; samples, events
 // and series appear in queries after the next commit.
 //
+// The store trusts no caller to have checked a record (the agent's limits,
+// core/limits, do): an entry Badger refuses — a key over its 65,000 bytes,
+// a value over the value log's size — is left out of its batch and counted
+// against its probe (Drops, reason write_error); a batch that still fails
+// is written again one probe at a time, then one entry at a time, so what
+// one probe sent never costs another probe's samples. The writer forgets a
+// series an hour after its last sample (its index entry is rewritten when
+// it reports again) and its rollup state after two, so its memory follows
+// the active series, not every series ever seen.
+//
 // # Keys
 //
 // Every kind of record has a one-byte prefix, so each is its own key range:
 //
-//	s | series id | unix ms   raw sample, float64            TTL retention
-//	m | series id | bucket    minute rollup min,max,sum,count TTL see below
-//	h | series id | bucket    hour rollup                     TTL see below
-//	i | name 0x00 | series id series index: labels JSON       TTL of hour rollups
-//	l | probe                 latest Record JSON              TTL stale_after
-//	e | unix ns   | seq       Event JSON                      TTL 30 days
-//	x | probe                 last entity states JSON         TTL 30 days
-//	z | hwm                   rollup high-water mark, unix ms no TTL
+//	s | series id | unix ms                  raw sample, float64            TTL retention
+//	m | series id | bucket                   minute rollup min,max,sum,count TTL see below
+//	h | series id | bucket                   hour rollup                     TTL see below
+//	j | name 0x00 | probe 0x00 | series id   series index: labels JSON       TTL of hour rollups
+//	l | probe                                latest Record JSON              TTL stale_after
+//	e | unix ns   | seq                      Event JSON                      TTL 30 days
+//	x | probe                                last entity states JSON         TTL 30 days
+//	z | hwm                                  rollup high-water mark, unix ms no TTL
+//	z | fmt                                  format version (format.go)      no TTL
 //
-// A series id is FNV-1a 64 of the metric name and its labels sorted by key,
-// and times are big-endian, so one series over a range is one prefix
-// iteration in time order. Query and SeriesList read the index; a query by
-// name scans only that name's index entries and filters on labels.
+// A series belongs to the probe that reported it: its id is FNV-1a 64 of
+// the probe, the metric name and its labels sorted by key, so a probe that
+// reports another probe's metric name gets a series of its own, which no
+// query merges with the other's. Times are big-endian, so one series over a
+// range is one prefix iteration in time order. Query and SeriesList read
+// the index; a query by name (and probe) scans only that name's (and
+// probe's) index entries and filters on labels. SeriesList pages through
+// the index in key order; its cursor is the last key of a page, so a page
+// costs its own size in memory whatever the number of series. A store of
+// format 1 (series without a probe, index under i) is migrated when it is
+// first opened for writing: see format.go.
 // Expiry is computed from the sample's own time (t + TTL, rounded up to
 // Badger's one-second granularity): retention means "the last 7 days", and
 // a back-filled sample older than that is not written at all.
@@ -81,6 +100,15 @@
 // "gone". A probe's very first report sets the baseline without events, and
 // a failed run (Record.Error set) is not compared at all: a probe that could
 // not run says nothing about its entities. Events are kept 30 days.
+//
+// # A full disk
+//
+// Badger writes through mmap into sparse files, and a full disk answers
+// that with SIGBUS. Before every commit the writer reads the free space;
+// below Options.MinFree the store reopens Badger read-only (history is
+// served, new records are dropped and counted, Health says why) and writes
+// again at 5/4 of it. On a disk already full it opens read-only, or as an
+// empty in-memory stand-in when there is no store to open. See space.go.
 //
 // # Footprint
 //
