@@ -232,15 +232,26 @@ func (a *Agent) schedule(p config.Probe, c scheduler.Collector) error {
 		Disabled:   p.Disabled,
 		Collector:  c,
 	}
+	// Known before its first run, which starts in Add when the scheduler
+	// runs: a result finds the probe's entry and its limits.
+	a.mu.Lock()
+	_, taken := a.probes[p.Name]
+	if !taken {
+		a.probes[p.Name] = p
+		a.guards[p.Name] = limits.New(p.Limits.Or(a.cfg.Limits).Config())
+	}
+	a.mu.Unlock()
 	if err := a.sched.Add(job); err != nil {
+		if !taken {
+			a.mu.Lock()
+			delete(a.probes, p.Name)
+			delete(a.guards, p.Name)
+			a.mu.Unlock()
+		}
 		a.closeCollector(p.Name, job.Collector)
 		return fmt.Errorf("probe %q: %w", p.Name, err)
 	}
 	a.collectors[p.Name] = job.Collector
-	a.mu.Lock()
-	a.probes[p.Name] = p
-	a.guards[p.Name] = limits.New(p.Limits.Or(a.cfg.Limits).Config())
-	a.mu.Unlock()
 	a.wakeStalenessWatcher()
 	if rec, ok, err := a.store.Latest(p.Name); err == nil && ok {
 		a.setLatest(rec)

@@ -151,8 +151,9 @@ func explodingGuest(t *testing.T, dir string, n int) string {
 }
 
 // hostileConfig runs the system probe and the guests in modules (each a
-// probe named after its file, interval 200ms) on an agent in dir.
-func hostileConfig(extra string, modules ...string) string {
+// probe named after its file, run every interval under timeout), then
+// extra.
+func hostileConfig(interval, timeout, extra string, modules ...string) string {
 	var b strings.Builder
 	b.WriteString(`
 [agent]
@@ -168,7 +169,7 @@ timeout = "400ms"
 `)
 	for _, m := range modules {
 		name := strings.TrimSuffix(filepath.Base(m), ".wasm")
-		fmt.Fprintf(&b, "[[probe]]\nname = %q\nruntime = \"wasm\"\nsource = %q\ninterval = \"200ms\"\ntimeout = \"150ms\"\n", name, m)
+		fmt.Fprintf(&b, "[[probe]]\nname = %q\nruntime = \"wasm\"\nsource = %q\ninterval = %q\ntimeout = %q\n", name, m, interval, timeout)
 	}
 	b.WriteString(extra)
 	return b.String()
@@ -210,7 +211,7 @@ func TestHostileLongMetricName(t *testing.T) {
 	dir := t.TempDir()
 	report := fmt.Sprintf(`{"status":"ok","metrics":[{"name":%q,"value":1},{"name":"longname.ok","value":2}],"entities":[]}`, strings.Repeat("x", 70_000))
 	mod := staticGuest(t, dir, "longname", "longname", report)
-	base, logs, a := runAgent(t, dir, hostileConfig("", mod))
+	base, logs, a := runAgent(t, dir, hostileConfig("300ms", "250ms", "", mod))
 
 	var h, sys healthJSON
 	waitFor(t, 30*time.Second, "10 runs of the hostile probe and 5 good ones of the system probe", func() bool {
@@ -259,7 +260,7 @@ func TestDropInCannotWriteIntoAnotherProbe(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(probes, "evil.toml"), []byte("interval = \"200ms\"\ntimeout = \"150ms\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	base, _, a := runAgent(t, dir, hostileConfig(""))
+	base, _, a := runAgent(t, dir, hostileConfig("", "", ""))
 	var h, sys healthJSON
 	waitFor(t, 30*time.Second, "5 runs of the drop-in and 3 good ones of the system probe", func() bool {
 		getJSON(t, base+"/api/v1/probes/evil", &h)
@@ -353,21 +354,23 @@ func TestSeriesExplosionIsBounded(t *testing.T) {
 	dir := t.TempDir()
 	const perRun, maxSeries = 3000, 7000
 	mod := explodingGuest(t, dir, perRun)
-	base, _, a := runAgent(t, dir, hostileConfig(fmt.Sprintf("[probe.limits]\nmax_series = %d\n", maxSeries), mod))
+	// A second between runs: a 200 KB report takes a while to decode under
+	// the race detector on a busy machine.
+	base, _, a := runAgent(t, dir, hostileConfig("1s", "900ms", fmt.Sprintf("[probe.limits]\nmax_series = %d\n", maxSeries), mod))
 
 	var h healthJSON
-	runs := func(n int) {
-		waitFor(t, 60*time.Second, fmt.Sprintf("%d runs of the exploding probe", n), func() bool {
+	good := func(n int) {
+		waitFor(t, 90*time.Second, fmt.Sprintf("%d good runs of the exploding probe", n), func() bool {
 			getJSON(t, base+"/api/v1/probes/explode", &h)
-			return h.Runs >= n
+			return h.Runs-h.Failures >= n
 		})
 	}
-	runs(10)
+	good(4) // at the limit after three
 	if err := a.store.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	before := heapInUse()
-	runs(h.Runs + 30) // 90,000 more new series, without the limit
+	good(h.Runs - h.Failures + 15) // 45,000 more new series, without the limit
 	if err := a.store.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -377,16 +380,17 @@ func TestSeriesExplosionIsBounded(t *testing.T) {
 	if h.Series != maxSeries {
 		t.Errorf("%d active series, want the limit, %d", h.Series, maxSeries)
 	}
-	if min := uint64(perRun*(h.Runs-1) - maxSeries); h.Dropped["max_series"] < min {
+	if min := uint64(perRun*(h.Runs-h.Failures-1) - maxSeries); h.Dropped["max_series"] < min {
 		t.Errorf("dropped %d series' samples, want at least %d", h.Dropped["max_series"], min)
 	}
 	if n := seriesCount(t, base, "explode"); n != maxSeries {
 		t.Errorf("%d series stored, want %d", n, maxSeries)
 	}
-	// 30 runs of 3,000 series grew the heap by tens of MB before (index,
-	// rollup buckets, the writer's maps); bounded, it does not grow.
+	// 15 runs of 3,000 new series grow the heap by ~40 MB without the limit
+	// (index, rollup buckets, the writer's maps: see docs/PERFORMANCE.md);
+	// at the limit it does not grow.
 	if after > before+16<<20 {
-		t.Errorf("heap grew from %d to %d MiB over 30 runs at the series limit", before>>20, after>>20)
+		t.Errorf("heap grew from %d to %d MiB over 15 runs at the series limit", before>>20, after>>20)
 	}
 }
 
@@ -411,7 +415,7 @@ func TestSeriesExplosionFootprint(t *testing.T) {
 	if mode == "unlimited" {
 		extra = "[probe.limits]\nmax_series = 10000000\n"
 	}
-	base, _, a := runAgent(t, dir, hostileConfig(extra, mod))
+	base, _, a := runAgent(t, dir, hostileConfig("200ms", "150ms", extra, mod))
 	var h healthJSON
 	heap0, rss0 := heapInUse(), rssMB()
 	waitFor(t, 5*time.Minute, "60 runs", func() bool {
