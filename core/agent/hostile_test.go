@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/internal/abi/abitest"
 )
 
 // Hostile WASM guests written in WAT, as an attacker would write them from
@@ -59,38 +59,29 @@ func pagesFor(n int) int { return (reportAt+n)/65536 + 3 }
 // heapAt is where a guest's allocations start: after its report.
 func heapAt(n int) int { return (reportAt + n + 8) &^ 7 }
 
-// buildWAT compiles WAT source with wat2wasm into a module file in dir.
-func buildWAT(t *testing.T, dir, name, src string) string {
+// writeGuest writes module wasm to dir/name.wasm and returns its path.
+func writeGuest(t *testing.T, dir, name string, wasm []byte) string {
 	t.Helper()
-	wat2wasm, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		if testenv.InCI() {
-			t.Fatalf("wat2wasm is not installed; CI requires it (sudo scripts/test-deps.sh): %v", err)
-		}
-		t.Skipf("wat2wasm is not installed (apt-get install wabt): %v", err)
-	}
-	in, out := filepath.Join(t.TempDir(), name+".wat"), filepath.Join(dir, name+".wasm")
-	if err := os.WriteFile(in, []byte(src), 0o644); err != nil {
+	path := filepath.Join(dir, name+".wasm")
+	if err := os.WriteFile(path, wasm, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := exec.Command(wat2wasm, in, "-o", out).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm: %v\n%s", err, b)
-	}
-	return out
+	return path
 }
 
 // staticGuest writes a module whose probe kind reports the same report
 // every run; its path is dir/name.wasm.
 func staticGuest(t *testing.T, dir, name, kind, report string) string {
 	t.Helper()
-	src := fmt.Sprintf(`(module
-  (memory (export "memory") %d)`+prelude(heapAt(len(report)), kind)+`
-  (data (i32.const %d) "%s")
-  (func (export "barbossa_collect") (param $ptr i32) (param $len i32) (result i64)
-    (call $free (local.get $ptr))
-    (i64.or (i64.shl (i64.const %d) (i64.const 32)) (i64.const %d))))`,
-		pagesFor(len(report)), reportAt, watString(report), reportAt, len(report))
-	return buildWAT(t, dir, name, src)
+	return writeGuest(t, dir, name, staticModule(t, kind, report))
+}
+
+// staticModule is a module whose probe kind reports the same report every
+// run.
+func staticModule(t *testing.T, kind, report string) []byte {
+	t.Helper()
+	describe := fmt.Sprintf(`{"probes":[{"name":%q,"version":"1.0.0"}]}`, kind)
+	return testenv.WAT(t, abitest.WAT(describe, report))
 }
 
 // explodingGuest writes a module whose probe "explode" reports n metrics
@@ -147,7 +138,7 @@ func explodingGuest(t *testing.T, dir string, n int) string {
       (br $each)))
     (i64.or (i64.shl (i64.const %[2]d) (i64.const 32)) (i64.const %[7]d))))`,
 		pagesFor(len(report)), reportAt, watString(report), n, reportAt+len(head)+runAt, stride, len(report))
-	return buildWAT(t, dir, "explode", src)
+	return writeGuest(t, dir, "explode", testenv.WAT(t, src))
 }
 
 // hostileConfig runs the system probe and the guests in modules (each a

@@ -13,28 +13,13 @@ import (
 
 	"github.com/barbossa-agent/barbossa/core/builtinwasm"
 	"github.com/barbossa-agent/barbossa/core/testenv"
-	"github.com/barbossa-agent/barbossa/internal/abi/abitest"
 )
 
 // watProbe returns a tiny WAT module whose probe (named kind) reports
 // status ok, the given message and the metric KIND.answer = 42.
 func watProbe(t *testing.T, kind, message string) []byte {
 	t.Helper()
-	wat2wasm := testenv.Program(t, "wat2wasm", "wabt")
-	describe := fmt.Sprintf(`{"probes":[{"name":%q,"version":"1.0.0"}]}`, kind)
-	report := fmt.Sprintf(`{"status":"ok","message":%q,"metrics":[{"name":"%s.answer","value":42}],"entities":[]}`, message, kind)
-	src := abitest.WAT(describe, report)
-	dir := t.TempDir()
-	in, out := filepath.Join(dir, "p.wat"), filepath.Join(dir, "p.wasm")
-	os.WriteFile(in, []byte(src), 0o644)
-	if b, err := exec.Command(wat2wasm, in, "-o", out).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm: %v\n%s\n%s", err, b, src)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return staticModule(t, kind, fmt.Sprintf(`{"status":"ok","message":%q,"metrics":[{"name":"%s.answer","value":42}],"entities":[]}`, message, kind))
 }
 
 // logBuffer collects the agent's log for assertions.

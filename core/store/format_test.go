@@ -4,9 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"hash/fnv"
 	"log/slog"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -14,27 +12,8 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// formatOneID is format 1's series id: FNV-1a 64 of name and sorted labels,
-// without the probe.
-func formatOneID(name string, labels map[string]string) uint64 {
-	h := fnv.New64a()
-	var buf [binary.MaxVarintLen64]byte
-	write := func(s string) {
-		_, _ = h.Write(buf[:binary.PutUvarint(buf[:], uint64(len(s)))])
-		_, _ = h.Write([]byte(s))
-	}
-	write(name)
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		write(k)
-		write(labels[k])
-	}
-	return h.Sum64()
-}
+// formatOneID is format 1's series id: name and labels, no probe.
+func formatOneID(name string, labels map[string]string) uint64 { return hashSeries(labels, name) }
 
 // writeFormatOne lays out a store as the previous release wrote it: index
 // entries i | name | 0 | id and samples under the probe-less id.

@@ -38,14 +38,21 @@ const seriesKeyLen = 1 + 8 + 8
 // {ab="c"} differ). Two probes reporting the same name and labels have two
 // series.
 func seriesID(probe, name string, labels map[string]string) uint64 {
+	return hashSeries(labels, probe, name)
+}
+
+// hashSeries is FNV-1a 64 of parts, then of labels sorted by key, each
+// string length-prefixed. Format 1 hashed the name and labels alone.
+func hashSeries(labels map[string]string, parts ...string) uint64 {
 	h := fnv.New64a()
 	var buf [binary.MaxVarintLen64]byte
 	write := func(s string) {
 		_, _ = h.Write(buf[:binary.PutUvarint(buf[:], uint64(len(s)))])
 		_, _ = h.Write([]byte(s))
 	}
-	write(probe)
-	write(name)
+	for _, p := range parts {
+		write(p)
+	}
 	if len(labels) > 0 {
 		keys := make([]string, 0, len(labels))
 		for k := range labels {

@@ -32,6 +32,27 @@ func BuildWASM(t testing.TB, pkg string) []byte {
 	return b
 }
 
+// WAT assembles WebAssembly text into a module with wat2wasm (Debian:
+// wabt; missing, a skip, or a failure under CI), for hand-written guests:
+// the ABI without Go, and hostile guests written as an attacker would.
+func WAT(t testing.TB, src string) []byte {
+	t.Helper()
+	wat2wasm := Program(t, "wat2wasm", "wabt")
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "guest.wat"), filepath.Join(dir, "guest.wasm")
+	if err := os.WriteFile(in, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command(wat2wasm, in, "-o", out).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s\n%s", err, b, src)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // LoadWASM loads module wasm as name into a new WASM host with a private
 // compilation cache, as the agent would. The host is closed when the test
 // ends.
