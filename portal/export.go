@@ -36,14 +36,11 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	if err == nil && len(q["series"]) > 0 {
 		p.Selectors, err = parseSelectors(q["series"])
 	}
-	var queries []store.Query
-	if err == nil {
-		queries, err = exportQueries(p)
-	}
 	if err != nil {
 		writeParamError(w, r, err)
 		return
 	}
+	queries := exportQueries(p)
 	n, err := s.countSeries(queries, maxExportSeries)
 	if err != nil {
 		s.log.Warn("portal: export", "err", err)
@@ -68,20 +65,17 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 
 // exportQueries turns the selectors (or, with none, every stored series)
 // into store queries over the window.
-func exportQueries(p queryParams) ([]store.Query, error) {
+func exportQueries(p queryParams) []store.Query {
 	if len(p.Selectors) == 0 {
-		return []store.Query{{From: p.From, To: p.To, Step: p.Step, MaxSeries: maxExportSeries}}, nil
+		return []store.Query{{From: p.From, To: p.To, Step: p.Step, MaxSeries: maxExportSeries}}
 	}
 	out := make([]store.Query, 0, len(p.Selectors))
 	for _, sel := range p.Selectors {
-		q, err := sel.storeQuery(p)
-		if err != nil {
-			return nil, err
-		}
+		q := sel.storeQuery(p)
 		q.MaxSeries = maxExportSeries
 		out = append(out, q)
 	}
-	return out, nil
+	return out
 }
 
 // countSeries counts the series the queries match, reading the index a

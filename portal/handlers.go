@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/barbossa-agent/barbossa/core/limits"
 	"github.com/barbossa-agent/barbossa/core/store"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
@@ -231,21 +229,11 @@ func parseSelectors(sels []string) ([]selector, error) {
 	return out, nil
 }
 
-// storeQuery turns a selector into a store query over p's window. A
-// matcher on "probe" names the probe that reported the series (series
-// belong to their probe; a report's own label "probe" is stored as
-// "exported_probe"); the others match labels.
-func (sel selector) storeQuery(p queryParams) (store.Query, error) {
-	q := store.Query{Name: sel.Name, Labels: sel.Labels, From: p.From, To: p.To, Step: p.Step}
-	if probe, ok := sel.Labels[limits.ProbeLabel]; ok {
-		if probe == "" {
-			return q, badParam("series", `%s{probe=""} names no probe: leave probe out to match every probe`, sel.Name)
-		}
-		q.Probe = probe
-		q.Labels = maps.Clone(sel.Labels)
-		delete(q.Labels, limits.ProbeLabel)
-	}
-	return q, nil
+// storeQuery turns a selector into a store query over p's window: series
+// belong to the probe that reported them, which the selector's probe
+// names (a report's own label "probe" is stored as "exported_probe").
+func (sel selector) storeQuery(p queryParams) store.Query {
+	return store.Query{Name: sel.Name, Probe: sel.Probe, Labels: sel.Labels, From: p.From, To: p.To, Step: p.Step}
 }
 
 // pointsPerSeries is the most points one series has over p's window.
@@ -269,14 +257,11 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	budget := min(maxQuerySeries, maxQueryPoints/points) // series left for this answer
 	out := queryBody{From: p.From, To: p.To, StepSeconds: p.Step.Seconds(), Fn: p.Fn, Series: []store.Series{}}
 	for _, sel := range p.Selectors {
-		q, err := sel.storeQuery(p)
-		if err == nil && budget == 0 {
-			err = tooMany(min(maxQuerySeries, maxQueryPoints/points), points)
-		}
-		if err != nil {
-			writeParamError(w, r, err)
+		if budget == 0 {
+			writeParamError(w, r, tooMany(min(maxQuerySeries, maxQueryPoints/points), points))
 			return
 		}
+		q := sel.storeQuery(p)
 		q.MaxSeries, q.Rate = budget, p.Fn == fnRate
 		err = s.src.QueryEach(q, func(sr store.Series) error {
 			if sr.Labels == nil {

@@ -161,10 +161,11 @@ func autoStep(rng time.Duration) time.Duration {
 }
 
 // selector is one parsed `series` parameter: a metric name and label
-// filters, written the way Prometheus users expect: NAME{k="v",k2="v2"}.
-// A probe="..." matcher is among the labels, as the query names it.
+// filters, written the way Prometheus users expect: NAME{k="v",k2="v2"},
+// and the probe a probe="..." matcher names ("": every probe).
 type selector struct {
 	Name   string
+	Probe  string
 	Labels map[string]string
 }
 
@@ -175,9 +176,5 @@ func parseSelector(s string) (selector, error) {
 	if err != nil {
 		return selector{}, err
 	}
-	out := selector{Name: sel.Name, Labels: sel.Labels}
-	if sel.Probe != "" {
-		out.Labels[series.ProbeLabel] = sel.Probe
-	}
-	return out, nil
+	return selector{Name: sel.Name, Probe: sel.Probe, Labels: sel.Labels}, nil
 }

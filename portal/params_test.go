@@ -101,10 +101,10 @@ func TestAutoStep(t *testing.T) {
 }
 
 // TestParseSelector: the syntax is core/selector's (tested and fuzzed
-// there); the query keeps a probe matcher among its labels.
+// there); a probe matcher names the probe, apart from the labels.
 func TestParseSelector(t *testing.T) {
 	got, err := parseSelector(`d{mount="/", probe="system"}`)
-	if err != nil || got.Name != "d" || len(got.Labels) != 2 || got.Labels["mount"] != "/" || got.Labels["probe"] != "system" {
+	if err != nil || got.Name != "d" || len(got.Labels) != 1 || got.Labels["mount"] != "/" || got.Probe != "system" {
 		t.Fatalf("%+v, %v", got, err)
 	}
 	if _, err := parseSelector(`d{a=b}`); err == nil || !strings.Contains(err.Error(), "double quoted") {

@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/barbossa-agent/barbossa/core/selector"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
@@ -58,7 +59,7 @@ func Defaults() Config {
 const (
 	ReasonMetrics         = "max_metrics"           // metric past the report's max_metrics
 	ReasonEntities        = "max_entities"          // entity past the report's max_entities
-	ReasonName            = "invalid_name"          // empty, not UTF-8, or a character outside [A-Za-z0-9_.:/-]
+	ReasonName            = "invalid_name"          // not a name a selector can name (selector.ValidName)
 	ReasonNameBytes       = "max_name_bytes"        // name longer than max_name_bytes
 	ReasonLabels          = "max_labels"            // more labels than max_labels
 	ReasonLabel           = "invalid_label"         // a label name like a bad metric name, or a value not UTF-8
@@ -67,11 +68,11 @@ const (
 	ReasonSeries          = "max_series"            // a new series while max_series are active
 )
 
-// ProbeLabel is the label the agent adds to every series: the probe that
-// reported it. A report's own label of that name is renamed ExportedProbe,
-// as Prometheus does with a scraped label that clashes with a target label.
+// ProbeLabel names the probe that reported a series (in selectors, in
+// /metrics). A report's own label of that name is renamed ExportedProbe, as
+// Prometheus does with a scraped label that clashes with a target label.
 const (
-	ProbeLabel    = "probe"
+	ProbeLabel    = selector.ProbeLabel
 	ExportedProbe = "exported_probe"
 )
 
@@ -167,7 +168,7 @@ func (g *Guard) check(m *sdk.Metric) (reason string, key uint64, renamed bool) {
 	switch {
 	case len(m.Name) > g.cfg.NameBytes:
 		return ReasonNameBytes, 0, false
-	case !ValidName(m.Name):
+	case !selector.ValidName(m.Name):
 		return ReasonName, 0, false
 	case len(m.Labels) > g.cfg.Labels:
 		return ReasonLabels, 0, false
@@ -182,7 +183,7 @@ func (g *Guard) check(m *sdk.Metric) (reason string, key uint64, renamed bool) {
 			return ReasonLabelNameBytes, 0, false
 		case len(v) > g.cfg.LabelValueBytes:
 			return ReasonLabelValueBytes, 0, false
-		case !ValidName(k) || !utf8.ValidString(v):
+		case !selector.ValidName(k) || !utf8.ValidString(v):
 			return ReasonLabel, 0, false
 		case k == ProbeLabel:
 			probe, hasProbe = v, true
@@ -244,21 +245,4 @@ func (g *Guard) Series() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return len(g.series)
-}
-
-// ValidName reports whether s can name a metric or a label: not empty, and
-// only letters, digits and _ . : - / — what the query API's series
-// selectors can name, and nothing a storage key could misread.
-func ValidName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '_' || c == '.' || c == ':' || c == '-' || c == '/' ||
-			c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }

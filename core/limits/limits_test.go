@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/barbossa-agent/barbossa/core/selector"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
@@ -219,14 +220,14 @@ func FuzzApply(f *testing.F) {
 			t.Fatalf("over the limits: %d metrics, %d series", len(got.Metrics), g.Series())
 		}
 		for _, m := range got.Metrics {
-			if !ValidName(m.Name) || len(m.Name) > cfg.NameBytes || len(m.Labels) > cfg.Labels {
+			if !selector.ValidName(m.Name) || len(m.Name) > cfg.NameBytes || len(m.Labels) > cfg.Labels {
 				t.Fatalf("kept a bad metric %q", m.Name)
 			}
 			if _, ok := m.Labels[ProbeLabel]; ok {
 				t.Fatalf("kept a %q label", ProbeLabel)
 			}
 			for lk, lv := range m.Labels {
-				if !ValidName(lk) || len(lk) > cfg.LabelNameBytes || len(lv) > cfg.LabelValueBytes || !utf8.ValidString(lv) {
+				if !selector.ValidName(lk) || len(lk) > cfg.LabelNameBytes || len(lv) > cfg.LabelValueBytes || !utf8.ValidString(lv) {
 					t.Fatalf("kept a bad label %q=%q", lk, lv)
 				}
 			}

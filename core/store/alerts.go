@@ -72,6 +72,9 @@ func (s *Store) WriteAlerts(w AlertWrite) error {
 	if s.closed {
 		return ErrClosed
 	}
+	if s.space.mode() != modeWritable {
+		return ErrNotWritable // the database is read-only until there is room (space.go)
+	}
 	err := s.db.Update(func(txn *badger.Txn) error {
 		for prefix, kv := range map[byte]map[string][]byte{prefixAlert: w.Alerts, prefixOutbox: w.Outbox, prefixSilence: w.Silences} {
 			for k, v := range kv {
