@@ -433,8 +433,7 @@ func (a *Agent) closeAll() error {
 
 // watchStaleness moves the change counter when a probe's health state or the
 // freshness of its report flips without a new result (a probe going stale),
-// or the store stopped or resumed writing (seen when it wakes), so cached
-// responses follow. It sleeps until the next moment such a flip
+// so cached responses follow. It sleeps until the next moment such a flip
 // can happen, or until a report or a probe arrives (staleWake): an idle
 // agent's probes go stale seconds apart at most once per run, so polling
 // every second would be ~all wake-ups for nothing.
@@ -454,7 +453,6 @@ func (a *Agent) watchStaleness(ctx context.Context) {
 			_, fresh, _ := a.Latest(h.Name)
 			fmt.Fprintf(&sig, "%s=%s/%t;", h.Name, h.State, fresh)
 		}
-		fmt.Fprintf(&sig, "store=%t", a.store.Health().Writable)
 		if sig.String() != last {
 			last = sig.String()
 			a.changes.Bump()
