@@ -17,8 +17,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/barbossa-agent/barbossa/core/store"
 )
 
 func newTestServer(t testing.TB, f *fakeSource, token string) http.Handler {

@@ -86,6 +86,8 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		{"GET", "/api/v1/query", "/api/v1/query?series=system.net.bytes_recv&fn=rate", "", 200, bearer},
 		{"GET", "/api/v1/query", "/api/v1/query?series=a&from=abc", "", 400, bearer},
 		{"GET", "/api/v1/series", "/api/v1/series", "", 200, bearer},
+		{"GET", "/api/v1/series", "/api/v1/series?probe=system&limit=2", "", 200, bearer},
+		{"GET", "/api/v1/series", "/api/v1/series?cursor=nope", "", 400, bearer},
 		{"GET", "/api/v1/events", "/api/v1/events?limit=5", "", 200, bearer},
 		{"GET", "/api/v1/events", "/api/v1/events?limit=0", "", 400, bearer},
 		{"GET", "/api/v1/network", "/api/v1/network", "", 200, bearer},

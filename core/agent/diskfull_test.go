@@ -111,7 +111,7 @@ func (c *childAgent) alive(t *testing.T) {
 	select {
 	case err := <-c.done:
 		c.done <- err
-		t.Fatalf("the agent died: %v\n%s", err, tail(c.logs(), 40))
+		t.Fatalf("the agent died: %v\n%s", err, tail(c.logs(), 4000))
 	default:
 	}
 	resp, err := http.Get(c.base + "/healthz")
@@ -127,16 +127,11 @@ func (c *childAgent) stop(t *testing.T) {
 	select {
 	case err := <-c.done:
 		if err != nil {
-			t.Fatalf("the agent exited with %v\n%s", err, tail(c.logs(), 40))
+			t.Fatalf("the agent exited with %v\n%s", err, tail(c.logs(), 4000))
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the agent did not stop within 30s")
 	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 type storeStatus struct {
@@ -264,7 +259,7 @@ timeout = "400ms"
 		t.Errorf("the WASM probe on a full disk: %+v", answer)
 	}
 	if logs := c.logs(); !strings.Contains(logs, "wasm compilation cache") {
-		t.Errorf("no compilation cache warning in the log:\n%s", tail(logs, 40))
+		t.Errorf("no compilation cache warning in the log:\n%s", tail(logs, 4000))
 	}
 	if err := os.Remove(fill); err != nil {
 		t.Fatal(err)
