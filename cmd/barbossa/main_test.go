@@ -10,10 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/barbossa-agent/barbossa/core/testenv"
 )
 
 func TestCheck(t *testing.T) {
@@ -78,7 +79,7 @@ func TestBinaryRunsAndStopsCleanly(t *testing.T) {
 	cfg := filepath.Join(dir, "barbossa.toml")
 	os.WriteFile(cfg, []byte("[portal]\nlisten = \""+addr+"\"\n[[probe]]\nname = \"system\"\ninterval = \"1s\"\ntimeout = \"900ms\"\n"), 0o600)
 
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	cmd := exec.Command(bin, "run", "--config", cfg)
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
@@ -274,23 +275,4 @@ func TestPprof(t *testing.T) {
 	if r.StatusCode != http.StatusOK || !strings.Contains(string(b), "heap profile") {
 		t.Errorf("heap profile: %s %.100q", r.Status, b)
 	}
-}
-
-// syncBuffer is a bytes.Buffer that a process's output and a test may use
-// at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -3,7 +3,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,24 +20,6 @@ import (
 	"github.com/barbossa-agent/barbossa/core/store"
 	"github.com/barbossa-agent/barbossa/core/testenv"
 )
-
-// syncBuffer is a log sink tests can read while the agent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestActionsOnRealSystems restarts a unit of a real systemd and stops and
 // starts a container of a real dockerd through POST /api/v1/actions, and
@@ -74,7 +54,7 @@ flush_interval = "100ms"
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	a, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)), "test")
 	if err != nil {
 		t.Fatal(err)

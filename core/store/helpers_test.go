@@ -1,9 +1,7 @@
 package store
 
 import (
-	"bytes"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -55,22 +53,4 @@ func record(probe string, at time.Time, metrics ...sdk.Metric) Record {
 
 func gauge(name string, v float64, labels map[string]string) sdk.Metric {
 	return sdk.Metric{Name: name, Value: v, Labels: labels}
-}
-
-// syncBuffer is a log sink the writer goroutine and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -36,7 +36,7 @@ func waitWritable(t *testing.T, s *Store) {
 func TestFullDisk(t *testing.T) {
 	mnt := testenv.Tmpfs(t, 48<<20)
 	dir := filepath.Join(mnt, "store")
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	opts := Options{Dir: dir, MinFree: 8 << 20, FlushInterval: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	s, err := Open(opts)
 	if err != nil {
