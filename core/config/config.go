@@ -25,6 +25,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/barbossa-agent/barbossa/core/limits"
+	"github.com/barbossa-agent/barbossa/sdk"
 )
 
 // Runtimes a probe can run in.
@@ -178,7 +179,7 @@ func DefaultLimits() Limits {
 	return Limits{
 		MaxMetrics: d.Metrics, MaxEntities: d.Entities, MaxNameBytes: d.NameBytes, MaxLabels: d.Labels,
 		MaxLabelNameBytes: d.LabelNameBytes, MaxLabelValueBytes: d.LabelValueBytes,
-		MaxSeries: d.Series, SeriesIdle: Duration{d.SeriesIdle},
+		MaxSeries: d.Series, SeriesIdle: Duration{Duration: d.SeriesIdle},
 	}
 }
 
@@ -243,7 +244,7 @@ func (l *Limits) check() []FieldError {
 		}
 	}
 	if d := l.SeriesIdle.Duration; d != 0 && (d < time.Minute || d > 30*24*time.Hour) {
-		errs = append(errs, FieldError{"limits.series_idle", fmt.Sprintf("%s is outside 1m..30d", FormatDuration(d))})
+		errs = append(errs, FieldError{"limits.series_idle", fmt.Sprintf("%s is outside 1m..30d", sdk.FormatDuration(d))})
 	}
 	return errs
 }
