@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -131,8 +130,8 @@ func (a *Actions) check() [][2]string {
 		globs []string
 	}{{"units", a.Units}, {"containers", a.Containers}} {
 		for _, g := range list.globs {
-			if _, err := path.Match(g, ""); err != nil || strings.TrimSpace(g) == "" {
-				errs = append(errs, [2]string{list.key, fmt.Sprintf("%q is not a valid glob pattern", g)})
+			if err := sdk.CheckGlob(g); err != nil {
+				errs = append(errs, [2]string{list.key, err.Error()})
 			}
 		}
 	}
