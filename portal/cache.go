@@ -130,6 +130,7 @@ func (s *Server) gather(v uint64, now time.Time) *snapshot {
 			sn.latest[h.Name] = &rec
 		}
 	}
+	sn.host = sn.withSystemHost(sn.host)
 	ev, err := s.src.Events(time.Time{}, statusEvents)
 	if err != nil {
 		s.log.Warn("portal: reading events", "err", err)

@@ -208,7 +208,9 @@ func newFake() *fakeSource {
 	sys.Gauge("system.net.connections", 2, map[string]string{"state": "TIME_WAIT"})
 	sys.Gauge("system.net.udp_sockets", 3, nil)
 	sys.Gauge("system.net.listeners", 2, nil)
-	sys.Add(sdk.Entity{Kind: "host", ID: "testhost", Name: "testhost", State: "up", Health: sdk.StatusOK})
+	sys.Add(sdk.Entity{Kind: "host", ID: "testhost", Name: "testhost", State: "up", Health: sdk.StatusOK,
+		Attrs: map[string]any{"os": "linux", "platform": "debian", "platform_version": "13", "kernel": "6.1.0", "arch": "amd64",
+			"cpus": float64(2), "uptime": float64(3600), "boot_time": t0.Add(-time.Hour).UTC().Format(time.RFC3339)}})
 	sys.Add(sdk.Entity{Kind: "listener", ID: "tcp/0.0.0.0:22", Name: "sshd 0.0.0.0:22", State: "listening", Health: sdk.StatusOK,
 		Attrs: map[string]any{"proto": "tcp", "family": "ipv4", "address": "0.0.0.0", "port": float64(22), "pid": float64(812), "process": "sshd"}})
 	sys.Add(sdk.Entity{Kind: "listener", ID: "udp/[::]:53", Name: "[::]:53", State: "listening", Health: sdk.StatusOK,

@@ -656,7 +656,7 @@ func TestNetwork(t *testing.T) {
 	if l := body.Listeners[1]; l.Port != 53 || l.Address != "::" {
 		t.Errorf("listener %+v", l)
 	}
-	if len(body.Interfaces) != 2 || body.Interfaces[0]["name"] != "eth0" || body.Interfaces[0]["bytes_sent"] != float64(2000) {
+	if len(body.Interfaces) != 2 || body.Interfaces[0].Name != "eth0" || body.Interfaces[0].BytesSent != 2000 {
 		t.Errorf("interfaces %+v", body.Interfaces)
 	}
 }

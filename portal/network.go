@@ -1,23 +1,18 @@
 package portal
 
 import (
-	"math"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/barbossa-agent/barbossa/core/scheduler"
 	"github.com/barbossa-agent/barbossa/core/store"
-	"github.com/barbossa-agent/barbossa/sdk"
+	"github.com/barbossa-agent/barbossa/plugins/system"
 )
 
-// The network view is derived from the system probe's latest report: the
-// metrics system.net.<counter>{interface=...}, system.net.connections{state=...},
-// system.net.udp_sockets, system.net.listeners and the "listener" entities.
-const (
-	systemSource = "builtin:system"
-	netPrefix    = "system.net."
-)
+// The network view and the host summary are derived from the system
+// probe's latest report, read by plugins/system's own readers: the portal
+// never spells the probe's metric names. The config names the in-process
+// probes builtin:NAME.
+const systemSource = "builtin:" + system.Name
 
 // derived heads a body derived from one probe's latest report (the
 // network view, the projects): which probe, and whether it had one.
@@ -53,10 +48,23 @@ func (sn *snapshot) derive(h scheduler.Health, found bool, missing string) (deri
 
 type networkBody struct {
 	derived
-	Connections    connections      `json:"connections"`
-	ListenersTotal int              `json:"listeners_total"`
-	Listeners      []listenerView   `json:"listeners"`
-	Interfaces     []map[string]any `json:"interfaces"`
+	Connections    connections     `json:"connections"`
+	ListenersTotal int             `json:"listeners_total"`
+	Listeners      []listenerView  `json:"listeners"`
+	Interfaces     []interfaceView `json:"interfaces"`
+}
+
+// interfaceView is one interface's counters since boot.
+type interfaceView struct {
+	Name        string  `json:"name"`
+	BytesSent   float64 `json:"bytes_sent"`
+	BytesRecv   float64 `json:"bytes_recv"`
+	PacketsSent float64 `json:"packets_sent"`
+	PacketsRecv float64 `json:"packets_recv"`
+	ErrIn       float64 `json:"errin"`
+	ErrOut      float64 `json:"errout"`
+	DropIn      float64 `json:"dropin"`
+	DropOut     float64 `json:"dropout"`
 }
 
 type connections struct {
@@ -105,93 +113,39 @@ func (sn *snapshot) network() networkBody {
 	b := networkBody{
 		Connections: connections{ByState: map[string]int{}},
 		Listeners:   []listenerView{},
-		Interfaces:  []map[string]any{},
+		Interfaces:  []interfaceView{},
 	}
 	h, found := systemProbe(sn.health)
 	var rec *store.Record
 	if b.derived, rec = sn.derive(h, found, "no system probe is configured"); rec == nil {
 		return b
 	}
-
-	ifaces := map[string]map[string]any{}
-	for _, m := range rec.Report.Metrics {
-		if !strings.HasPrefix(m.Name, netPrefix) {
-			continue
-		}
-		what := strings.TrimPrefix(m.Name, netPrefix)
-		switch {
-		case m.Labels["interface"] != "":
-			name := m.Labels["interface"]
-			ifc := ifaces[name]
-			if ifc == nil {
-				ifc = map[string]any{"name": name}
-				ifaces[name] = ifc
-			}
-			ifc[what] = m.Value
-		case what == "connections" && m.Labels["state"] != "":
-			n := int(m.Value)
-			b.Connections.ByState[m.Labels["state"]] += n
-			b.Connections.TCP += n
-		case what == "udp_sockets":
-			b.Connections.UDP = int(m.Value)
-		case what == "listeners":
-			b.ListenersTotal = int(m.Value)
-		}
+	c := system.ReadConnections(rec.Report)
+	b.Connections = connections{TCP: c.TCP, UDP: c.UDP, ByState: c.ByState}
+	for _, ifc := range system.ReadInterfaces(rec.Report) {
+		b.Interfaces = append(b.Interfaces, interfaceView(ifc))
 	}
-	names := make([]string, 0, len(ifaces))
-	for n := range ifaces {
-		names = append(names, n)
+	for _, l := range system.ReadListeners(rec.Report) {
+		b.Listeners = append(b.Listeners, listenerView(l))
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		b.Interfaces = append(b.Interfaces, ifaces[n])
-	}
-	for _, e := range rec.Report.Entities {
-		if e.Kind == "listener" {
-			b.Listeners = append(b.Listeners, newListenerView(e))
-		}
-	}
-	if b.ListenersTotal < len(b.Listeners) {
-		b.ListenersTotal = len(b.Listeners)
-	}
+	b.ListenersTotal = max(c.Listeners, len(b.Listeners))
 	return b
 }
 
-// newListenerView reads a listener entity's attrs. They may have been through
-// JSON (numbers as float64) or not (the probe's own integer types).
-func newListenerView(e sdk.Entity) listenerView {
-	return listenerView{
-		Proto:   attrString(e.Attrs, "proto"),
-		Family:  attrString(e.Attrs, "family"),
-		Address: attrString(e.Attrs, "address"),
-		Port:    attrInt(e.Attrs, "port"),
-		PID:     attrInt(e.Attrs, "pid"),
-		Process: attrString(e.Attrs, "process"),
+// withSystemHost fills the host summary from the system probe's host entity
+// when it has a fresh report.
+func (sn *snapshot) withSystemHost(h Host) Host {
+	p, found := systemProbe(sn.health)
+	rec := sn.latest[p.Name]
+	if !found || rec == nil {
+		return h
 	}
-}
-
-func attrString(a map[string]any, k string) string {
-	s, _ := a[k].(string)
-	return s
-}
-
-func attrInt(a map[string]any, k string) int {
-	switch v := a[k].(type) {
-	case float64:
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return 0
-		}
-		return int(v)
-	case int:
-		return v
-	case int32:
-		return int(v)
-	case int64:
-		return int(v)
-	case uint32:
-		return int(v)
-	case uint64:
-		return int(v)
+	sys, ok := system.ReadHost(rec.Report)
+	if !ok {
+		return h
 	}
-	return 0
+	h.Hostname, h.OS, h.Platform, h.PlatformVersion = sys.Hostname, sys.OS, sys.Platform, sys.PlatformVersion
+	h.Kernel, h.Arch, h.CPUs = sys.Kernel, sys.Arch, sys.CPUs
+	h.UptimeSeconds, h.BootTime = sys.UptimeSeconds, sys.BootTime
+	return h
 }

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"encoding/json"
 	"os"
 	"time"
 
@@ -9,7 +8,6 @@ import (
 	"github.com/barbossa-agent/barbossa/core/scheduler"
 	"github.com/barbossa-agent/barbossa/core/store"
 	"github.com/barbossa-agent/barbossa/portal"
-	"github.com/barbossa-agent/barbossa/sdk"
 )
 
 // The agent is what the portal reads from.
@@ -75,25 +73,11 @@ func (a *Agent) Events(since time.Time, limit int) ([]store.Event, error) {
 	return a.store.Events(since, limit)
 }
 
-// Host summarises the machine for the portal, from the system probe's host
-// entity when there is one.
+// Host is the agent's own part of the host summary; the portal adds the
+// machine's facts from the system probe's report (plugins/system reads it).
 func (a *Agent) Host() portal.Host {
 	h := portal.Host{AgentVersion: a.version, StartedAt: a.started}
 	h.Hostname, _ = os.Hostname()
-	for name, p := range a.snapshotProbes() {
-		if p.Source != "builtin:system" {
-			continue
-		}
-		rec, ok, _ := a.Latest(name)
-		if !ok {
-			continue
-		}
-		for _, e := range rec.Report.Entities {
-			if e.Kind == "host" {
-				hostFromEntity(&h, e)
-			}
-		}
-	}
 	return h
 }
 
@@ -105,28 +89,4 @@ func (a *Agent) snapshotProbes() map[string]config.Probe {
 		out[k] = v
 	}
 	return out
-}
-
-// hostFromEntity reads the system probe's host entity. Its attrs are Go
-// values fresh from the probe or JSON values after a restart; a JSON round
-// trip reads both the same way.
-func hostFromEntity(h *portal.Host, e sdk.Entity) {
-	var attrs struct {
-		OS              string    `json:"os"`
-		Platform        string    `json:"platform"`
-		PlatformVersion string    `json:"platform_version"`
-		Kernel          string    `json:"kernel"`
-		Arch            string    `json:"arch"`
-		CPUs            int       `json:"cpus"`
-		Uptime          uint64    `json:"uptime"`
-		BootTime        time.Time `json:"boot_time"`
-	}
-	b, err := json.Marshal(e.Attrs)
-	if err != nil || json.Unmarshal(b, &attrs) != nil {
-		return
-	}
-	h.Hostname = e.Name
-	h.OS, h.Platform, h.PlatformVersion = attrs.OS, attrs.Platform, attrs.PlatformVersion
-	h.Kernel, h.Arch, h.CPUs = attrs.Kernel, attrs.Arch, attrs.CPUs
-	h.UptimeSeconds, h.BootTime = attrs.Uptime, attrs.BootTime
 }
