@@ -24,13 +24,29 @@ const (
 	reportError = "error" // reading the report failed; see the log
 )
 
-// healthView is a probe's scheduler health with unset times as null rather
-// than as year 1. The outer fields shadow the embedded ones in JSON.
+// healthView is a probe's scheduler health as the API shows it (docs/API.md,
+// web/openapi.json): unset times are null rather than year 1, and dropped is
+// {} rather than null.
 type healthView struct {
-	scheduler.Health
-	LastRun     *time.Time `json:"last_run"`
-	LastSuccess *time.Time `json:"last_success"`
-	NextRun     *time.Time `json:"next_run"`
+	Name                string            `json:"name"`
+	Runtime             string            `json:"runtime"`
+	Source              string            `json:"source"`
+	State               string            `json:"state"`
+	DurationMS          float64           `json:"duration_ms"`
+	LastError           string            `json:"last_error"`
+	Runs                uint64            `json:"runs"`
+	Failures            uint64            `json:"failures"`
+	Timeouts            uint64            `json:"timeouts"`
+	Skipped             uint64            `json:"skipped"`
+	Denied              uint64            `json:"denied"`
+	ConsecutiveFailures int               `json:"consecutive_failures"`
+	IntervalMS          int64             `json:"interval_ms"`
+	TimeoutMS           int64             `json:"timeout_ms"`
+	Dropped             map[string]uint64 `json:"dropped"`
+	Series              int               `json:"series"`
+	LastRun             *time.Time        `json:"last_run"`
+	LastSuccess         *time.Time        `json:"last_success"`
+	NextRun             *time.Time        `json:"next_run"`
 }
 
 func optTime(t time.Time) *time.Time {
@@ -44,7 +60,14 @@ func newHealthView(h scheduler.Health) healthView {
 	if h.Dropped == nil {
 		h.Dropped = map[string]uint64{}
 	}
-	return healthView{Health: h, LastRun: optTime(h.LastRun), LastSuccess: optTime(h.LastSuccess), NextRun: optTime(h.NextRun)}
+	return healthView{
+		Name: h.Name, Runtime: h.Runtime, Source: h.Source, State: h.State,
+		DurationMS: h.DurationMS, LastError: h.LastError,
+		Runs: h.Runs, Failures: h.Failures, Timeouts: h.Timeouts, Skipped: h.Skipped, Denied: h.Denied,
+		ConsecutiveFailures: h.ConsecutiveFailures, IntervalMS: h.IntervalMS, TimeoutMS: h.TimeoutMS,
+		Dropped: h.Dropped, Series: h.Series,
+		LastRun: optTime(h.LastRun), LastSuccess: optTime(h.LastSuccess), NextRun: optTime(h.NextRun),
+	}
 }
 
 // probeView is one probe: its scheduler health and its latest report.

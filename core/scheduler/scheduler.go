@@ -111,35 +111,36 @@ const (
 	StatePending  = "pending"  // no run has completed yet, and the job is younger than StaleAfter
 )
 
-// Health is the state of one job. The JSON field names are part of the API.
+// Health is the state of one job. The portal owns how it is shown (no
+// JSON here: portal/view.go's healthView is the API's shape).
 type Health struct {
-	Name    string `json:"name"`
-	Runtime string `json:"runtime"`
-	Source  string `json:"source"`
+	Name    string
+	Runtime string
+	Source  string
 	// State is one of the State* constants, computed when Health is called.
-	State       string    `json:"state"`
-	LastRun     time.Time `json:"last_run"`     // start of the last completed run
-	LastSuccess time.Time `json:"last_success"` // start of the last successful run
-	NextRun     time.Time `json:"next_run"`     // zero when not scheduled
-	DurationMS  float64   `json:"duration_ms"`  // of the last completed run
-	LastError   string    `json:"last_error"`   // of the last completed run; empty after a success
+	State       string
+	LastRun     time.Time // start of the last completed run
+	LastSuccess time.Time // start of the last successful run
+	NextRun     time.Time // zero when not scheduled
+	DurationMS  float64   // of the last completed run
+	LastError   string    // of the last completed run; empty after a success
 	// Runs counts completed runs; Failures the unsuccessful ones among them
 	// (errors, panics and timeouts); Timeouts those that timed out; Skipped
 	// ticks that found the previous run still in flight; Denied host calls
 	// denied to the collector.
-	Runs                uint64 `json:"runs"`
-	Failures            uint64 `json:"failures"`
-	Timeouts            uint64 `json:"timeouts"`
-	Skipped             uint64 `json:"skipped"`
-	Denied              uint64 `json:"denied"`
-	ConsecutiveFailures int    `json:"consecutive_failures"`
-	IntervalMS          int64  `json:"interval_ms"`
-	TimeoutMS           int64  `json:"timeout_ms"`
+	Runs                uint64
+	Failures            uint64
+	Timeouts            uint64
+	Skipped             uint64
+	Denied              uint64
+	ConsecutiveFailures int
+	IntervalMS          int64
+	TimeoutMS           int64
 	// Dropped and Series are filled by the agent, not the scheduler: what
 	// it did not keep of the probe's reports, by reason (a limit, or the
 	// store), and how many series the probe has active.
-	Dropped map[string]uint64 `json:"dropped"`
-	Series  int               `json:"series"`
+	Dropped map[string]uint64
+	Series  int
 }
 
 // Options configure a Scheduler.
