@@ -63,7 +63,6 @@ type Agent struct {
 
 	mu     sync.RWMutex
 	probes map[string]config.Probe
-	latest map[string]store.Record
 	guards map[string]*limits.Guard // each probe's limits, applied before the store
 	// collectors is only touched by New, Run's shutdown and probe reloads,
 	// which the agent serialises: Run waits for the drop-in watcher (the
@@ -98,7 +97,6 @@ func New(cfg *config.Config, logger *slog.Logger, version string) (*Agent, error
 		version: version,
 		started: time.Now(),
 		probes:  map[string]config.Probe{},
-		latest:  map[string]store.Record{},
 		guards:  map[string]*limits.Guard{},
 
 		staleWake: make(chan struct{}, 1),
@@ -253,9 +251,6 @@ func (a *Agent) schedule(p config.Probe, c scheduler.Collector) error {
 	}
 	a.collectors[p.Name] = job.Collector
 	a.wakeStalenessWatcher()
-	if rec, ok, err := a.store.Latest(p.Name); err == nil && ok {
-		a.setLatest(rec)
-	}
 	return nil
 }
 
@@ -315,7 +310,8 @@ func (a *Agent) record(res scheduler.Result) {
 		a.logDropped(res.Probe, guard, dropped)
 	}
 	a.store.Put(rec)
-	a.setLatest(rec)
+	a.changes.Bump()
+	a.wakeStalenessWatcher()
 	a.alerts.Kick()
 }
 
@@ -339,14 +335,6 @@ func (a *Agent) logDropped(probe string, g *limits.Guard, dropped map[string]uin
 		}
 		a.log.Warn("probe report over its limits: the excess is dropped (counted in the probe's health, logged once)", args...)
 	}
-}
-
-func (a *Agent) setLatest(rec store.Record) {
-	a.mu.Lock()
-	a.latest[rec.Probe] = rec
-	a.mu.Unlock()
-	a.changes.Bump()
-	a.wakeStalenessWatcher()
 }
 
 // Run starts the scheduler and the portal and blocks until ctx is done or
@@ -465,21 +453,11 @@ func (a *Agent) watchStaleness(ctx context.Context) {
 }
 
 // nextFlip is the earliest time after now at which a probe turns stale or
-// its report stops being served as fresh (see Latest); zero if never.
+// its report stops being served as fresh (the store's rule); zero if never.
 func (a *Agent) nextFlip(now time.Time) time.Time {
 	next := a.sched.NextStateChange(now)
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	for name, rec := range a.latest {
-		after := a.probes[name].StaleAfter.Duration
-		if after <= 0 {
-			continue
-		}
-		// Latest compares with >: the report is stale just after this.
-		at := rec.Time.Add(after + time.Nanosecond)
-		if at.After(now) && (next.IsZero() || at.Before(next)) {
-			next = at
-		}
+	if at := a.store.NextStale(now); !at.IsZero() && (next.IsZero() || at.Before(next)) {
+		next = at
 	}
 	return next
 }

@@ -357,7 +357,6 @@ func (a *Agent) removeProbe(name string) {
 	}
 	a.mu.Lock()
 	delete(a.probes, name)
-	delete(a.latest, name)
 	delete(a.guards, name)
 	a.mu.Unlock()
 	a.changes.Bump()

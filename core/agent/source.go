@@ -42,20 +42,18 @@ func (a *Agent) Health() []scheduler.Health {
 // StoreHealth says whether the store is writing.
 func (a *Agent) StoreHealth() store.Health { return a.store.Health() }
 
-// Latest is a probe's last good report, unless it is older than the probe's
-// stale_after: a silent probe shows as stale, never as fresh old data.
+// Latest is a probe's last good report as the store keeps it, which owns
+// staleness: none once it is older than the stale_after it was put with (a
+// silent probe shows as stale, never as fresh old data), and none for a
+// probe the agent no longer runs.
 func (a *Agent) Latest(probe string) (store.Record, bool, error) {
 	a.mu.RLock()
-	rec, ok := a.latest[probe]
-	p, known := a.probes[probe]
+	_, known := a.probes[probe]
 	a.mu.RUnlock()
-	if !ok || !known {
+	if !known {
 		return store.Record{}, false, nil
 	}
-	if p.StaleAfter.Duration > 0 && time.Since(rec.Time) > p.StaleAfter.Duration {
-		return store.Record{}, false, nil
-	}
-	return rec, true, nil
+	return a.store.Latest(probe)
 }
 
 // QueryEach reads history from the store, one series at a time.

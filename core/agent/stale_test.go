@@ -20,11 +20,16 @@ import (
 func TestStalenessWatcherSleepsUntilFlips(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+		st, err := store.Open(store.Options{Dir: t.TempDir(), Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
 		a := &Agent{
 			log:       quiet,
 			sched:     scheduler.New(scheduler.Options{Logger: quiet}),
+			store:     st,
 			probes:    map[string]config.Probe{},
-			latest:    map[string]store.Record{},
 			staleWake: make(chan struct{}, 1),
 		}
 		// Health turns stale just after 30 s without a success (3 intervals);
@@ -39,7 +44,9 @@ func TestStalenessWatcherSleepsUntilFlips(t *testing.T) {
 		t0 := time.Now()
 		a.sched.Start(ctx)
 		defer a.sched.Stop()
-		a.setLatest(store.Record{Probe: "p", Time: t0})
+		// As record puts a report: the store owns its staleness.
+		st.Put(store.Record{Probe: "p", Time: t0, StaleAfter: p.StaleAfter.Duration})
+		a.wakeStalenessWatcher()
 		go a.watchStaleness(ctx)
 		synctest.Wait()
 		base := a.Version()

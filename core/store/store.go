@@ -344,13 +344,13 @@ func (s *Store) read(fn func(txn *badger.Txn) error) error {
 }
 
 // Latest returns the last report of probe. ok is false when there is none or
-// it is stale (older than the StaleAfter it was put with): a probe that
-// stopped reporting is never shown as fresh old data.
+// it is stale (older than the StaleAfter it was put with; see NextStale): a
+// probe that stopped reporting is never shown as fresh old data.
 func (s *Store) Latest(probe string) (Record, bool, error) {
 	now := time.Now()
 	s.latestMu.Lock()
 	e, cached := s.latest[probe]
-	if cached && !e.expires.IsZero() && !now.Before(e.expires) {
+	if cached && !e.expires.IsZero() && now.After(e.expires) {
 		delete(s.latest, probe)
 		s.latestMu.Unlock()
 		return Record{}, false, nil
@@ -384,7 +384,9 @@ func (s *Store) Latest(probe string) (Record, bool, error) {
 		// got there first; it expires with the key.
 		e := latestEntry{rec: rec}
 		if exp > 0 {
-			e.expires = time.Unix(int64(exp), 0)
+			// Badger hides the key at ExpiresAt; Latest's rule is
+			// "stale just after expires".
+			e.expires = time.Unix(int64(exp), 0).Add(-time.Nanosecond)
 		}
 		s.latestMu.Lock()
 		if _, ok := s.latest[probe]; !ok {
@@ -393,6 +395,24 @@ func (s *Store) Latest(probe string) (Record, bool, error) {
 		s.latestMu.Unlock()
 	}
 	return rec, found, nil
+}
+
+// NextStale is the earliest instant after now at which a latest report
+// Latest has served turns stale, so a caller can sleep until then; zero if
+// none will. Latest is the one owner of staleness: a report is fresh up to
+// its Time plus the StaleAfter it was put with and stale just after (as the
+// scheduler's health goes stale, so both flip at one instant).
+func (s *Store) NextStale(now time.Time) time.Time {
+	s.latestMu.Lock()
+	defer s.latestMu.Unlock()
+	var next time.Time
+	for _, e := range s.latest {
+		at := e.expires.Add(time.Nanosecond)
+		if !e.expires.IsZero() && at.After(now) && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	return next
 }
 
 // gcLoop reclaims value log space now and then. Most values live in the LSM

@@ -93,17 +93,18 @@ func TestLatestStale(t *testing.T) {
 			}
 		}
 
-		// The in-memory path: a Put after the restart expires exactly at
-		// Time+StaleAfter.
+		// The in-memory path: a Put after the restart is fresh up to
+		// Time+StaleAfter and stale just after, as the scheduler's health
+		// turns stale, so both flip at one instant.
 		rec.Time = time.Now()
 		s.Put(rec)
-		time.Sleep(rec.StaleAfter - time.Nanosecond)
+		time.Sleep(rec.StaleAfter)
 		if _, ok, _ := s.Latest("fast"); !ok {
-			t.Fatal("fresh Put not visible")
+			t.Fatal("fresh Put not visible at its StaleAfter")
 		}
 		time.Sleep(time.Nanosecond)
 		if _, ok, _ := s.Latest("fast"); ok {
-			t.Error("in-memory latest did not go stale at its StaleAfter")
+			t.Error("in-memory latest did not go stale just after its StaleAfter")
 		}
 	})
 }
@@ -376,3 +377,34 @@ func TestConcurrentPutAndQuery(t *testing.T) {
 }
 
 func nan() float64 { return math.NaN() }
+
+// TestNextStale: the instant the next served report turns stale, exactly,
+// so the agent's watcher sleeps until then and no longer.
+func TestNextStale(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := openTest(t, "", Options{})
+		start := time.Now()
+		if next := s.NextStale(start); !next.IsZero() {
+			t.Fatalf("empty store: NextStale = %v", next)
+		}
+		a := record("a", start)
+		a.StaleAfter = 3 * time.Second
+		b := record("b", start)
+		b.StaleAfter = time.Second
+		s.Put(a)
+		s.Put(b)
+		s.Put(record("forever", start))
+		// Stale just after Time+StaleAfter.
+		for _, c := range []struct{ at, want time.Duration }{
+			{0, time.Second + 1}, {time.Second, time.Second + 1}, {time.Second + 1, 3*time.Second + 1}, {3*time.Second + 1, -1},
+		} {
+			want := time.Time{}
+			if c.want >= 0 {
+				want = start.Add(c.want)
+			}
+			if got := s.NextStale(start.Add(c.at)); !got.Equal(want) {
+				t.Errorf("NextStale at %s = %v, want %v", c.at, got.Sub(start), c.want)
+			}
+		}
+	})
+}
