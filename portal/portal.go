@@ -49,6 +49,9 @@ type Source interface {
 	// StoreHealth says whether the store is writing.
 	StoreHealth() store.Health
 	Events(since time.Time, limit int) ([]store.Event, error)
+	// Host is the agent's part of the host summary (version, start, the
+	// OS's hostname); the portal fills in the machine's facts from the
+	// system probe's latest report.
 	Host() Host
 	// DropInProblems lists the drop-ins of the probes folder the agent
 	// does not run as they now are, and why.
