@@ -82,9 +82,7 @@ var (
 // agent with no token refuses every action, since anyone who can reach
 // the port could otherwise stop its services.
 func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, r, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed: use POST", r.Method), "")
+	if !methodIs(w, r, http.MethodPost) {
 		return
 	}
 	deny := func(status int, a Action, why string) {
@@ -218,4 +216,15 @@ func quoteList(list []string) string {
 		q[i] = strconv.Quote(s)
 	}
 	return strings.Join(q, ", ")
+}
+
+// methodIs answers 405, naming the method to use, unless r uses method: for
+// the routes that change something, which take one method only.
+func methodIs(w http.ResponseWriter, r *http.Request, method string) bool {
+	if r.Method == method {
+		return true
+	}
+	w.Header().Set("Allow", method)
+	writeError(w, r, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed: use %s", r.Method, method), "")
+	return false
 }

@@ -49,9 +49,7 @@ type silenceRequest struct {
 // handleSilences serves POST /api/v1/silences. Like actions, it needs a
 // token configured and sent: a silence stops people from being told.
 func (s *Server) handleSilences(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, r, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed: use POST", r.Method), "")
+	if !methodIs(w, r, http.MethodPost) {
 		return
 	}
 	if !s.alertWrites(w, r) {
@@ -107,9 +105,7 @@ func (s *Server) handleSilences(w http.ResponseWriter, r *http.Request) {
 
 // handleSilence serves DELETE /api/v1/silences/{id}.
 func (s *Server) handleSilence(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodDelete {
-		w.Header().Set("Allow", http.MethodDelete)
-		writeError(w, r, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed: use DELETE", r.Method), "")
+	if !methodIs(w, r, http.MethodDelete) {
 		return
 	}
 	if !s.alertWrites(w, r) {
