@@ -14,8 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/barbossa-agent/barbossa/core/testenv/heap"
 	"github.com/barbossa-agent/barbossa/internal/abi"
+	"github.com/barbossa-agent/barbossa/internal/testenv/heap"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/barbossa-agent/barbossa/core/testenv/testbus"
+	"github.com/barbossa-agent/barbossa/internal/testenv/testbus"
 	"github.com/barbossa-agent/barbossa/sdk"
 	"github.com/godbus/dbus/v5"
 )

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/barbossa-agent/barbossa/core/testenv/ci"
-	"github.com/barbossa-agent/barbossa/core/testenv/proc"
 	"github.com/barbossa-agent/barbossa/hostfuncs/internal/proctree"
+	"github.com/barbossa-agent/barbossa/internal/testenv/ci"
+	"github.com/barbossa-agent/barbossa/internal/testenv/proc"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 

@@ -20,9 +20,9 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/barbossa-agent/barbossa/core/testenv/ci"
-	"github.com/barbossa-agent/barbossa/core/testenv/proc"
 	"github.com/barbossa-agent/barbossa/internal/abi"
+	"github.com/barbossa-agent/barbossa/internal/testenv/ci"
+	"github.com/barbossa-agent/barbossa/internal/testenv/proc"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 )
 
 // dashboard is the part of Grafana's dashboard model (schemaVersion 39,

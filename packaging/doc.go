@@ -11,5 +11,5 @@
 //   - grafana-dashboard.json and alerts.yml serve a fleet (docs/DEPLOY.md).
 //
 // The tests install the .deb into a Debian 12 booted under systemd-nspawn
-// and run the image on a private Docker Engine (core/testenv), as root.
+// and run the image on a private Docker Engine (internal/testenv), as root.
 package packaging

@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 )
 
 // TestContainerImage builds the FROM scratch image through the Engine API

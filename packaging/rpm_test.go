@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 )
 
 // TestRPM reads the .rpm with rpm itself (there is no RPM system to

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 )
 
 // TestDebOnSystemd installs the .deb into a Debian 12 booted under

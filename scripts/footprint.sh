@@ -4,7 +4,7 @@
 # start, idle CPU, status endpoint throughput, start-up times; medians of
 # agents run side by side, for the default config on this host, the system
 # probe alone, and the default config against the test environment's real
-# systemd and dockerd (core/testenv). `make footprint` runs it.
+# systemd and dockerd (internal/testenv). `make footprint` runs it.
 #
 #   scripts/footprint.sh                      # 3 agents per config, 10 minutes
 #   scripts/footprint.sh -minutes 2 -runs 1   # a quick look

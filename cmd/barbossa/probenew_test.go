@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 )
 
 // The agent's TestActionsOnRealSystems drives these through the portal

@@ -18,7 +18,7 @@ import (
 
 	"github.com/barbossa-agent/barbossa/core/config"
 	"github.com/barbossa-agent/barbossa/core/store"
-	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 )
 
 // TestActionsOnRealSystems restarts a unit of a real systemd and stops and

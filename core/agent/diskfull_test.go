@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/barbossa-agent/barbossa/core/config"
-	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 )
 
 // TestHelperAgent is the agent TestFullDisk runs in a process of its own,

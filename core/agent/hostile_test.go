@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/barbossa-agent/barbossa/core/testenv"
 	"github.com/barbossa-agent/barbossa/internal/abi/abitest"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 )
 
 // Hostile WASM guests written in WAT, as an attacker would write them from

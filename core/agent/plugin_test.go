@@ -14,7 +14,7 @@ import (
 
 	"github.com/barbossa-agent/barbossa/core/config"
 	"github.com/barbossa-agent/barbossa/core/pluginhost"
-	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 )
 
 // buildTestPlugin builds core/pluginhost's test plugin into dir.

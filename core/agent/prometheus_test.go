@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 )
 
 // TestPrometheusScrapesTheAgent runs a real Prometheus against a running

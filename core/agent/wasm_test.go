@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/barbossa-agent/barbossa/core/builtinwasm"
-	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 )
 
 // watProbe returns a tiny WAT module whose probe (named kind) reports

@@ -36,7 +36,7 @@ import (
 
 	"github.com/barbossa-agent/barbossa/core/alert"
 	"github.com/barbossa-agent/barbossa/core/config"
-	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/barbossa-agent/barbossa/core/testenv"
 	"github.com/barbossa-agent/barbossa/core/wasmhost"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 )
 
 // TestBundle checks what `make wasm` embedded: a module carrying the

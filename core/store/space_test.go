@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 )
 
 // waitWritable flushes until the store writes again: it looks at the free

@@ -18,12 +18,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/barbossa-agent/barbossa/core/testenv/ci"
-	"github.com/barbossa-agent/barbossa/core/testenv/heap"
-	"github.com/barbossa-agent/barbossa/core/testenv/proc"
-	"github.com/barbossa-agent/barbossa/core/testenv/testbus"
 	"github.com/barbossa-agent/barbossa/hostfuncs"
 	"github.com/barbossa-agent/barbossa/internal/abi"
+	"github.com/barbossa-agent/barbossa/internal/testenv/ci"
+	"github.com/barbossa-agent/barbossa/internal/testenv/heap"
+	"github.com/barbossa-agent/barbossa/internal/testenv/proc"
+	"github.com/barbossa-agent/barbossa/internal/testenv/testbus"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 

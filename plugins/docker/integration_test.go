@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/barbossa-agent/barbossa/core/testenv"
 	"github.com/barbossa-agent/barbossa/core/wasmhost"
 	"github.com/barbossa-agent/barbossa/hostfuncs"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 	"github.com/barbossa-agent/barbossa/sdk"
 	"github.com/barbossa-agent/barbossa/sdk/sdktest"
 )
@@ -48,7 +48,7 @@ func containers(t testing.TB, d *testenv.Docker) {
 }
 
 // TestRealDockerThroughWASM runs the built module in the real WASM host
-// against a real dockerd (core/testenv) with containers running, exited
+// against a real dockerd (internal/testenv) with containers running, exited
 // non-zero and zero, paused, created, unhealthy and healthy.
 func TestRealDockerThroughWASM(t *testing.T) {
 	d := testenv.StartDocker(t)

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/barbossa-agent/barbossa/core/testenv"
 	"github.com/barbossa-agent/barbossa/core/wasmhost"
 	"github.com/barbossa-agent/barbossa/hostfuncs"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 	"github.com/barbossa-agent/barbossa/sdk"
 	"github.com/barbossa-agent/barbossa/sdk/sdktest"
 )
@@ -49,7 +49,7 @@ func probe(w *testenv.ProbeModule, name string, g hostfuncs.Grants, cfg map[stri
 }
 
 // TestRealSystemdThroughWASM runs the built module in the real WASM host
-// against a real systemd (booted in systemd-nspawn by core/testenv).
+// against a real systemd (booted in systemd-nspawn by internal/testenv).
 func TestRealSystemdThroughWASM(t *testing.T) {
 	s := testenv.StartSystemd(t, extraUnits...)
 	bus := s.BusAddress()

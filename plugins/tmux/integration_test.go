@@ -15,9 +15,9 @@ import (
 
 	"github.com/barbossa-agent/barbossa"
 	"github.com/barbossa-agent/barbossa/core/config"
-	"github.com/barbossa-agent/barbossa/core/testenv"
 	"github.com/barbossa-agent/barbossa/core/wasmhost"
 	"github.com/barbossa-agent/barbossa/hostfuncs"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 

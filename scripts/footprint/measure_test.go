@@ -46,7 +46,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/barbossa-agent/barbossa/core/testenv"
+	"github.com/barbossa-agent/barbossa/internal/testenv"
 )
 
 var (

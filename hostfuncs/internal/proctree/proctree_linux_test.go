@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/barbossa-agent/barbossa/core/testenv/ci"
-	"github.com/barbossa-agent/barbossa/core/testenv/proc"
+	"github.com/barbossa-agent/barbossa/internal/testenv/ci"
+	"github.com/barbossa-agent/barbossa/internal/testenv/proc"
 )
 
 // runners returns a runner of each mode. Without a usable cgroup v2 the

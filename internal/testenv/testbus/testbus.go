@@ -1,5 +1,5 @@
 // Package testbus starts a private D-Bus daemon for a test. It is a leaf
-// of the test rig, apart from core/testenv, so that the tests of hostfuncs
+// of the test rig, apart from internal/testenv, so that the tests of hostfuncs
 // and core/wasmhost, which testenv imports, can use it too.
 //
 //	addr := testbus.Start(t) // "unix:path=/tmp/.../bus"
@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/barbossa-agent/barbossa/core/testenv/ci"
+	"github.com/barbossa-agent/barbossa/internal/testenv/ci"
 )
 
 // Start starts a dbus-daemon of its own with the session bus's policy

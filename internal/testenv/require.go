@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/barbossa-agent/barbossa/core/testenv/ci"
+	"github.com/barbossa-agent/barbossa/internal/testenv/ci"
 )
 
 // InCI reports whether the tests run under CI (CI=true, as CI systems set it).

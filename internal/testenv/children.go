@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/barbossa-agent/barbossa/core/testenv/proc"
+	"github.com/barbossa-agent/barbossa/internal/testenv/proc"
 )
 
 // ProcState returns process pid's state letter from /proc (R, S, Z, ...),

@@ -11,7 +11,7 @@ import (
 // TestWASMHelpers builds core/wasmhost's Go test guest, loads it and runs
 // it once through the helpers the probes' integration tests use.
 func TestWASMHelpers(t *testing.T) {
-	wasm := BuildWASM(t, "../wasmhost/testdata/goguest")
+	wasm := BuildWASM(t, "../../core/wasmhost/testdata/goguest")
 	if !bytes.HasPrefix(wasm, []byte("\x00asm")) {
 		t.Fatalf("built %q..., not a WASM module", wasm[:min(8, len(wasm))])
 	}

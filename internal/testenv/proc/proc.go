@@ -1,7 +1,7 @@
 // Package proc tells the tests of code that starts processes whether one is
 // still running, and gives them a process that escapes the way a daemon
 // does. Like heap and testbus it is a leaf of the test rig, apart from
-// core/testenv, so the tests of the packages testenv imports (hostfuncs,
+// internal/testenv, so the tests of the packages testenv imports (hostfuncs,
 // core/wasmhost) can use it.
 package proc
 

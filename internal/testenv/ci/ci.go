@@ -1,7 +1,7 @@
 // Package ci says whether tests run under CI, where a component a test
 // needs but cannot find is a failure, never a skip: a green run must mean
 // the tests really ran. Like heap and testbus it is a leaf of the test rig,
-// apart from core/testenv, so the tests of the packages testenv imports
+// apart from internal/testenv, so the tests of the packages testenv imports
 // (hostfuncs, core/wasmhost) can use it.
 package ci
 

@@ -1,5 +1,5 @@
 // Package heap measures how far a test's code makes the Go heap grow. Like
-// testbus it is a leaf of the test rig, apart from core/testenv, so the
+// testbus it is a leaf of the test rig, apart from internal/testenv, so the
 // tests of the packages testenv imports can use it.
 //
 //	grew := heap.Peak(func() { attack() })
