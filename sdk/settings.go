@@ -204,6 +204,31 @@ func (s *Settings) Err() error {
 	return errors.New("config of probe " + strconv.Quote(s.probe) + ": " + what + " (it has " + strings.Join(keys, ", ") + ")")
 }
 
+// Check is Err, then check's verdict on the values read (a nil check is
+// none), named as the probe's config as Err's errors are: the last line of
+// a probe's config reader.
+func (s *Settings) Check(check func() error) error {
+	if err := s.Err(); err != nil || check == nil {
+		return err
+	}
+	if err := check(); err != nil {
+		return &configError{probe: s.probe, err: err}
+	}
+	return nil
+}
+
+// configError is a probe's config refused by its own check.
+type configError struct {
+	probe string
+	err   error
+}
+
+func (e *configError) Error() string {
+	return "config of probe " + strconv.Quote(e.probe) + ": " + e.err.Error()
+}
+
+func (e *configError) Unwrap() error { return e.err }
+
 func quoteAll(list []string) []string {
 	out := make([]string, len(list))
 	for i, s := range list {

@@ -1,6 +1,8 @@
 package sdk
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,5 +57,24 @@ func TestSettings(t *testing.T) {
 		if _, err := read(tc.m); err == nil || err.Error() != tc.want {
 			t.Errorf("%v: %v, want %s", tc.m, err, tc.want)
 		}
+	}
+}
+
+func TestSettingsCheck(t *testing.T) {
+	bad := errors.New("bus must be system, session or an address")
+	st := Request{Probe: "p", Config: map[string]any{"bus": "x"}}.Settings()
+	var bus string
+	st.String("bus", &bus)
+	err := st.Check(func() error { return bad })
+	if err == nil || err.Error() != `config of probe "p": bus must be system, session or an address` || !errors.Is(err, bad) {
+		t.Errorf("Check = %v", err)
+	}
+	st = Request{Probe: "p", Config: map[string]any{"buss": "x"}}.Settings()
+	st.String("bus", &bus)
+	if err := st.Check(func() error { t.Error("check ran after a config error"); return nil }); err == nil || !strings.Contains(err.Error(), `unknown key "buss"`) {
+		t.Errorf("Check with a misspelt key = %v", err)
+	}
+	if err := (Request{Probe: "p"}).Settings().Check(nil); err != nil {
+		t.Errorf("Check(nil) = %v", err)
 	}
 }

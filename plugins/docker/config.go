@@ -41,13 +41,8 @@ func decodeConfig(req sdk.Request) (Config, error) {
 	cfg.NameFilter.Read(s)
 	s.Bool("stats", &cfg.Stats)
 	s.Bool("labels", &cfg.Labels)
-	if err := s.Err(); err != nil {
-		return cfg, err
-	}
-	if err := cfg.check(); err != nil {
-		return cfg, fmt.Errorf("config of probe %q: %w", req.Probe, err)
-	}
-	return cfg, nil
+	err := s.Check(cfg.check) // cfg.check may fill in defaults: read cfg after it
+	return cfg, err
 }
 
 func (c *Config) check() error {

@@ -59,13 +59,8 @@ func decodeConfig(req sdk.Request) (Config, error) {
 	cfg.NameFilter.Read(s)
 	s.Bool("all", &cfg.All)
 	s.String("details", &cfg.Details)
-	if err := s.Err(); err != nil {
-		return cfg, err
-	}
-	if err := cfg.check(); err != nil {
-		return cfg, fmt.Errorf("config of probe %q: %w", req.Probe, err)
-	}
-	return cfg, nil
+	err := s.Check(cfg.check) // cfg.check may fill in defaults: read cfg after it
+	return cfg, err
 }
 
 func (c *Config) check() error {
