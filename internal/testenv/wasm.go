@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/barbossa-agent/barbossa/core/wasmhost"
+	"github.com/barbossa-agent/barbossa/internal/wasmdata"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
@@ -29,7 +30,13 @@ func BuildWASM(t testing.TB, pkg string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	// As make builds the shipped modules: tests and benchmarks measure what
+	// the agent runs, not a module with Go's ~40,000 data segments.
+	merged, err := wasmdata.Merge(b, wasmdata.DefaultGap)
+	if err != nil {
+		t.Fatalf("merge the data segments of %s: %v", pkg, err)
+	}
+	return merged
 }
 
 // WAT assembles WebAssembly text into a module with wat2wasm (Debian:

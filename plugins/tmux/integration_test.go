@@ -23,7 +23,7 @@ import (
 
 // tmuxServer is a real tmux server on a private socket.
 type tmuxServer struct {
-	t      *testing.T
+	t      testing.TB
 	socket string
 }
 
@@ -152,13 +152,13 @@ func deadPanes(r sdk.Report) int {
 
 // defaultGrants are the tmux probe's grants in the default barbossa.toml:
 // the probe runs under the narrow grant it ships with.
-func defaultGrants(t *testing.T) hostfuncs.Grants {
+func defaultGrants(t testing.TB) hostfuncs.Grants {
 	t.Helper()
 	return tmuxGrants(t, barbossa.DefaultConfigName, barbossa.DefaultConfig)
 }
 
 // tmuxGrants are the grants of the tmux probe in a config.
-func tmuxGrants(t *testing.T, name string, text []byte) hostfuncs.Grants {
+func tmuxGrants(t testing.TB, name string, text []byte) hostfuncs.Grants {
 	t.Helper()
 	cfg, err := config.Parse(name, text)
 	if err != nil {
