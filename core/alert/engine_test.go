@@ -236,7 +236,7 @@ func (h *harness) stop() {
 func (h *harness) at(d time.Duration) {
 	h.t.Helper()
 	if wait := time.Until(h.start.Add(d)); wait > 0 {
-		time.Sleep(wait)
+		time.Sleep(wait) // the harness runs in a synctest bubble: this is the fake clock
 	}
 	synctest.Wait()
 }

@@ -181,14 +181,14 @@ func TestFootprint(t *testing.T) {
 	window := min(5*time.Minute, run/2)
 	end := time.Now().Add(run)
 	t.Logf("all started; reading RSS at %s, CPU over the %v before", end.Format(time.TimeOnly), window)
-	time.Sleep(time.Until(end.Add(-window)))
+	time.Sleep(time.Until(end.Add(-window))) // real agents' idle CPU and RSS: only the real clock measures them
 	for _, s := range subjects {
 		for _, p := range s.procs {
 			pr := p.read(t)
 			p.cpu0 = pr.CPU
 		}
 	}
-	time.Sleep(time.Until(end))
+	time.Sleep(time.Until(end)) // the CPU window, on the real clock as above
 	for _, s := range subjects {
 		for i, p := range s.procs {
 			pr := p.read(t)
