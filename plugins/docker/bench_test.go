@@ -30,22 +30,15 @@ func BenchmarkCollect(b *testing.B) {
 	w := newWASMProbe(b)
 
 	run := func(b *testing.B, p sdk.Probe, cfg map[string]any) {
-		var r sdk.Report
-		cpu0 := sdktest.CPUTime()
-		for b.Loop() {
+		sdktest.PerRun(b, func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			var err error
-			r, err = p.Collect(ctx, sdk.Request{Probe: "docker", Config: cfg})
-			cancel()
-			if err != nil {
-				b.Fatal(err)
+			defer cancel()
+			r, err := p.Collect(ctx, sdk.Request{Probe: "docker", Config: cfg})
+			if err == nil && (r.Status == sdk.StatusUnknown || len(r.Entities) != 20) {
+				err = fmt.Errorf("%s: %d containers", r.Message, len(r.Entities))
 			}
-			if r.Status == sdk.StatusUnknown || len(r.Entities) != 20 {
-				b.Fatalf("%s: %d containers", r.Message, len(r.Entities))
-			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/run")
-		b.ReportMetric(float64((sdktest.CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/run")
+			return err
+		})
 	}
 	full := map[string]any{"socket": sock}
 	noStats := map[string]any{"socket": sock, "stats": false}

@@ -39,19 +39,14 @@ func BenchmarkCollect(b *testing.B) {
 	report := func(b *testing.B, p sdk.Probe) {
 		b.Helper()
 		var r sdk.Report
-		cpu0 := sdktest.CPUTime()
-		for b.Loop() {
+		sdktest.PerRun(b, func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
 			var err error
 			r, err = p.Collect(ctx, sdk.Request{Probe: "systemd", Config: cfg})
-			cancel()
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
+			return err
+		})
 		b.ReportMetric(float64(len(r.Entities)), "units")
-		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/run")
-		b.ReportMetric(float64((sdktest.CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/run")
 	}
 	b.Run("wasm", func(b *testing.B) {
 		report(b, probe(w, "systemd", grants(bus, true), nil))

@@ -67,18 +67,8 @@ func BenchmarkCollect(b *testing.B) {
 			return err
 		}
 	}
-	run := func(b *testing.B, f func() error) {
-		cpu0 := sdktest.CPUTime()
-		for b.Loop() {
-			if err := f(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/run")
-		b.ReportMetric(float64((sdktest.CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/run")
-	}
-	b.Run("wasm", func(b *testing.B) { run(b, once(wasm, false)) })
-	b.Run("native", func(b *testing.B) { run(b, once(New(), true)) })
+	b.Run("wasm", func(b *testing.B) { sdktest.PerRun(b, once(wasm, false)) })
+	b.Run("native", func(b *testing.B) { sdktest.PerRun(b, once(New(), true)) })
 	b.Run("wasm-vs-native", func(b *testing.B) {
 		sdktest.SideBySide(b, "wasm", once(wasm, false), "native", once(New(), true))
 	})

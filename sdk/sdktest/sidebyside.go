@@ -38,3 +38,18 @@ func SideBySide(b *testing.B, firstName string, first func() error, secondName s
 		b.ReportMetric(float64(cpu[0])/float64(cpu[1]), "cpu-ratio")
 	}
 }
+
+// PerRun runs run b.N times and reports its wall and CPU milliseconds per
+// run (ms/run, cpu-ms/run): the figures docs/PERFORMANCE.md quotes for one
+// way of collecting. CPU is this process's, as in SideBySide.
+func PerRun(b *testing.B, run func() error) {
+	b.Helper()
+	cpu0 := CPUTime()
+	for b.Loop() {
+		if err := run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/run")
+	b.ReportMetric(float64((CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/run")
+}
