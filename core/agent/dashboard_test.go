@@ -260,6 +260,15 @@ above = 100000
 		t.Errorf("the page reloaded (marker %q)", v)
 	}
 
+	// Live updates patch the page in place: the button a user is about to
+	// click is the same node after the next status arrives (replacing it
+	// would swallow a click that lands between press and release).
+	eval(`document.querySelector('button[data-act="restart"][data-target="web-1"]').marked = true; window.__version = document.body.dataset.version; ""`)
+	poll("the next status update", `document.body.dataset.version !== window.__version`, 30*time.Second)
+	if v := eval(`String(document.querySelector('button[data-act="restart"][data-target="web-1"]').marked === true)`); v != "true" {
+		t.Error("a status update replaced the restart button instead of patching it: a click in flight would be lost")
+	}
+
 	// Restart a container from the page: confirm, see the result, and
 	// dockerd has restarted it.
 	before := d.Inspect(t, web.ID)

@@ -23,6 +23,41 @@
   const RANGES = ["15m", "1h", "6h", "24h", "7d", "30d"];
   const PALETTE = ["#2f6fde", "#e8590c", "#2b8a3e", "#ae3ec9", "#c92a2a", "#1098ad", "#f08c00", "#5c7cfa", "#66a80f", "#d6336c"];
 
+  // ---- patching the page ------------------------------------------------
+  // A live update rewrites only what changed, in place: a button under the
+  // pointer, a focused control, a scrolled table or an opened <details>
+  // stays the same node while its values change, so a click is never lost
+  // to a re-render that happens to land between press and release.
+  const keyOf = (n) => (n.nodeType === 1 ? n.id || n.getAttribute("data-probe") || n.getAttribute("data-session") || n.getAttribute("data-rule") ||
+    n.getAttribute("data-target") || n.getAttribute("data-dropin") || "" : "");
+  function patch(el, html) {
+    const next = document.createElement(el.tagName);
+    next.innerHTML = html;
+    patchChildren(el, next);
+  }
+  function patchChildren(from, to) {
+    const want = [...to.childNodes];
+    want.forEach((n, i) => {
+      const o = from.childNodes[i];
+      if (!o) from.appendChild(n);
+      else if (o.nodeType !== n.nodeType || o.nodeName !== n.nodeName || keyOf(o) !== keyOf(n)) from.replaceChild(n, o);
+      else if (o.nodeType === 1) patchNode(o, n);
+      else if (o.nodeValue !== n.nodeValue) o.nodeValue = n.nodeValue;
+    });
+    while (from.childNodes.length > want.length) from.removeChild(from.lastChild);
+  }
+  function patchNode(o, n) {
+    for (const a of [...o.attributes]) {
+      if (!n.hasAttribute(a.name) && !(a.name === "open" && o.userToggled) && a.name !== "style") o.removeAttribute(a.name);
+    }
+    for (const a of n.attributes) {
+      if (a.name === "open" && o.userToggled) continue; // the user's choice wins
+      if (o.getAttribute(a.name) !== a.value) o.setAttribute(a.name, a.value);
+    }
+    patchChildren(o, n);
+  }
+  document.addEventListener("click", (ev) => { const s = ev.target.closest && ev.target.closest("summary"); if (s) s.parentElement.userToggled = true; }, true);
+
   // ---- formatting -------------------------------------------------------
   const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
   function fmtBytes(b, per) {
@@ -204,7 +239,7 @@
       html += '<details class="panel rules"' + (rules.some((r) => r.state !== "inactive") ? " open" : "") + "><summary>Alert rules (" + rules.length + ")</summary>" +
         table([["Rule"], ["Severity"], ["State"], ["Watches"], ["Active", 1]], rows, "rules", rules.length) + "</details>";
     }
-    $("alerts").innerHTML = html;
+    patch($("alerts"), html);
   }
 
   // ---- overview cards ----------------------------------------------------
@@ -608,7 +643,7 @@
         (p.dropin_error ? dropInNote(p.dropin_error) : "") + (body ? '<div class="body">' + body + "</div>" : "") + "</article>";
     }).join("");
     const refused = (st.dropin_problems || []).filter((d) => !d.probe).map(refusedPane).join("");
-    $("panes").innerHTML = (refused + html) || '<div class="panel none">No probes are configured.</div>';
+    patch($("panes"), (refused + html) || '<div class="panel none">No probes are configured.</div>');
   }
 
   // ---- events -----------------------------------------------------------
@@ -618,10 +653,10 @@
       const seen = new Set(state.events.map((e) => e.time + e.probe + e.id + e.to));
       list = list.filter((e) => !seen.has(e.time + e.probe + e.id + e.to)).concat(state.events);
     }
-    $("timeline").innerHTML = list.length ? list.map((e) =>
+    patch($("timeline"), list.length ? list.map((e) =>
       '<li><time datetime="' + esc(e.time) + '">' + esc(fmtTime(e.time)) + '</time><div class="ev">' + badge(e.health) + ' <span class="who">' + esc(e.probe + " · " + (e.name || e.id)) +
       '</span> <span class="muted">' + esc(e.kind) + (e.from || e.to ? ": " + esc(e.from || "–") + " → " + esc(e.to) : "") + "</span>" +
-      (e.message ? '<div class="small muted">' + esc(e.message) + "</div>" : "") + "</div></li>").join("") : '<li class="muted">No events yet.</li>';
+      (e.message ? '<div class="small muted">' + esc(e.message) + "</div>" : "") + "</div></li>").join("") : '<li class="muted">No events yet.</li>');
   }
 
   // ---- actions -----------------------------------------------------------
