@@ -9,6 +9,7 @@ import (
 
 	"github.com/barbossa-agent/barbossa"
 	"github.com/barbossa-agent/barbossa/internal/scaffold"
+	"github.com/barbossa-agent/barbossa/internal/wasmdata"
 )
 
 // probeNew is `barbossa probe new NAME [--wat | --native]`: a project for
@@ -56,4 +57,18 @@ func selfCommand() string {
 		}
 	}
 	return self
+}
+
+// probeOptimize is `barbossa probe optimize FILE.wasm...`: each module's
+// data segments merged in place (internal/wasmdata).
+func probeOptimize(files []string, stdout, stderr io.Writer) int {
+	for _, file := range files {
+		before, after, err := wasmdata.MergeFile(file, wasmdata.DefaultGap)
+		if err != nil {
+			fmt.Fprintf(stderr, "barbossa: probe optimize: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: %d data segments -> %d\n", file, before, after)
+	}
+	return 0
 }

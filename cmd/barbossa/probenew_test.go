@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/barbossa-agent/barbossa/internal/testenv"
+	"github.com/barbossa-agent/barbossa/internal/wasmdata"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
@@ -30,6 +31,9 @@ func TestProbeNew(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Fatalf("make is not installed: %v", err)
 	}
+	// The project's make runs barbossa (probe optimize): this one, built,
+	// not the test binary probe new would name.
+	bin := buildBinary(t, t.TempDir())
 	for _, tc := range []struct {
 		kind, flag, built string
 		metric            string
@@ -63,7 +67,7 @@ func TestProbeNew(t *testing.T) {
 			gomod, _ := os.ReadFile(filepath.Join(dir, "go.mod"))
 			gosum, _ := os.ReadFile(filepath.Join(dir, "go.sum"))
 
-			mk := exec.Command("make")
+			mk := exec.Command("make", "BARBOSSA="+bin)
 			mk.Dir, mk.Env = dir, offlineEnv()
 			if b, err := mk.CombinedOutput(); err != nil {
 				t.Fatalf("make: %v\n%s", err, b)
@@ -71,6 +75,13 @@ func TestProbeNew(t *testing.T) {
 			for _, f := range []string{tc.built, name + ".toml"} {
 				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 					t.Fatalf("make did not build %s: %v", f, err)
+				}
+			}
+			if tc.kind == "wasm" {
+				// make merged the ~40,000 data segments Go's linker writes.
+				module, _ := os.ReadFile(filepath.Join(dir, tc.built))
+				if n, err := wasmdata.Segments(module); err != nil || n > 100 {
+					t.Errorf("the module make built has %d data segments (%v): want them merged by barbossa probe optimize", n, err)
 				}
 			}
 			if tc.kind != "wat" {

@@ -21,6 +21,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 )
@@ -41,30 +43,9 @@ var magic = []byte("\x00asm\x01\x00\x00\x00")
 // section comes back as it is. An error means module is not a WASM binary
 // Merge can read; the caller can then use it unchanged.
 func Merge(module []byte, maxGap int) ([]byte, error) {
-	if !bytes.HasPrefix(module, magic) {
-		return nil, errors.New("wasmdata: not a WASM binary module (version 1)")
-	}
-	type section struct {
-		id   byte
-		body []byte
-	}
-	var sections []section
-	dataAt := -1
-	for r := module[len(magic):]; len(r) > 0; {
-		id := r[0]
-		size, n, err := readU32(r[1:])
-		if err != nil {
-			return nil, fmt.Errorf("wasmdata: section %d: %w", id, err)
-		}
-		start := 1 + n
-		if uint64(len(r)-start) < uint64(size) {
-			return nil, fmt.Errorf("wasmdata: section %d: %d bytes past the end", id, uint64(size)-uint64(len(r)-start))
-		}
-		if id == sectionData {
-			dataAt = len(sections)
-		}
-		sections = append(sections, section{id, r[start : start+int(size)]})
-		r = r[start+int(size):]
+	sections, dataAt, err := readSections(module)
+	if err != nil {
+		return nil, err
 	}
 	if dataAt < 0 {
 		return module, nil
@@ -84,6 +65,91 @@ func Merge(module []byte, maxGap int) ([]byte, error) {
 		out = append(out, s.body...)
 	}
 	return out, nil
+}
+
+type section struct {
+	id   byte
+	body []byte
+}
+
+// readSections splits module into its sections; dataAt is the index of
+// the data section, -1 when there is none.
+func readSections(module []byte) (sections []section, dataAt int, err error) {
+	if !bytes.HasPrefix(module, magic) {
+		return nil, -1, errors.New("wasmdata: not a WASM binary module (version 1)")
+	}
+	dataAt = -1
+	for r := module[len(magic):]; len(r) > 0; {
+		id := r[0]
+		size, n, err := readU32(r[1:])
+		if err != nil {
+			return nil, -1, fmt.Errorf("wasmdata: section %d: %w", id, err)
+		}
+		start := 1 + n
+		if uint64(len(r)-start) < uint64(size) {
+			return nil, -1, fmt.Errorf("wasmdata: section %d: %d bytes past the end", id, uint64(size)-uint64(len(r)-start))
+		}
+		if id == sectionData {
+			dataAt = len(sections)
+		}
+		sections = append(sections, section{id, r[start : start+int(size)]})
+		r = r[start+int(size):]
+	}
+	return sections, dataAt, nil
+}
+
+// Segments counts module's data segments.
+func Segments(module []byte) (int, error) {
+	sections, dataAt, err := readSections(module)
+	if err != nil || dataAt < 0 {
+		return 0, err
+	}
+	n, _, err := readU32(sections[dataAt].body)
+	if err != nil {
+		return 0, fmt.Errorf("wasmdata: data section: %w", err)
+	}
+	return int(n), nil
+}
+
+// MergeFile merges the data segments of the module in file (Merge with
+// maxGap), replacing the file atomically and keeping its mode. It returns
+// the number of segments before and after.
+func MergeFile(file string, maxGap int) (before, after int, err error) {
+	in, err := os.ReadFile(file)
+	if err != nil {
+		return 0, 0, err
+	}
+	if before, err = Segments(in); err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", file, err)
+	}
+	out, err := Merge(in, maxGap)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", file, err)
+	}
+	if after, err = Segments(out); err != nil {
+		return 0, 0, fmt.Errorf("%s: merged: %w", file, err)
+	}
+	info, err := os.Stat(file)
+	if err != nil {
+		return 0, 0, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename, there is nothing to remove
+	if _, err := tmp.Write(out); err != nil {
+		tmp.Close()
+		return 0, 0, err
+	}
+	if err := tmp.Chmod(info.Mode().Perm()); err != nil {
+		tmp.Close()
+		return 0, 0, err
+	}
+	if err := tmp.Close(); err != nil {
+		return 0, 0, err
+	}
+	return before, after, os.Rename(tmp.Name(), file)
 }
 
 // segment is one data segment. Only kind 0 (active, memory 0) with an

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -66,16 +68,11 @@ func memoryOf(t testing.TB, m []byte) []byte {
 
 func dataCount(t testing.TB, m []byte) int {
 	t.Helper()
-	// The data section's count is its first LEB128.
-	for r := m[len(magic):]; len(r) > 0; {
-		size, n, _ := readU32(r[1:])
-		if r[0] == sectionData {
-			c, _, _ := readU32(r[1+n:])
-			return int(c)
-		}
-		r = r[1+n+int(size):]
+	n, err := Segments(m)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return 0
+	return n
 }
 
 func TestMerge(t *testing.T) {
@@ -212,4 +209,37 @@ func FuzzMerge(f *testing.F) {
 			t.Fatalf("merging %x changed its memory", m)
 		}
 	})
+}
+
+func TestMergeFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "probe.wasm")
+	orig := module(segments(active(0, 'a'), active(2, 'b'), active(4, 'c')))
+	if err := os.WriteFile(file, orig, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	before, after, err := MergeFile(file, DefaultGap)
+	if err != nil || before != 3 || after != 1 {
+		t.Fatalf("MergeFile: %d -> %d segments, %v; want 3 -> 1", before, after, err)
+	}
+	got, _ := os.ReadFile(file)
+	if !bytes.Equal(memoryOf(t, got), memoryOf(t, orig)) {
+		t.Error("the merged file's initial memory differs")
+	}
+	if info, err := os.Stat(file); err != nil || info.Mode().Perm() != 0o640 {
+		t.Errorf("mode after merging: %v, %v; want 0640 kept", info.Mode(), err)
+	}
+
+	// Not a module: an error naming the file, which is left as it was.
+	text := filepath.Join(dir, "notes.txt")
+	os.WriteFile(text, []byte("hello"), 0o600)
+	if _, _, err := MergeFile(text, DefaultGap); err == nil || !strings.Contains(err.Error(), text) {
+		t.Errorf("MergeFile of a text file: %v", err)
+	}
+	if b, _ := os.ReadFile(text); string(b) != "hello" {
+		t.Errorf("a refused file was changed: %q", b)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("temporary files left behind: %v", entries)
+	}
 }

@@ -2,7 +2,8 @@
 // (internal/wasmdata): a Go guest's ~40,000 segments become a few, which
 // makes each instance of it cheaper to create and its compiled module
 // smaller in the agent's memory. make wasm runs it on every Go guest it
-// builds:
+// builds, before there is a barbossa binary to do it (`barbossa probe
+// optimize` is the same for probe authors):
 //
 //	go run ./scripts/wasmdata core/builtinwasm/wasm/builtin.wasm
 package main
@@ -20,21 +21,9 @@ func main() {
 		os.Exit(2)
 	}
 	for _, file := range os.Args[1:] {
-		if err := merge(file); err != nil {
+		if _, _, err := wasmdata.MergeFile(file, wasmdata.DefaultGap); err != nil {
 			fmt.Fprintln(os.Stderr, "wasmdata:", err)
 			os.Exit(1)
 		}
 	}
-}
-
-func merge(file string) error {
-	in, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
-	out, err := wasmdata.Merge(in, wasmdata.DefaultGap)
-	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
-	}
-	return os.WriteFile(file, out, 0o644)
 }
