@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -131,8 +133,8 @@ func TestManPage(t *testing.T) {
 // fish's `complete -C`, and zsh loading its function.
 func TestCompletion(t *testing.T) {
 	dir := t.TempDir()
-	bin := buildBinary(t, dir)
-	path := dir + string(os.PathListSeparator) + os.Getenv("PATH")
+	bin := buildBinary(t)
+	path := filepath.Dir(bin) + string(os.PathListSeparator) + os.Getenv("PATH") // the scripts run "barbossa"
 	shell := func(name string) string { return testenv.Program(t, name, name) }
 	script := func(sh string) string {
 		out, err := exec.Command(bin, "completion", sh).Output()
@@ -227,12 +229,37 @@ func freeLoopbackAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// buildBinary builds the command into dir.
-func buildBinary(t *testing.T, dir string) string {
+// buildBinary returns the command built once for the whole test binary
+// (a link takes seconds on a busy machine; five tests run it).
+func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(dir, "barbossa")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "barbossa-cmd-test-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.dir, built.path = dir, filepath.Join(dir, "barbossa")
+		if out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("%w\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatalf("build: %v", built.err)
 	}
-	return bin
+	return built.path
+}
+
+var built struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }

@@ -32,7 +32,7 @@ func TestDirwatchWorkedExample(t *testing.T) {
 		t.Fatalf("make is not installed: %v", err)
 	}
 	tmp := t.TempDir()
-	bin := buildBinary(t, tmp)
+	bin := buildBinary(t)
 	proj := filepath.Join(tmp, "dirwatch")
 	sh := func(dir string, name string, args ...string) {
 		t.Helper()

@@ -70,11 +70,7 @@ func TestBinaryRunsAndStopsCleanly(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "barbossa")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	addr := freeLoopbackAddr(t)
 	cfg := filepath.Join(dir, "barbossa.toml")
 	os.WriteFile(cfg, []byte("[portal]\nlisten = \""+addr+"\"\n[[probe]]\nname = \"system\"\ninterval = \"1s\"\ntimeout = \"900ms\"\n"), 0o600)

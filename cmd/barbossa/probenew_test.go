@@ -33,7 +33,7 @@ func TestProbeNew(t *testing.T) {
 	}
 	// The project's make runs barbossa (probe optimize): this one, built,
 	// not the test binary probe new would name.
-	bin := buildBinary(t, t.TempDir())
+	bin := buildBinary(t)
 	for _, tc := range []struct {
 		kind, flag, built string
 		metric            string
