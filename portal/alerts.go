@@ -27,12 +27,11 @@ const maxSilenceBody = 16 << 10
 // handleAlerts serves GET /api/v1/alerts: every alert pending, firing or
 // recently resolved, every rule (with "no data"), silences, receivers.
 func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Alerts == nil {
-		writeJSON(w, r, http.StatusOK, alerting.Status{Alerts: []alerting.Alert{}, Rules: []alerting.RuleStatus{},
-			Silences: []alerting.Silence{}, Receivers: []alerting.ReceiverStatus{}})
-		return
+	var st alerting.Status
+	if s.cfg.Alerts != nil {
+		st = s.cfg.Alerts.Status()
 	}
-	writeJSON(w, r, http.StatusOK, s.cfg.Alerts.Status())
+	writeJSON(w, r, http.StatusOK, newAlertsBody(st))
 }
 
 // silenceRequest is POST /api/v1/silences's body: matchers, and how long
@@ -100,7 +99,7 @@ func (s *Server) handleSilences(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("silence added", "remote", r.RemoteAddr, "id", kept.ID, "matchers", kept.Matchers, "ends_at", kept.EndsAt)
-	writeJSON(w, r, http.StatusCreated, kept)
+	writeJSON(w, r, http.StatusCreated, newSilenceView(kept))
 }
 
 // handleSilence serves DELETE /api/v1/silences/{id}.
@@ -121,7 +120,14 @@ func (s *Server) handleSilence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("silence deleted", "remote", r.RemoteAddr, "id", id)
-	writeJSON(w, r, http.StatusOK, map[string]any{"id": id, "deleted": true})
+	writeJSON(w, r, http.StatusOK, silenceDeleted{Deleted: true, ID: id})
+}
+
+// silenceDeleted is DELETE /api/v1/silences/{id}'s answer, its keys in
+// the order they have always had.
+type silenceDeleted struct {
+	Deleted bool   `json:"deleted"`
+	ID      string `json:"id"`
 }
 
 // alertWrites refuses a silence change unless a token is configured (the

@@ -136,19 +136,13 @@ func (s *Server) exportJSON(w http.ResponseWriter, p queryParams, queries []stor
 	first := true
 	for _, q := range queries {
 		err := s.src.QueryEach(q, func(sr store.Series) error {
-			if sr.Labels == nil {
-				sr.Labels = map[string]string{}
-			}
-			if sr.Points == nil {
-				sr.Points = []store.Point{}
-			}
 			if !first {
 				if _, err := w.Write([]byte(",")); err != nil {
 					return err
 				}
 			}
 			first = false
-			return enc.Encode(sr)
+			return enc.Encode(newSeriesView(sr))
 		})
 		if err != nil {
 			s.log.Warn("portal: export query", "series", q.Name, "err", err)

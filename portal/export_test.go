@@ -11,12 +11,21 @@ import (
 	"github.com/barbossa-agent/barbossa/core/store"
 )
 
+// exportBody is what a client reads of the JSON export.
+type exportBody struct {
+	From, To time.Time
+	Series   []struct {
+		Probe  string
+		Points [][2]float64
+	}
+}
+
 func TestExportJSON(t *testing.T) {
 	f := newFake()
 	h := newTestServer(t, f, "")
 	rec := get(t, h, "/api/v1/export?range=2h&step=1s")
 	wantStatus(t, rec, http.StatusOK)
-	var body queryBody
+	var body exportBody
 	decode(t, rec, &body)
 	// No series= exports every stored series, of every probe.
 	if len(body.Series) != 4 || body.Series[3].Probe != "evil" {
@@ -75,7 +84,7 @@ func TestExportCountsSeries(t *testing.T) {
 	f.series = f.series[:maxExportSeries]
 	rec := get(t, h, "/api/v1/export?series=evil.x")
 	wantStatus(t, rec, http.StatusOK)
-	var body queryBody
+	var body exportBody
 	decode(t, rec, &body)
 	if len(body.Series) != maxExportSeries {
 		t.Errorf("%d series exported, want %d", len(body.Series), maxExportSeries)

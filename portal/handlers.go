@@ -43,7 +43,7 @@ func (s *Server) routes() http.Handler {
 
 	get("/api/v1/status", s.cached("status", func(sn *snapshot) any { return sn.status() }))
 	get("/api/v1/probes", s.cached("probes", func(sn *snapshot) any {
-		return map[string]any{"probes": sn.probeViews()}
+		return probesBody{Probes: sn.probeViews()}
 	}))
 	get("/api/v1/probes/{name}", s.handleProbe)
 	get("/api/v1/query", s.heavy(s.handleQuery))
@@ -127,8 +127,8 @@ type queryBody struct {
 	To          time.Time `json:"to"`
 	StepSeconds float64   `json:"step_seconds"`
 	// Fn is the function applied to every series ("rate"), or absent.
-	Fn     string         `json:"fn,omitempty"`
-	Series []store.Series `json:"series"`
+	Fn     string       `json:"fn,omitempty"`
+	Series []seriesView `json:"series"`
 }
 
 // queryParams is a parsed /api/v1/query request.
@@ -255,7 +255,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	points := p.pointsPerSeries()
 	budget := min(maxQuerySeries, maxQueryPoints/points) // series left for this answer
-	out := queryBody{From: p.From, To: p.To, StepSeconds: p.Step.Seconds(), Fn: p.Fn, Series: []store.Series{}}
+	out := queryBody{From: p.From, To: p.To, StepSeconds: p.Step.Seconds(), Fn: p.Fn, Series: []seriesView{}}
 	for _, sel := range p.Selectors {
 		if budget == 0 {
 			writeParamError(w, r, tooMany(min(maxQuerySeries, maxQueryPoints/points), points))
@@ -264,13 +264,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 		q := sel.storeQuery(p)
 		q.MaxSeries, q.Rate = budget, p.Fn == fnRate
 		err = s.src.QueryEach(q, func(sr store.Series) error {
-			if sr.Labels == nil {
-				sr.Labels = map[string]string{}
-			}
-			if sr.Points == nil {
-				sr.Points = []store.Point{}
-			}
-			out.Series = append(out.Series, sr)
+			out.Series = append(out.Series, newSeriesView(sr))
 			budget--
 			return nil
 		})
@@ -289,7 +283,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 
 // seriesBody is the /api/v1/series response.
 type seriesBody struct {
-	Series []store.SeriesInfo `json:"series"`
+	Series []seriesInfoView `json:"series"`
 	// NextCursor continues the listing; null on its last page.
 	NextCursor *string `json:"next_cursor"`
 }
@@ -335,15 +329,7 @@ func (s *Server) handleSeries(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusInternalServerError, fmt.Errorf("listing series: %w", err), "")
 		return
 	}
-	body := seriesBody{Series: list}
-	if body.Series == nil {
-		body.Series = []store.SeriesInfo{}
-	}
-	for i := range body.Series {
-		if body.Series[i].Labels == nil {
-			body.Series[i].Labels = map[string]string{}
-		}
-	}
+	body := seriesBody{Series: newSeriesInfoViews(list)}
 	if next != "" {
 		body.NextCursor = &next
 	}
@@ -381,10 +367,12 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusInternalServerError, fmt.Errorf("reading events: %w", err), "")
 		return
 	}
-	if ev == nil {
-		ev = []store.Event{}
-	}
-	writeJSON(w, r, http.StatusOK, map[string]any{"events": ev})
+	writeJSON(w, r, http.StatusOK, eventsBody{Events: newEventViews(ev)})
+}
+
+// eventsBody is the /api/v1/events response.
+type eventsBody struct {
+	Events []eventView `json:"events"`
 }
 
 // errorJSON is the body of every error response.

@@ -559,7 +559,7 @@ func TestStatusStoreNotWriting(t *testing.T) {
 	wantStatus(t, rec, 200)
 	var body struct {
 		Status string
-		Store  store.Health
+		Store  storeHealthView
 		Alerts []struct{ Kind, Severity, Message string }
 	}
 	decode(t, rec, &body)

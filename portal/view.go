@@ -56,6 +56,14 @@ func optTime(t time.Time) *time.Time {
 	return &t
 }
 
+// nonNil is s, or [] for none: a list in the API is never null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
 func newHealthView(h scheduler.Health) healthView {
 	if h.Dropped == nil {
 		h.Dropped = map[string]uint64{}
@@ -100,7 +108,7 @@ type reportHead struct {
 // reportView is the whole latest report, as /api/v1/probes serves it.
 type reportView struct {
 	reportHead
-	Entities []sdk.Entity `json:"entities"`
+	Entities []entityView `json:"entities"`
 }
 
 // probeSummary is one probe in /api/v1/status: health and the report
@@ -120,10 +128,25 @@ type metricView struct {
 	Value  float64           `json:"value"`
 }
 
-// entityView is an entity flattened out of its probe's report.
+// entityView is an entity of a report. sdk.Entity is the probes' wire
+// format (internal/abi): the API does not reuse it.
 type entityView struct {
+	Kind   string         `json:"kind"`
+	ID     string         `json:"id"`
+	Name   string         `json:"name"`
+	State  string         `json:"state"`
+	Health sdk.Health     `json:"health"`
+	Attrs  map[string]any `json:"attrs,omitempty"`
+}
+
+func newEntityView(e sdk.Entity) entityView {
+	return entityView{Kind: e.Kind, ID: e.ID, Name: e.Name, State: e.State, Health: e.Health, Attrs: e.Attrs}
+}
+
+// probeEntityView is an entity flattened out of its probe's report.
+type probeEntityView struct {
 	Probe string `json:"probe"`
-	sdk.Entity
+	entityView
 }
 
 // alert is one thing that needs a look: a probe that is not ok, a report
@@ -152,19 +175,19 @@ type summary struct {
 
 // statusBody is /api/v1/status and /api/comprehensive-status.
 type statusBody struct {
-	Status      sdk.Status     `json:"status"`
-	Version     uint64         `json:"version"`
-	GeneratedAt time.Time      `json:"generated_at"`
-	Host        Host           `json:"host"`
-	Store       store.Health   `json:"store"`
-	Summary     summary        `json:"summary"`
-	Probes      []probeSummary `json:"probes"`
-	Entities    []entityView   `json:"entities"`
-	Alerts      []alert        `json:"alerts"`
+	Status      sdk.Status        `json:"status"`
+	Version     uint64            `json:"version"`
+	GeneratedAt time.Time         `json:"generated_at"`
+	Host        Host              `json:"host"`
+	Store       storeHealthView   `json:"store"`
+	Summary     summary           `json:"summary"`
+	Probes      []probeSummary    `json:"probes"`
+	Entities    []probeEntityView `json:"entities"`
+	Alerts      []alert           `json:"alerts"`
 	// Alerting counts the [[alert]] rules' alerts (GET /api/v1/alerts
 	// lists them); null when alerting does not run.
-	Alerting *alerting.Summary `json:"alerting"`
-	Events   []store.Event     `json:"events"`
+	Alerting *alertSummaryView `json:"alerting"`
+	Events   []eventView       `json:"events"`
 	// DropInProblems are the drop-ins of the probes folder the agent
 	// refused as they now are (each also an alert of kind dropin).
 	DropInProblems []DropInProblem `json:"dropin_problems"`
@@ -240,10 +263,10 @@ func newReportView(r *store.Record) *reportView {
 			Error:      r.Error,
 			Metrics:    make([]metricView, len(r.Report.Metrics)),
 		},
-		Entities: r.Report.Entities,
+		Entities: make([]entityView, len(r.Report.Entities)),
 	}
-	if v.Entities == nil {
-		v.Entities = []sdk.Entity{}
+	for i, e := range r.Report.Entities {
+		v.Entities[i] = newEntityView(e)
 	}
 	for i, m := range r.Report.Metrics {
 		l := m.Labels
@@ -253,6 +276,11 @@ func newReportView(r *store.Record) *reportView {
 		v.Metrics[i] = metricView{Name: m.Name, Labels: l, Value: m.Value}
 	}
 	return v
+}
+
+// probesBody is /api/v1/probes.
+type probesBody struct {
+	Probes []probeView `json:"probes"`
 }
 
 func (sn *snapshot) probeViews() []probeView {
@@ -273,19 +301,16 @@ func (sn *snapshot) status() statusBody {
 		Version:     sn.version,
 		GeneratedAt: sn.at,
 		Host:        sn.host,
-		Store:       sn.store,
+		Store:       newStoreHealthView(sn.store),
 		Probes:      make([]probeSummary, len(sn.health)),
-		Entities:    []entityView{},
+		Entities:    []probeEntityView{},
 		Alerts:      []alert{},
-		Events:      sn.events,
+		Events:      newEventViews(sn.events),
 
 		DropInProblems: sn.dropIns,
 	}
 	if b.DropInProblems == nil {
 		b.DropInProblems = []DropInProblem{}
-	}
-	if b.Events == nil {
-		b.Events = []store.Event{}
 	}
 	worst := func(s sdk.Status) {
 		if s.Rank() > b.Status.Rank() {
@@ -312,7 +337,7 @@ func (sn *snapshot) status() statusBody {
 			}
 		}
 		for _, e := range p.Report.Entities {
-			b.Entities = append(b.Entities, entityView{Probe: p.Name, Entity: e})
+			b.Entities = append(b.Entities, probeEntityView{Probe: p.Name, entityView: e})
 			if e.Health == sdk.StatusWarn || e.Health == sdk.StatusCrit {
 				worst(e.Health)
 				b.Alerts = append(b.Alerts, alert{
@@ -330,7 +355,8 @@ func (sn *snapshot) status() statusBody {
 			Message: d.Error, File: d.File, Line: d.Line})
 	}
 	if a := sn.alerting; a != nil {
-		b.Alerting = &a.Summary
+		sum := newAlertSummaryView(a.Summary)
+		b.Alerting = &sum
 		for _, al := range a.Alerts {
 			sev := alerting.SeverityStatus(al.Severity)
 			if al.State != alerting.StateFiring || len(al.SilencedBy) > 0 || sev == "" {
@@ -354,7 +380,7 @@ func (sn *snapshot) status() statusBody {
 	return b
 }
 
-func (sn *snapshot) summary(entities []entityView, alerts int) summary {
+func (sn *snapshot) summary(entities []probeEntityView, alerts int) summary {
 	s := summary{
 		Probes:           len(sn.health),
 		ProbesByState:    map[string]int{},
