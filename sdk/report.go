@@ -66,7 +66,8 @@ type Metric struct {
 	Value  float64           `json:"value"`
 }
 
-// Entity is a thing with a state: a unit, a container, a session.
+// Entity is a thing with a state: a unit, a container, a session. Its JSON
+// is the probe wire format (internal/abi); the portal's API has its own.
 type Entity struct {
 	Kind   string         `json:"kind"`
 	ID     string         `json:"id"`

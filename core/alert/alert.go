@@ -27,7 +27,8 @@ const (
 )
 
 // Alert is one alert: a rule and what it fired on (a series, an entity, a
-// probe). Its JSON is what GET /api/v1/alerts lists and what the store keeps.
+// probe). Its JSON is what the store keeps (and an outbox notification
+// carries); GET /api/v1/alerts lists the portal's own view of it.
 type Alert struct {
 	Key         string            `json:"key"`
 	Rule        string            `json:"rule"`

@@ -17,7 +17,8 @@ import (
 
 // Silence mutes the notifications of the alerts whose labels match every
 // matcher (label name -> glob of its value), from StartsAt until EndsAt.
-// Silenced alerts still move through their states and are listed.
+// Silenced alerts still move through their states and are listed. Its JSON
+// is what the store keeps; the API shows the portal's own view of it.
 type Silence struct {
 	ID        string            `json:"id"`
 	Matchers  map[string]string `json:"matchers"`

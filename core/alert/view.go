@@ -18,48 +18,49 @@ const (
 	RuleDisabled = "disabled"
 )
 
-// Status is everything GET /api/v1/alerts shows (docs/API.md).
+// Status is everything GET /api/v1/alerts shows (docs/API.md); the portal
+// owns its JSON.
 type Status struct {
-	EvaluatedAt *time.Time       `json:"evaluated_at"`
-	Summary     Summary          `json:"summary"`
-	Alerts      []Alert          `json:"alerts"`
-	Rules       []RuleStatus     `json:"rules"`
-	Silences    []Silence        `json:"silences"`
-	Receivers   []ReceiverStatus `json:"receivers"`
+	EvaluatedAt *time.Time
+	Summary     Summary
+	Alerts      []Alert
+	Rules       []RuleStatus
+	Silences    []Silence
+	Receivers   []ReceiverStatus
 }
 
 // Summary counts alerts by state; silenced ones count as silenced only.
 type Summary struct {
-	Firing   int `json:"firing"`
-	Pending  int `json:"pending"`
-	Silenced int `json:"silenced"`
-	NoData   int `json:"no_data"`
-	Resolved int `json:"resolved"`
+	Firing   int
+	Pending  int
+	Silenced int
+	NoData   int
+	Resolved int
 }
 
 // RuleStatus is one rule and how it stands.
 type RuleStatus struct {
-	Name       string   `json:"name"`
-	Kind       string   `json:"kind"`
-	Watches    string   `json:"watches"`
-	Severity   string   `json:"severity"`
-	ForSeconds float64  `json:"for_seconds"`
-	State      string   `json:"state"` // inactive, pending, firing, no data, disabled
-	Active     int      `json:"active"`
-	Receivers  []string `json:"receivers"`
-	Line       int      `json:"line"`
+	Name       string
+	Kind       string
+	Watches    string
+	Severity   string
+	ForSeconds float64
+	State      string // inactive, pending, firing, no data, disabled
+	Active     int
+	Receivers  []string
+	Line       int
 }
 
 // ReceiverStatus is one receiver's outbox and record.
 type ReceiverStatus struct {
-	Name        string     `json:"name"`
-	Type        string     `json:"type"`
-	Queued      int        `json:"queued"`
-	Sent        uint64     `json:"sent"`
-	Failed      uint64     `json:"failed"`
-	Expired     uint64     `json:"expired"`
-	LastError   string     `json:"last_error"`
-	LastSuccess *time.Time `json:"last_success"`
+	Name        string
+	Type        string
+	Queued      int
+	Sent        uint64
+	Failed      uint64
+	Expired     uint64
+	LastError   string
+	LastSuccess *time.Time
 }
 
 var stateOrder = map[string]int{StateFiring: 0, StatePending: 1, StateResolved: 2}

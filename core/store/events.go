@@ -15,7 +15,9 @@ import (
 )
 
 // Event is something that happened to an entity (a unit went failed, a
-// container exited) or an action recorded with AddEvent.
+// container exited) or an action recorded with AddEvent. Its JSON tags are
+// the store's on-disk format (a renamed tag would not read back the events
+// already kept), not the API's: the portal serves its own type.
 type Event struct {
 	Time    time.Time  `json:"time"`
 	Probe   string     `json:"probe"`

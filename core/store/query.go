@@ -6,53 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
 
-// Point is one value at a time. It marshals as [unix_ms, value], the
-// compact form charts take.
+// Point is one value at a time.
 type Point struct {
 	T int64 // unix ms
 	V float64
 }
 
-// MarshalJSON encodes p as [t, v].
-func (p Point) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 32)
-	b = append(b, '[')
-	b = strconv.AppendInt(b, p.T, 10)
-	b = append(b, ',')
-	b = strconv.AppendFloat(b, p.V, 'g', -1, 64)
-	return append(b, ']'), nil
-}
-
-// UnmarshalJSON decodes [t, v].
-func (p *Point) UnmarshalJSON(b []byte) error {
-	var a [2]json.Number
-	if err := json.Unmarshal(b, &a); err != nil {
-		return fmt.Errorf("point: %w", err)
-	}
-	t, err := a[0].Int64()
-	if err != nil {
-		return fmt.Errorf("point time: %w", err)
-	}
-	v, err := a[1].Float64()
-	if err != nil {
-		return fmt.Errorf("point value: %w", err)
-	}
-	p.T, p.V = t, v
-	return nil
-}
-
 // Series is the answer for one series of a query.
 type Series struct {
-	Probe  string            `json:"probe"`
-	Name   string            `json:"name"`
-	Labels map[string]string `json:"labels"`
-	Points []Point           `json:"points"`
+	Probe  string
+	Name   string
+	Labels map[string]string
+	Points []Point
 }
 
 // Match selects series. A series belongs to the probe that reported it:
@@ -91,9 +61,9 @@ var ErrTooManySeries = errors.New("too many series match")
 // SeriesInfo names one stored series. Probe is "" for a series stored
 // before series carried their probe (format 1, see format.go).
 type SeriesInfo struct {
-	Probe  string            `json:"probe"`
-	Name   string            `json:"name"`
-	Labels map[string]string `json:"labels"`
+	Probe  string
+	Name   string
+	Labels map[string]string
 	id     uint64
 }
 

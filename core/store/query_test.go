@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"math"
 	"reflect"
 	"sort"
@@ -9,26 +8,6 @@ import (
 	"testing"
 	"time"
 )
-
-func TestPointJSON(t *testing.T) {
-	b, err := json.Marshal([]Point{{T: 1700000000000, V: 1.5}, {T: 1, V: -2}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(b) != "[[1700000000000,1.5],[1,-2]]" {
-		t.Errorf("got %s", b)
-	}
-	var back []Point
-	if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
-	if back[0] != (Point{1700000000000, 1.5}) || back[1] != (Point{1, -2}) {
-		t.Errorf("round trip = %v", back)
-	}
-	if err := json.Unmarshal([]byte(`[["x",1]]`), &back); err == nil {
-		t.Error("accepted a non-numeric time")
-	}
-}
 
 func TestDownsampler(t *testing.T) {
 	one := func(v float64) agg { return agg{Min: v, Max: v, Sum: v, Count: 1} }

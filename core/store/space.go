@@ -97,17 +97,18 @@ func (sp *spaceState) set(m mode, reason string, free uint64, now time.Time) boo
 	return changed
 }
 
-// Health is whether the store is writing, for the API and /metrics.
+// Health is whether the store is writing, for the API and /metrics (the
+// portal has its own JSON of it).
 type Health struct {
-	Writable bool `json:"writable"`
+	Writable bool
 	// Error says why not, and what is served meanwhile.
-	Error        string    `json:"error,omitempty"`
-	Since        time.Time `json:"since"`      // when the store began writing, or stopped
-	FreeBytes    uint64    `json:"free_bytes"` // at the last look
-	MinFreeBytes uint64    `json:"min_free_bytes"`
+	Error        string
+	Since        time.Time // when the store began writing, or stopped
+	FreeBytes    uint64    // at the last look
+	MinFreeBytes uint64
 	// Dropped counts records and events not written because the store was
 	// not writing, since the agent started.
-	Dropped uint64 `json:"dropped"`
+	Dropped uint64
 }
 
 // Health reports whether the store is writing.

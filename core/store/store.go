@@ -68,7 +68,8 @@ const (
 	DropWriteError = "write_error" // Badger refused the entry, or its batch failed even alone (entries)
 )
 
-// Record is one probe run.
+// Record is one probe run. Its JSON tags are the store's on-disk format of
+// the latest report (the portal serves its own view of it).
 type Record struct {
 	Probe      string        `json:"probe"`
 	Time       time.Time     `json:"time"`
