@@ -88,11 +88,11 @@ func (d *discard) WriteHeader(c int) { d.code = c }
 
 func benchStatus(b *testing.B, bump bool, hdr ...string) {
 	f := bigFake()
-	benchServe(b, f, New(Config{}, f, nil).Handler(), bump, hdr...)
+	benchServe(b, f, New(Config{}, f, nil).Handler(), "/api/v1/status", bump, hdr...)
 }
 
-func benchServe(b *testing.B, f *fakeSource, h http.Handler, bump bool, hdr ...string) {
-	req := localRequest(http.MethodGet, "/api/v1/status", nil)
+func benchServe(b *testing.B, f *fakeSource, h http.Handler, path string, bump bool, hdr ...string) {
+	req := localRequest(http.MethodGet, path, nil)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
@@ -128,13 +128,28 @@ func BenchmarkStatusNotModified(b *testing.B) {
 	h := New(Config{}, f, nil).Handler()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, localRequest(http.MethodGet, "/api/v1/status", nil))
-	benchServe(b, f, h, false, "If-None-Match", rec.Header().Get("ETag"))
+	benchServe(b, f, h, "/api/v1/status", false, "If-None-Match", rec.Header().Get("ETag"))
 }
 
 // BenchmarkStatusEncode: the data changes before every request, so each
 // one reads the Source and encodes identity and gzip bodies: what every
 // request would cost without the cache.
 func BenchmarkStatusEncode(b *testing.B) { benchStatus(b, true) }
+
+// BenchmarkQuery: a day of one-minute points of 50 series (72,000 points,
+// 2.2 MB of JSON), read and encoded on every request as queries are.
+func BenchmarkQuery(b *testing.B) {
+	f := newFake()
+	f.series = nil
+	for i := range 50 {
+		pts := make([]store.Point, 1440)
+		for j := range pts {
+			pts[j] = store.Point{T: t0.UnixMilli() - int64(j)*60_000, V: float64(i*j) / 7}
+		}
+		f.series = append(f.series, store.Series{Probe: "bench", Name: "bench.x", Labels: map[string]string{"i": fmt.Sprint(i)}, Points: pts})
+	}
+	benchServe(b, f, New(Config{}, f, nil).Handler(), "/api/v1/query?series=bench.x&range=1d&step=1m", false)
+}
 
 func BenchmarkMetricsScrape(b *testing.B) {
 	f := bigFake()
