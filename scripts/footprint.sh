@@ -10,6 +10,7 @@
 #   scripts/footprint.sh -minutes 2 -runs 1   # a quick look
 #   scripts/footprint.sh -configs default -bin before=/tmp/barbossa-old,after=bin/barbossa
 #   scripts/footprint.sh -peers               # also node_exporter, glances, netdata (optional)
+#   scripts/footprint.sh -pprof /tmp/profiles # [portal] pprof on; saves each agent's CPU and heap profiles
 #
 # Every flag is passed to TestFootprint (scripts/footprint/measure_test.go),
 # which documents them: go test -tags footprint ./scripts/footprint -args -h

@@ -57,12 +57,6 @@ func runAgent(configPath string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "barbossa: %v\n", err)
 		return 1
 	}
-	if addr := os.Getenv(pprofEnv); addr != "" {
-		if err := servePprof(addr, logger); err != nil {
-			fmt.Fprintf(stderr, "barbossa: %v\n", err)
-			return 1
-		}
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := agent.New(cfg, logger, version)

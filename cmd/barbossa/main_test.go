@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -248,27 +246,5 @@ source = "builtin:nope"
 	if code := run([]string{"run", "--config", cfg}, &out, &errOut); code != 1 ||
 		!strings.Contains(errOut.String(), cfg+`:6: probe.allow.exec: probe \"grants\": exec: \"bin/sh\": a path must be absolute`) {
 		t.Errorf("run: exit %d: %s", code, errOut.String())
-	}
-}
-
-func TestPprof(t *testing.T) {
-	log := slog.New(slog.DiscardHandler)
-	for _, bad := range []string{"0.0.0.0:6060", ":6060", "example.com:6060", "127.0.0.1"} {
-		if err := servePprof(bad, log); err == nil || !strings.Contains(err.Error(), pprofEnv) {
-			t.Errorf("servePprof(%q) = %v, want an error naming %s", bad, err, pprofEnv)
-		}
-	}
-	addr := freeLoopbackAddr(t)
-	if err := servePprof(addr, log); err != nil {
-		t.Fatal(err)
-	}
-	r, err := http.Get("http://" + addr + "/debug/pprof/heap?debug=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Body.Close()
-	b, _ := io.ReadAll(r.Body)
-	if r.StatusCode != http.StatusOK || !strings.Contains(string(b), "heap profile") {
-		t.Errorf("heap profile: %s %.100q", r.Status, b)
 	}
 }

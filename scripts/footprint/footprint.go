@@ -192,3 +192,23 @@ func cell(c Column, vs []float64) string {
 	}
 	return fmt.Sprintf("**%s** (%s–%s)", m, c.Format(slices.Min(vs)), c.Format(slices.Max(vs)))
 }
+
+// WithPProf turns on the portal's profiler in a decoded agent config:
+// [portal] pprof = true, with the token the agent requires for it (the
+// profiler is served behind it, at /debug/pprof/ on the portal's address).
+func WithPProf(cfg map[string]any, token string) {
+	portal := section(cfg, "portal")
+	portal["pprof"] = true
+	portal["token"] = token
+	delete(portal, "token_file")
+}
+
+// section returns m[key] as a table, adding an empty one if needed.
+func section(m map[string]any, key string) map[string]any {
+	s, ok := m[key].(map[string]any)
+	if !ok {
+		s = map[string]any{}
+		m[key] = s
+	}
+	return s
+}

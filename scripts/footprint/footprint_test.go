@@ -1,12 +1,17 @@
 package footprint
 
 import (
+	"bytes"
 	"math"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/barbossa-agent/barbossa/core/config"
 )
 
 func TestReadProcSelf(t *testing.T) {
@@ -108,4 +113,39 @@ func FuzzParseWrk(f *testing.F) {
 			t.Errorf("bad load %+v from %q", l, s)
 		}
 	})
+}
+
+// TestWithPProf: the config footprint -pprof writes is one the agent
+// accepts, with the profiler on behind the token.
+func TestWithPProf(t *testing.T) {
+	var cfg map[string]any
+	if _, err := toml.DecodeFile("../../barbossa.toml", &cfg); err != nil {
+		t.Fatal(err)
+	}
+	var plain bytes.Buffer
+	if err := toml.NewEncoder(&plain).Encode(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := config.Parse("barbossa.toml", plain.Bytes()); err != nil || c.Portal.PProf {
+		t.Fatalf("the default config: pprof %v, %v", c != nil && c.Portal.PProf, err)
+	}
+	cfg["portal"].(map[string]any)["token_file"] = "/nonexistent" // not both: WithPProf's token replaces it
+	WithPProf(cfg, "tok3n")
+	var b bytes.Buffer
+	if err := toml.NewEncoder(&b).Encode(cfg); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Parse("barbossa.toml", b.Bytes())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	if !c.Portal.PProf || c.Portal.Token != "tok3n" || c.Portal.TokenFile != "" {
+		t.Errorf("[portal] pprof %v, token %q, token_file %q; want pprof on with the token", c.Portal.PProf, c.Portal.Token, c.Portal.TokenFile)
+	}
+
+	none := map[string]any{}
+	WithPProf(none, "t")
+	if p, _ := none["portal"].(map[string]any); p["pprof"] != true || p["token"] != "t" {
+		t.Errorf("a config with no [portal]: %v", none)
+	}
 }

@@ -27,6 +27,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -40,6 +41,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,6 +59,7 @@ var (
 	peers   = flag.Bool("peers", false, "also measure prometheus-node-exporter, glances and netdata, one of each, when installed (optional)")
 	wrkTime = flag.Duration("wrk", 10*time.Second, "how long wrk loads each status endpoint")
 	outFile = flag.String("out", "", "also write the report to this file")
+	pprofTo = flag.String("pprof", "", "turn on [portal] pprof (with a token) in every agent's config and save into this folder each agent's CPU profile over the idle-CPU window (NAME.cpu.pprof) and heap profile right after (NAME.heap.pprof); the idle CPU then includes the profiler's own cost")
 )
 
 // repo is the repository's root, from this package's folder.
@@ -111,6 +114,7 @@ type proc struct {
 	env     []string
 	dir     string
 	addr    string // host:port of its HTTP server
+	token   string // the portal's token, with -pprof
 	health  string // path that answers 200 once it serves
 	status  string // path wrk loads
 	probes  bool   // an agent: wait for every probe's first report
@@ -182,10 +186,19 @@ func TestFootprint(t *testing.T) {
 	end := time.Now().Add(run)
 	t.Logf("all started; reading RSS at %s, CPU over the %v before", end.Format(time.TimeOnly), window)
 	time.Sleep(time.Until(end.Add(-window))) // real agents' idle CPU and RSS: only the real clock measures them
+	var profiling sync.WaitGroup
 	for _, s := range subjects {
 		for _, p := range s.procs {
 			pr := p.read(t)
 			p.cpu0 = pr.CPU
+			if p.token != "" {
+				profiling.Go(func() {
+					path := fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(window.Seconds()))
+					if err := p.saveProfile(path, p.name+".cpu.pprof", window+time.Minute); err != nil {
+						t.Errorf("%s: %v", p.name, err)
+					}
+				})
+			}
 		}
 	}
 	time.Sleep(time.Until(end)) // the CPU window, on the real clock as above
@@ -196,7 +209,7 @@ func TestFootprint(t *testing.T) {
 			s.set(colPeak, i, float64(pr.Peak))
 			s.set(colCPU, i, 100*float64(pr.CPU-p.cpu0)/float64(window))
 			if p.probes {
-				if h, err := heapInUse(p.addr); err == nil {
+				if h, err := p.heapInUse(); err == nil {
 					s.set(colHeap, i, h)
 				} else {
 					t.Errorf("%s: %v", p.name, err)
@@ -207,13 +220,26 @@ func TestFootprint(t *testing.T) {
 				MB(float64(pr.RSSFile)), MB(float64(pr.Peak)), 100*float64(pr.CPU-p.cpu0)/float64(window))
 		}
 	}
+	// Heap profiles once the CPU profiles are done: a running CPU profile
+	// holds a buffer on the heap.
+	profiling.Wait()
+	for _, s := range subjects {
+		for _, p := range s.procs {
+			if p.token == "" {
+				continue
+			}
+			if err := p.saveProfile("/debug/pprof/heap", p.name+".heap.pprof", time.Minute); err != nil {
+				t.Errorf("%s: %v", p.name, err)
+			}
+		}
+	}
 	notes := describeReports(t, subjects)
 
 	// 3. Throughput, one endpoint at a time.
 	var bare []Row
 	for _, s := range subjects {
 		for i, p := range s.procs {
-			l, err := wrk("http://" + p.addr + p.status)
+			l, err := wrk("http://"+p.addr+p.status, p.token)
 			if err != nil && !p.probes {
 				t.Logf("%s (a peer, left out): %v", p.name, err)
 				continue
@@ -226,7 +252,7 @@ func TestFootprint(t *testing.T) {
 			s.set(colP99, i, l.P99.Seconds())
 		}
 		if p := s.procs[0]; p.probes {
-			bare = append(bare, bareServer(t, s.name, "http://"+p.addr+p.status))
+			bare = append(bare, bareServer(t, s.name, p))
 		}
 	}
 
@@ -330,6 +356,10 @@ func newAgent(t *testing.T, bin, name, config string, base map[string]any, env *
 	section(cfg, "portal")["listen"] = addr
 	p := &proc{name: name, argv: []string{bin, "run", "--config", filepath.Join(dir, "barbossa.toml")},
 		dir: dir, addr: addr, health: "/healthz", status: "/api/v1/status", probes: true}
+	if *pprofTo != "" {
+		p.token = rand.Text()
+		WithPProf(cfg, p.token)
+	}
 	probes, _ := cfg["probe"].([]map[string]any)
 	switch config {
 	case "default":
@@ -391,16 +421,6 @@ func copyValue(v any) any {
 	return v
 }
 
-// section returns m[key] as a table, adding an empty one if needed.
-func section(m map[string]any, key string) map[string]any {
-	s, ok := m[key].(map[string]any)
-	if !ok {
-		s = map[string]any{}
-		m[key] = s
-	}
-	return s
-}
-
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -455,7 +475,7 @@ func (p *proc) start(t *testing.T, timeout time.Duration) (startTimes, error) {
 		return st, nil
 	}
 	for st.probes == 0 {
-		if done, err := allReported(client, p.addr); err != nil {
+		if done, err := p.allReported(client); err != nil {
 			return st, err
 		} else if done {
 			st.probes = time.Since(p.started)
@@ -501,9 +521,46 @@ type probeList struct {
 	} `json:"probes"`
 }
 
-func probes(client *http.Client, addr string) (probeList, error) {
+// get asks the agent's portal for path, with its token when it has one.
+func (p *proc) get(client *http.Client, path string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+p.addr+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if p.token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.token)
+	}
+	return client.Do(req)
+}
+
+// saveProfile writes the profile at path (/debug/pprof/...) into -pprof's
+// folder as file.
+func (p *proc) saveProfile(path, file string, timeout time.Duration) error {
+	r, err := p.get(&http.Client{Timeout: timeout}, path)
+	if err != nil {
+		return err
+	}
+	defer r.Body.Close()
+	if r.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", path, r.Status)
+	}
+	if err := os.MkdirAll(*pprofTo, 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(*pprofTo, file))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
+}
+
+func (p *proc) listProbes(client *http.Client) (probeList, error) {
 	var l probeList
-	r, err := client.Get("http://" + addr + "/api/v1/probes")
+	r, err := p.get(client, "/api/v1/probes")
 	if err != nil {
 		return l, err
 	}
@@ -514,16 +571,16 @@ func probes(client *http.Client, addr string) (probeList, error) {
 	return l, json.NewDecoder(r.Body).Decode(&l)
 }
 
-func allReported(client *http.Client, addr string) (bool, error) {
-	l, err := probes(client, addr)
+func (p *proc) allReported(client *http.Client) (bool, error) {
+	l, err := p.listProbes(client)
 	if err != nil {
 		return false, nil // not serving yet
 	}
 	if len(l.Probes) == 0 {
 		return false, fmt.Errorf("/api/v1/probes lists no probe")
 	}
-	for _, p := range l.Probes {
-		if p.Runs == 0 {
+	for _, pr := range l.Probes {
+		if pr.Runs == 0 {
 			return false, nil
 		}
 	}
@@ -541,7 +598,7 @@ func describeReports(t *testing.T, subjects []*subject) string {
 		if !p.probes {
 			continue
 		}
-		l, err := probes(client, p.addr)
+		l, err := p.listProbes(client)
 		if err != nil {
 			t.Errorf("%s: %v", p.name, err)
 			continue
@@ -589,8 +646,8 @@ func (p *proc) stop(t *testing.T) {
 }
 
 // heapInUse reads go_memstats_heap_inuse_bytes from the agent's /metrics.
-func heapInUse(addr string) (float64, error) {
-	r, err := http.Get("http://" + addr + "/metrics")
+func (p *proc) heapInUse() (float64, error) {
+	r, err := p.get(http.DefaultClient, "/metrics")
 	if err != nil {
 		return 0, err
 	}
@@ -605,8 +662,13 @@ func heapInUse(addr string) (float64, error) {
 	return 0, fmt.Errorf("/metrics: no go_memstats_heap_inuse_bytes (%v)", sc.Err())
 }
 
-func wrk(url string) (Load, error) {
-	out, err := exec.Command("wrk", "-t2", "-c16", "-d"+wrkTime.String(), "--latency", url).CombinedOutput()
+// wrk loads url; a token goes in every request's Authorization header.
+func wrk(url, token string) (Load, error) {
+	args := []string{"-t2", "-c16", "-d" + wrkTime.String(), "--latency", url}
+	if token != "" {
+		args = append(args, "-H", "Authorization: Bearer "+token)
+	}
+	out, err := exec.Command("wrk", args...).CombinedOutput()
 	if err != nil {
 		return Load{}, fmt.Errorf("wrk %s: %v: %s", url, err, out)
 	}
@@ -614,10 +676,10 @@ func wrk(url string) (Load, error) {
 }
 
 // bareServer is the yardstick for the status endpoint: a bare net/http
-// server in this process writing the same bytes.
-func bareServer(t *testing.T, name, url string) Row {
+// server in this process writing the same bytes as p's status endpoint.
+func bareServer(t *testing.T, name string, p *proc) Row {
 	t.Helper()
-	r, err := http.Get(url)
+	r, err := p.get(http.DefaultClient, p.status)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -638,7 +700,7 @@ func bareServer(t *testing.T, name, url string) Row {
 	go func() { _ = srv.Serve(l) }()
 	defer srv.Shutdown(context.Background())
 	row := Row{Name: fmt.Sprintf("bare net/http, the same %d bytes as %s", len(body), name), Values: make([][]float64, len(columns))}
-	ld, err := wrk("http://" + l.Addr().String() + "/")
+	ld, err := wrk("http://"+l.Addr().String()+"/", "")
 	if err != nil {
 		t.Error(err)
 		return row
