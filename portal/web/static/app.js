@@ -376,7 +376,9 @@
     { title: "Disk use % (per mount)", q: [{ name: "system.disk.used_percent", label: (l) => l.mount }], unit: "%" },
     { title: "Load", q: [{ name: "system.load.1", label: () => "1m" }, { name: "system.load.5", label: () => "5m" }, { name: "system.load.15", label: () => "15m" }], unit: "" },
   ];
-  function axisFmt(unit) {
+  // valueFmt formats one value of a chart (the legend's, under the
+  // cursor); the axes' tick labels come from ticks.js.
+  function valueFmt(unit) {
     if (unit === "B/s") return (v) => fmtBytes(v, true);
     if (unit === "B") return (v) => fmtBytes(v);
     if (unit === "%") return (v) => fmtNum(v, v < 10 ? 1 : 0) + "%";
@@ -422,7 +424,8 @@
         c.window = [new Date(b.from).getTime() / 1000, new Date(b.to).getTime() / 1000];
         b.series.filter((s) => !(q.skip && q.skip(s.labels))).forEach((s) => lines.push({ label: q.label(s.labels, s), points: s.points }));
       }
-      c.el.querySelector(".range-note").textContent = "last " + state.range + " · step " + fmtDur(step);
+      c.note = "last " + state.range + " · step " + fmtDur(step);
+      c.el.querySelector(".range-note").textContent = c.note;
       drawChart(c, box, lines);
     } catch (e) {
       box.innerHTML = '<div class="empty">' + esc(e.message) + "</div>";
@@ -441,14 +444,27 @@
       const m = new Map(l.points);
       return xs.map((t) => (m.has(t) ? m.get(t) : null));
     }));
-    const f = axisFmt(c.def.unit);
+    const f = valueFmt(c.def.unit);
+    const ticks = barbossaTicks.axis(c.def.unit);
     const dark = matchMedia("(prefers-color-scheme: dark)").matches;
     const axis = { stroke: dark ? "#8b95a5" : "#667085", grid: { stroke: dark ? "rgba(160,170,190,.12)" : "rgba(100,110,130,.15)", width: 1 }, ticks: { show: false } };
     const opts = {
       width: Math.max(200, box.clientWidth), height: 190,
-      cursor: { drag: { x: true, y: false, setScale: true }, points: { size: 6 } },
+      cursor: {
+        drag: { x: true, y: false, setScale: true }, points: { size: 6 },
+        // A double click goes back to the range asked for (uPlot's own
+        // reset would fit the data, however little of the range it covers).
+        bind: { dblclick: (u, targ, reset) => (e) => {
+          if (e.button !== 0) return;
+          reset(e);
+          if (c.window) u.setScale("x", { min: c.window[0], max: c.window[1] });
+        } },
+      },
       scales: { x: { time: true } },
-      axes: [axis, Object.assign({}, axis, { size: 64, values: (u, vs) => vs.map(f) })],
+      axes: [axis, Object.assign({}, axis, { size: 64 }, ticks, {
+        values: (u, splits, i, space, incr) => (c.yTicks = ticks.values(u, splits, i, space, incr)),
+      })],
+      hooks: { setScale: [(u, key) => { if (key === "x") noteZoom(c, u.scales.x); }] },
       series: [{}].concat(lines.map((l, i) => ({
         label: l.label, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: false,
         value: (u, v) => (v == null ? "–" : f(v)),
@@ -458,6 +474,15 @@
     // The whole range asked for, however little of it has data yet.
     if (c.window) c.plot.setScale("x", { min: c.window[0], max: c.window[1] });
   }
+  // noteZoom says in the chart's header when a drag has zoomed it in.
+  function noteZoom(c, x) {
+    const zoomed = c.window && (x.min > c.window[0] + 1 || x.max < c.window[1] - 1);
+    c.el.querySelector(".range-note").textContent = zoomed
+      ? fmtTime(x.min * 1000) + " – " + fmtTime(x.max * 1000) + " · double-click to reset" : c.note || "";
+  }
+  // The charts (their uPlot instances, ranges and tick labels), for the
+  // console and the browser test.
+  window.barbossaCharts = () => state.charts;
   async function loadSeriesList() {
     const sel = $("series-pick");
     const all = [];
