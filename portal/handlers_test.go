@@ -755,7 +755,7 @@ func TestPage(t *testing.T) {
 		t.Errorf("content-type %q", ct)
 	}
 	body := rec.Body.String()
-	for _, s := range []string{`src="/static/app.js"`, `src="/static/vendor/uplot/uPlot.iife.min.js"`, `href="/static/app.css"`, `id="chart-grid"`} {
+	for _, s := range []string{`src="/static/app.js"`, `src="/static/ticks.js"`, `src="/static/vendor/uplot/uPlot.iife.min.js"`, `href="/static/app.css"`, `id="chart-grid"`} {
 		if !strings.Contains(body, s) {
 			t.Errorf("page lacks %q", s)
 		}
@@ -771,7 +771,7 @@ func TestPage(t *testing.T) {
 		t.Errorf("page CSP %q allows inline code or another origin", csp)
 	}
 	for path, ctype := range map[string]string{
-		"/static/app.js": "text/javascript", "/static/app.css": "text/css",
+		"/static/app.js": "text/javascript", "/static/ticks.js": "text/javascript", "/static/app.css": "text/css",
 		"/static/vendor/uplot/uPlot.iife.min.js": "text/javascript", "/static/vendor/uplot/LICENSE": "text/plain",
 	} {
 		rec := get(t, h, path)

@@ -19,7 +19,7 @@ import (
 // web holds the dashboard, compiled into the binary so the agent is one
 // file and the page works offline: index.html (the page, which fetches
 // everything else from the API), login.html (the login form's template),
-// openapi.json (the API's OpenAPI document) and static/ (the page's script and stylesheet, and the vendored chart
+// openapi.json (the API's OpenAPI document) and static/ (the page's scripts and stylesheet, and the vendored chart
 // library, uPlot, with its license; scripts/fetch-uplot.sh re-fetches it).
 //
 //go:embed web

@@ -474,10 +474,12 @@
     // The whole range asked for, however little of it has data yet.
     if (c.window) c.plot.setScale("x", { min: c.window[0], max: c.window[1] });
   }
-  // noteZoom says in the chart's header when a drag has zoomed it in.
+  // zoomed: a drag has narrowed the chart's x range x (its scale) within
+  // the range asked for.
+  const zoomed = (c, x) => !!c.window && (x.min > c.window[0] + 1 || x.max < c.window[1] - 1);
+  // noteZoom says so in the chart's header.
   function noteZoom(c, x) {
-    const zoomed = c.window && (x.min > c.window[0] + 1 || x.max < c.window[1] - 1);
-    c.el.querySelector(".range-note").textContent = zoomed
+    c.el.querySelector(".range-note").textContent = zoomed(c, x)
       ? fmtTime(x.min * 1000) + " – " + fmtTime(x.max * 1000) + " · double-click to reset" : c.note || "";
   }
   // The charts (their uPlot instances, ranges and tick labels), for the
@@ -803,7 +805,7 @@
   setInterval(() => { if (state.status) renderHeader(state.status); }, 1000);
   setInterval(loadSparks, 60000);
   setInterval(() => state.charts.forEach((c) => {
-    if (!c.plot || c.plot.scales.x.min <= c.plot.data[0][0]) loadChart(c); // keep a zoomed chart as it is
+    if (!c.plot || !zoomed(c, c.plot.scales.x)) loadChart(c); // keep a zoomed chart as it is
   }), 60000);
 
   async function start() {
