@@ -174,7 +174,7 @@ func TestReportMatchesEncodingJSON(t *testing.T) {
 		t.Errorf("appendReport:\n got %s\nwant %s", got, want)
 	}
 	var back Report
-	if err := abi.DecodeReport(got, &back); err != nil {
+	if err := abi.DecodeReport(got, 0, &back); err != nil {
 		t.Errorf("the host refuses it: %v", err)
 	}
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/barbossa-agent/barbossa/hostfuncs"
@@ -40,6 +41,10 @@ type Options struct {
 	HostFuncs *hostfuncs.Host
 	// Config is the [probe.config] table, sent when a request has none.
 	Config map[string]any
+	// MaxDepth bounds how deeply the probe's reports nest (its max_depth;
+	// see abi.DecodeReport): a report nested deeper is refused whole. 0:
+	// abi.DefaultMaxDepth. SetMaxDepth changes it while the probe runs.
+	MaxDepth int
 	// StartTimeout bounds start and handshake; 0: DefaultStartTimeout. The
 	// run's deadline bounds it too.
 	StartTimeout time.Duration
@@ -60,6 +65,7 @@ type Probe struct {
 	logger       *slog.Logger
 	hclog        hclog.Logger
 	out          *output
+	depth        atomic.Int64
 
 	sem chan struct{} // held by the run in progress, which owns the fields below it
 	// failures counts consecutive failed runs that cost the process (crash,
@@ -128,8 +134,13 @@ func New(o Options) (*Probe, error) {
 	pr.hclog = newHCLog(pr.logger)
 	pr.out = newOutput(pr.caller)
 	pr.info = sdk.Info{Name: o.Name}
+	pr.SetMaxDepth(o.MaxDepth)
 	return pr, nil
 }
+
+// SetMaxDepth sets how deeply the probe's reports may nest from its next
+// run on (Options.MaxDepth), as a config reload does.
+func (pr *Probe) SetMaxDepth(n int) { pr.depth.Store(int64(n)) }
 
 func (pr *Probe) errorf(format string, args ...any) error {
 	return fmt.Errorf("plugin probe %q: "+format, append([]any{pr.opts.Name}, args...)...)
@@ -244,7 +255,7 @@ func (pr *Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, erro
 	// The process answered: whatever the probe says, it is healthy.
 	pr.failures = 0
 	var rep sdk.Report
-	if err := abi.DecodeReport(out, &rep); err != nil {
+	if err := abi.DecodeReport(out, int(pr.depth.Load()), &rep); err != nil {
 		var failed *abi.ProbeError
 		if errors.As(err, &failed) {
 			return sdk.Report{}, err // the probe's own error, as it wrote it

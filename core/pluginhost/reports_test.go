@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,4 +62,34 @@ func TestBadReportsRefused(t *testing.T) {
 		}
 		return err
 	})
+}
+
+// TestReportDepth: a native plugin's report nested past the probe's
+// max_depth is refused, naming the limit, at a lowered and a raised
+// max_depth; and SetMaxDepth applies from the next run, to the same
+// process.
+func TestReportDepth(t *testing.T) {
+	abitest.LimitsDepth(t, `plugin probe "hostile": collect: `, func(t *testing.T, maxDepth int, report string) error {
+		t.Setenv(answerEnv, report)
+		pr, _ := newProbe(t, Options{Name: "hostile", Path: os.Args[0], MaxDepth: maxDepth})
+		_, err := collect(t, pr, 20*time.Second, nil)
+		return err
+	})
+	t.Setenv(answerEnv, abitest.Nested(40))
+	pr, _ := newProbe(t, Options{Name: "hostile", Path: os.Args[0]})
+	if _, err := collect(t, pr, 20*time.Second, nil); err == nil {
+		t.Fatal("a report nested 44 levels passed the default max_depth")
+	}
+	pid := pr.PID()
+	pr.SetMaxDepth(44)
+	if _, err := collect(t, pr, 20*time.Second, nil); err != nil {
+		t.Errorf("after SetMaxDepth(44): %v", err)
+	}
+	pr.SetMaxDepth(43)
+	if _, err := collect(t, pr, 20*time.Second, nil); err == nil || !strings.Contains(err.Error(), "nested deeper than 43 levels") {
+		t.Errorf("after SetMaxDepth(43): %v", err)
+	}
+	if pr.PID() != pid {
+		t.Errorf("the process changed: %d, then %d", pid, pr.PID())
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/barbossa-agent/barbossa/hostfuncs"
@@ -30,6 +31,10 @@ type ProbeOptions struct {
 	MaxMemory uint64
 	// Config is the [probe.config] table, sent when a request has none.
 	Config map[string]any
+	// MaxDepth bounds how deeply the probe's reports nest (its max_depth;
+	// see abi.DecodeReport): a report nested deeper is refused whole. 0:
+	// abi.DefaultMaxDepth. SetMaxDepth changes it while the probe runs.
+	MaxDepth int
 	// KeepInstance keeps a healthy instance between runs. Off by default:
 	// measured with the Go test guest, a fresh instance per run costs ~10 ms
 	// of CPU and nothing resident between runs (its memory is unmapped),
@@ -52,6 +57,7 @@ type Probe struct {
 	caller *hostfuncs.Caller
 	logger *slog.Logger
 	limit  uint64 // bytes of guest memory
+	depth  atomic.Int64
 
 	sem    chan struct{} // held by the run in progress
 	inst   api.Module
@@ -87,7 +93,7 @@ func (h *Host) NewProbe(m *Module, o ProbeOptions) (*Probe, error) {
 		return nil, fmt.Errorf("wasm probe %q: max_memory of %d KiB is below the %d KiB module %q needs to start", o.Name, limit>>10, m.minBytes>>10, m.name)
 	}
 	logger = logger.With("probe", o.Name)
-	return &Probe{
+	p := &Probe{
 		mod:    m,
 		opts:   o,
 		info:   info,
@@ -96,8 +102,14 @@ func (h *Host) NewProbe(m *Module, o ProbeOptions) (*Probe, error) {
 		limit:  limit,
 		sem:    make(chan struct{}, 1),
 		out:    newOutputs(caller),
-	}, nil
+	}
+	p.SetMaxDepth(o.MaxDepth)
+	return p, nil
 }
+
+// SetMaxDepth sets how deeply the probe's reports may nest from its next
+// run on (ProbeOptions.MaxDepth), as a config reload does.
+func (p *Probe) SetMaxDepth(n int) { p.depth.Store(int64(n)) }
 
 func (m *Module) kind(kind string) (sdk.Info, error) {
 	if kind == "" {
@@ -180,7 +192,7 @@ func (p *Probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error
 		return sdk.Report{}, p.failed(ctx, abi.ExportCollect, err)
 	}
 	var report sdk.Report
-	if err := abi.DecodeReport(out, &report); err != nil {
+	if err := abi.DecodeReport(out, int(p.depth.Load()), &report); err != nil {
 		p.discard()
 		var failed *abi.ProbeError
 		if errors.As(err, &failed) {

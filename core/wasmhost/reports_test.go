@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,4 +49,35 @@ func TestBadReportsRefused(t *testing.T) {
 		_, err = collect(t, newProbe(t, h, m, ProbeOptions{Name: "hostile"}), 10*time.Second)
 		return err
 	})
+}
+
+// TestReportDepth: a WAT guest's report nested past the probe's max_depth
+// is refused, naming the limit, at a lowered and a raised max_depth; and
+// SetMaxDepth applies from the next run.
+func TestReportDepth(t *testing.T) {
+	h, _ := newHost(t)
+	probe := func(t *testing.T, maxDepth int, report string) *Probe {
+		m, err := h.Load(t.Context(), "answering", answering(t, report))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close(t.Context()) })
+		return newProbe(t, h, m, ProbeOptions{Name: "hostile", MaxDepth: maxDepth})
+	}
+	abitest.LimitsDepth(t, `probe "hostile": barbossa_collect: `, func(t *testing.T, maxDepth int, report string) error {
+		_, err := collect(t, probe(t, maxDepth, report), 10*time.Second)
+		return err
+	})
+	p := probe(t, 0, abitest.Nested(40))
+	if _, err := collect(t, p, 10*time.Second); err == nil {
+		t.Fatal("a report nested 44 levels passed the default max_depth")
+	}
+	p.SetMaxDepth(44)
+	if _, err := collect(t, p, 10*time.Second); err != nil {
+		t.Errorf("after SetMaxDepth(44): %v", err)
+	}
+	p.SetMaxDepth(43)
+	if _, err := collect(t, p, 10*time.Second); err == nil || !strings.Contains(err.Error(), "nested deeper than 43 levels") {
+		t.Errorf("after SetMaxDepth(43): %v", err)
+	}
 }

@@ -13,8 +13,10 @@ import (
 
 // BenchmarkDecodeReport compares DecodeReport with strict encoding/json
 // decoding alone (what core/wasmhost did before; core/pluginhost was not
-// even strict), on the docker probe's golden report (10 KB) and on the
-// 9,000-level report it refuses (which the old decoder accepted).
+// even strict), on the docker probe's golden report (10 KB), on the
+// 9,000-level report it refuses (which the old decoder accepted), and on
+// reports nested to the default max_depth (32) and to its ceiling (256),
+// decoded at max_depth 256: what a level costs.
 //
 //	go test -run '^$' -bench DecodeReport -benchmem -count 6 ./internal/abi
 func BenchmarkDecodeReport(b *testing.B) {
@@ -25,12 +27,17 @@ func BenchmarkDecodeReport(b *testing.B) {
 	for _, in := range []struct {
 		name string
 		data []byte
-	}{{"docker", docker}, {"nested9000", []byte(abitest.Nested(9000))}} {
+	}{
+		{"docker", docker},
+		{"nested9000", []byte(abitest.Nested(9000))},
+		{"nested32", []byte(abitest.Nested(abi.DefaultMaxDepth - 4))},
+		{"nested256", []byte(abitest.Nested(abi.MaxMaxDepth - 4))},
+	} {
 		b.Run(in.name+"/abi", func(b *testing.B) {
 			b.SetBytes(int64(len(in.data)))
 			for b.Loop() {
 				var r sdk.Report
-				abi.DecodeReport(in.data, &r)
+				abi.DecodeReport(in.data, abi.MaxMaxDepth, &r)
 			}
 		})
 		b.Run(in.name+"/json", func(b *testing.B) {

@@ -65,9 +65,9 @@ func EncodeDescription[Info any](probes []Info) ([]byte, error) {
 // {"probes": [INFO, ...]}, or a single INFO object, or {"error": "..."}.
 // Every probe needs a name, unique in the module. Keys it does not know are
 // ignored, so a newer SDK may describe more; size and nesting are bounded
-// as for reports.
+// as for reports, nesting always by DefaultMaxDepth.
 func DecodeDescription[Info any](b []byte) ([]Info, error) {
-	hasError, err := shape(b, MaxDepth)
+	hasError, err := shape(b, DefaultMaxDepth)
 	if err != nil {
 		return nil, fmt.Errorf("describe: %w", err)
 	}

@@ -12,8 +12,8 @@
 //	in, err := abi.EncodeCollect(ctx, abi.CollectRequest{Probe: "tmux", Config: cfg})
 //	... pass in to the guest's barbossa_collect, or the plugin's Collect ...
 //	var report sdk.Report
-//	err = abi.DecodeReport(out, &report) // strict: unknown keys, trailing data,
-//	                                     // deep nesting, oversize all refused
+//	err = abi.DecodeReport(out, maxDepth, &report) // strict: unknown keys, trailing data,
+//	                                               // deep nesting, oversize all refused
 //
 // The payload types a probe author sees (sdk.Report, sdk.Request, sdk.Info,
 // the host calls' requests) live in sdk; this package handles them through

@@ -17,53 +17,74 @@ import (
 
 // FuzzDecodeReport holds DecodeReport to an oracle built differently from
 // it, out of encoding/json alone: it accepts exactly what decodes strictly
-// as one value, is nested at most MaxDepth deep, has no top-level "error"
-// key and validates; and an accepted report encodes and decodes again to
-// itself.
+// as one value, is nested at most DefaultMaxDepth deep, has no top-level
+// "error" key and validates; and an accepted report encodes and decodes
+// again to itself.
 func FuzzDecodeReport(f *testing.F) {
 	for _, tc := range abitest.BadReports {
 		f.Add([]byte(tc.Report))
 	}
 	f.Add([]byte(abitest.GoodReport))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var got sdk.Report
-		err := abi.DecodeReport(b, &got)
-		var pe *abi.ProbeError
-		switch {
-		case err == nil:
-			if d, ok := depth(b); !ok || d > abi.MaxDepth {
-				t.Fatalf("accepted %q, nested %d levels (valid: %v)", b, d, ok)
-			}
-			again, _ := json.Marshal(got)
-			var r sdk.Report
-			if err := abi.DecodeReport(again, &r); err != nil {
-				t.Fatalf("accepted %q, but not its own encoding %s: %v", b, again, err)
-			}
-			if third, _ := json.Marshal(r); !bytes.Equal(third, again) {
-				t.Fatalf("%q decodes to %s, then to %s", b, again, third)
-			}
-		case errors.As(err, &pe):
-			var e abi.ErrorResponse
-			if !strictOne(b, &e) || e.Error == "" || e.Error != pe.Message {
-				t.Fatalf("%q is a probe error %q, but not an error document", b, pe.Message)
-			}
-		default:
-			if !errors.Is(err, abi.ErrInvalidReport) {
-				t.Fatalf("%q: %v does not match ErrInvalidReport", b, err)
-			}
-			if oracleAccepts(b) {
-				t.Fatalf("refused %q: %v", b, err)
-			}
-		}
-	})
+	f.Fuzz(func(t *testing.T, b []byte) { checkDecodeReport(t, b, 0) })
 }
 
-// oracleAccepts is what DecodeReport should accept.
-func oracleAccepts(b []byte) bool {
+// FuzzDecodeReportDepth is FuzzDecodeReport under any max_depth: the
+// oracle's bound is the one the agent gives the probe (abi.ReportDepth).
+func FuzzDecodeReportDepth(f *testing.F) {
+	for _, n := range []int{-1, 0, 1, 3, 4, 5, 8, 100, 255, 256, 257, 1 << 30} {
+		d := min(max(n, 0), 300)
+		f.Add([]byte(abitest.Nested(d)), n)
+		f.Add([]byte(abitest.Nested(max(d-4, 0))), n)
+		f.Add([]byte(abitest.Nested(max(d-3, 0))), n)
+	}
+	f.Add([]byte(`{"status":"ok","metrics":[{"name":"x.y","labels":{"a":"b"},"value":1}]}`), 4)
+	f.Add([]byte(`{"status":"ok","metrics":[{"name":"x.y","labels":{"a":"b"},"value":1}]}`), 3)
+	f.Fuzz(checkDecodeReport)
+}
+
+// checkDecodeReport holds DecodeReport(b, maxDepth) to the oracle.
+func checkDecodeReport(t *testing.T, b []byte, maxDepth int) {
+	var got sdk.Report
+	err := abi.DecodeReport(b, maxDepth, &got)
+	var pe *abi.ProbeError
+	bound := abi.ReportDepth(maxDepth)
+	if bound < abi.MinMaxDepth || bound > abi.MaxMaxDepth || maxDepth == 0 && bound != abi.DefaultMaxDepth {
+		t.Fatalf("max_depth %d is bound %d", maxDepth, bound)
+	}
+	switch {
+	case err == nil:
+		if d, ok := depth(b); !ok || d > bound {
+			t.Fatalf("accepted %q at max_depth %d, nested %d levels (valid: %v)", b, maxDepth, d, ok)
+		}
+		again, _ := json.Marshal(got)
+		var r sdk.Report
+		if err := abi.DecodeReport(again, maxDepth, &r); err != nil {
+			t.Fatalf("accepted %q, but not its own encoding %s: %v", b, again, err)
+		}
+		if third, _ := json.Marshal(r); !bytes.Equal(third, again) {
+			t.Fatalf("%q decodes to %s, then to %s", b, again, third)
+		}
+	case errors.As(err, &pe):
+		var e abi.ErrorResponse
+		if !strictOne(b, &e) || e.Error == "" || e.Error != pe.Message {
+			t.Fatalf("%q is a probe error %q, but not an error document", b, pe.Message)
+		}
+	default:
+		if !errors.Is(err, abi.ErrInvalidReport) {
+			t.Fatalf("%q: %v does not match ErrInvalidReport", b, err)
+		}
+		if oracleAccepts(b, bound) {
+			t.Fatalf("refused %q at max_depth %d: %v", b, maxDepth, err)
+		}
+	}
+}
+
+// oracleAccepts is what DecodeReport should accept under a nesting bound.
+func oracleAccepts(b []byte, bound int) bool {
 	if len(b) > abi.MaxResult {
 		return false
 	}
-	if d, ok := depth(b); !ok || d > abi.MaxDepth {
+	if d, ok := depth(b); !ok || d > bound {
 		return false
 	}
 	var top map[string]json.RawMessage

@@ -7,11 +7,27 @@ import (
 	"fmt"
 )
 
-// MaxDepth bounds the nesting of objects and arrays in a report (or a
-// description): the report object is level 1, an entity's attrs level 4,
-// leaving 28 levels to an attribute's value. encoding/json alone accepts
-// 10,000 levels, each a recursive call and allocations on the agent's heap.
-const MaxDepth = 32
+// How deeply the objects and arrays of a report may nest: the report
+// object is level 1, a metric's labels and an entity's attrs level 4, so
+// DefaultMaxDepth leaves 28 levels to an attribute's value. A probe's
+// max_depth (in [limits]) moves the bound within MinMaxDepth..MaxMaxDepth;
+// a description is always held to DefaultMaxDepth.
+//
+// encoding/json alone accepts 10,000 levels, each a recursive call on the
+// agent's stack and an allocation on its heap, and so does everything that
+// later walks the report (the store's encoder, the portal's); MaxMaxDepth
+// keeps that recursion a few hundred frames deep whatever the config says.
+// MinMaxDepth is the least a normal report needs: attrs and labels holding
+// plain values.
+const (
+	DefaultMaxDepth = 32
+	MinMaxDepth     = 4
+	MaxMaxDepth     = 256
+)
+
+// MaxDepthKey is the config key that sets a probe's max_depth, named by the
+// error of a report nested deeper.
+const MaxDepthKey = "limits.max_depth"
 
 // ErrInvalidReport is matched (errors.Is) by every error of DecodeReport
 // about what the probe returned, as opposed to the probe's own error
@@ -31,8 +47,10 @@ type Validator interface{ Validate() error }
 // DecodeReport decodes a collect answer into report, strictly, the same for
 // every runtime:
 //
-//   - at most MaxResult bytes, nested at most MaxDepth levels deep, checked
-//     in one pass before anything is decoded;
+//   - at most MaxResult bytes, nested at most maxDepth levels deep (the
+//     probe's max_depth; 0 is DefaultMaxDepth, and it is clamped to
+//     MinMaxDepth..MaxMaxDepth), checked in one pass before anything is
+//     decoded;
 //   - a key report's type does not have (a misspelt "metrcs"), text that
 //     is not JSON, or anything after the JSON object is an error;
 //   - then report.Validate.
@@ -40,8 +58,11 @@ type Validator interface{ Validate() error }
 // Those errors match ErrInvalidReport and quote the start of the answer.
 // An answer with a top-level "error" key must be just {"error": "..."}, and
 // comes back as a *ProbeError.
-func DecodeReport(b []byte, report Validator) error {
-	hasError, err := shape(b, MaxDepth)
+func DecodeReport(b []byte, maxDepth int, report Validator) error {
+	hasError, err := shape(b, ReportDepth(maxDepth))
+	if errors.Is(err, errTooDeep) {
+		err = fmt.Errorf("%w (the probe's %s)", err, MaxDepthKey)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w; it starts %s", ErrInvalidReport, err, quoteStart(b))
 	}
@@ -63,6 +84,18 @@ func DecodeReport(b []byte, report Validator) error {
 	}
 	return nil
 }
+
+// ReportDepth is the bound DecodeReport applies for a probe's max_depth
+// of n: DefaultMaxDepth for 0, else n within MinMaxDepth..MaxMaxDepth.
+func ReportDepth(n int) int {
+	if n == 0 {
+		return DefaultMaxDepth
+	}
+	return min(max(n, MinMaxDepth), MaxMaxDepth)
+}
+
+// errTooDeep is matched by shape's error for a value nested too deeply.
+var errTooDeep = errors.New("nested deeper than")
 
 // decodeStrict decodes one JSON value into v, refusing unknown keys and
 // anything but white space after the value.
@@ -101,7 +134,7 @@ func shape(b []byte, maxDepth int) (hasError bool, err error) {
 		case '{', '[':
 			depth++
 			if depth > maxDepth {
-				return false, fmt.Errorf("nested deeper than %d levels", maxDepth)
+				return false, fmt.Errorf("%w %d levels", errTooDeep, maxDepth)
 			}
 			if depth == 1 {
 				object = b[i] == '{'

@@ -21,10 +21,10 @@ type BadReport struct {
 }
 
 // Nested returns a report whose one entity has an attribute nested depth
-// arrays deep.
+// arrays deep, around a 0: the report is nested depth+4 levels.
 func Nested(depth int) string {
 	return `{"status":"ok","entities":[{"kind":"k","id":"i","attrs":{"a":` +
-		strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}}]}`
+		strings.Repeat("[", depth) + "0" + strings.Repeat("]", depth) + `}}]}`
 }
 
 // BadReports are the answers refused alike by every runtime.
@@ -32,7 +32,7 @@ var BadReports = []BadReport{
 	{"misspelt key", `{"status":"ok","metrcs":[{"name":"x.y","value":1}]}`, `invalid report: json: unknown field "metrcs"`},
 	{"misspelt nested key", `{"metrics":[{"name":"x.y","valu":1}]}`, `invalid report: json: unknown field "valu"`},
 	{"trailing data", `{"status":"ok"} {"status":"crit"}`, "invalid report: data after the JSON value"},
-	{"nested 9000 levels", Nested(9000), fmt.Sprintf("invalid report: nested deeper than %d levels", abi.MaxDepth)},
+	{"nested 9000 levels", Nested(9000), fmt.Sprintf("invalid report: nested deeper than %d levels (the probe's limits.max_depth)", abi.DefaultMaxDepth)},
 	{"error beside a report", `{"error":"x","status":"ok"}`, `invalid report: json: unknown field "status"`},
 	{"empty error", `{"error":""}`, "invalid report: an empty error"},
 	{"bad status", `{"status":"fine"}`, `invalid report: status "fine" is not one of ok, warn, crit, unknown`},
@@ -42,8 +42,8 @@ var BadReports = []BadReport{
 
 // GoodReport is accepted by every runtime: the control that shows a
 // refusal comes from the report, not from how it was sent. Its attrs are
-// nested abi.MaxDepth levels, the most allowed.
-var GoodReport = Nested(abi.MaxDepth - 4)
+// nested abi.DefaultMaxDepth levels, the most allowed by default.
+var GoodReport = Nested(abi.DefaultMaxDepth - 4)
 
 // Refuses runs a probe through a runtime for each report, with send
 // (which makes the probe answer the report and returns its run's error):
@@ -60,6 +60,29 @@ func Refuses(t *testing.T, prefix string, send func(t *testing.T, report string)
 			err := send(t, tc.Report)
 			if !errors.Is(err, abi.ErrInvalidReport) || !strings.HasPrefix(err.Error(), prefix+"invalid report: ") || !strings.Contains(err.Error(), tc.Want) {
 				t.Errorf("%v\nwant %q after %q", err, tc.Want, prefix)
+			}
+		})
+	}
+}
+
+// LimitsDepth runs a probe through a runtime at a lowered and at a raised
+// max_depth, with send (which makes a probe of that max_depth answer the
+// report and returns its run's error): at each, a report nested exactly
+// max_depth levels passes and one nested a level deeper is refused with an
+// error that matches abi.ErrInvalidReport, starts with prefix and names
+// the bound and its key. The raised bound passes a report the default
+// refuses; the lowered one refuses one the default passes.
+func LimitsDepth(t *testing.T, prefix string, send func(t *testing.T, maxDepth int, report string) error) {
+	t.Helper()
+	for _, maxDepth := range []int{8, 3 * abi.DefaultMaxDepth} {
+		t.Run(fmt.Sprintf("max_depth=%d", maxDepth), func(t *testing.T) {
+			if err := send(t, maxDepth, Nested(maxDepth-4)); err != nil {
+				t.Errorf("nested %d levels: %v", maxDepth, err)
+			}
+			err := send(t, maxDepth, Nested(maxDepth-3))
+			want := fmt.Sprintf("%sinvalid report: nested deeper than %d levels (the probe's %s)", prefix, maxDepth, abi.MaxDepthKey)
+			if !errors.Is(err, abi.ErrInvalidReport) || !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("nested %d levels: %v\nwant %q", maxDepth+1, err, want)
 			}
 		})
 	}
