@@ -20,7 +20,7 @@ func TestCheck(t *testing.T) {
 	good := filepath.Join(dir, "good.toml")
 	bad := filepath.Join(dir, "bad.toml")
 	os.WriteFile(good, []byte("[[probe]]\nname = \"system\"\n"), 0o600)
-	os.WriteFile(bad, []byte("[agent]\nworkers = 2\n\n[[probe]]\nname = \"system\"\ninterval = \"10s\"\ntimeout = \"20s\"\n"), 0o600)
+	os.WriteFile(bad, []byte("[agent]\nworkers = 2\n\n[[probe]]\nname = \"system\"\ninterval = \"10s\"\ntimeout = \"20s\"\n[probe.limits]\nmax_depth = 300\n"), 0o600)
 
 	var out, errOut bytes.Buffer
 	if code := run([]string{"check", "--config", good}, &out, &errOut); code != 0 {
@@ -31,8 +31,10 @@ func TestCheck(t *testing.T) {
 	if code := run([]string{"check", "--config", bad}, &out, &errOut); code != 1 {
 		t.Fatalf("check bad: exit %d, want 1", code)
 	}
-	if want := bad + ":7: probe.timeout"; !strings.Contains(errOut.String(), want) {
-		t.Errorf("check bad said %q, want it to name %q", errOut.String(), want)
+	for _, want := range []string{bad + ":7: probe.timeout", bad + ":9: probe.limits.max_depth: probe \"system\": 300 is outside 4..256"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("check bad said %q, want it to name %q", errOut.String(), want)
+		}
 	}
 }
 

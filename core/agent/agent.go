@@ -205,7 +205,7 @@ func (a *Agent) addProbe(p config.Probe) error {
 			return errors.Join(errs...) // as barbossa check says it
 		}
 		var err error
-		if c, err = a.collector(p); err != nil {
+		if c, err = a.collector(withLimits(p, a.cfg.Limits)); err != nil {
 			var located *config.Error
 			if errors.As(err, &located) {
 				return err
@@ -254,8 +254,17 @@ func (a *Agent) schedule(p config.Probe, c scheduler.Collector) error {
 	return nil
 }
 
-// collector makes what runs one probe entry. Each runtime lives in its own
-// file: builtin.go, wasm.go, plugin.go.
+// withLimits is p with the keys its [probe.limits] leaves out taken from
+// global, the [limits] it runs under: what its collector (max_depth) and
+// its guard (the rest) apply.
+func withLimits(p config.Probe, global config.Limits) config.Probe {
+	p.Limits = p.Limits.Or(global)
+	return p
+}
+
+// collector makes what runs one probe entry, whose Limits are those it
+// runs under (withLimits). Each runtime lives in its own file: builtin.go,
+// wasm.go, plugin.go.
 func (a *Agent) collector(p config.Probe) (scheduler.Collector, error) {
 	switch p.Runtime {
 	case config.RuntimeBuiltin:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/barbossa-agent/barbossa/core/config"
+	"github.com/barbossa-agent/barbossa/core/pluginhost"
 	"github.com/barbossa-agent/barbossa/core/scheduler"
 )
 
@@ -32,6 +34,11 @@ import (
 //   - [alerting], [[alert]] and [[notify]] are swapped whole (alert.Engine
 //     Reload): alerts, silences and the queues of receivers still
 //     configured carry on.
+//   - [limits] applies at once to every probe it reaches (those whose
+//     [probe.limits] leave a changed key out, drop-ins included), in
+//     place: its guard keeps its active series and drop counts, its
+//     collector (instance, process) and health stay, and its next report
+//     is held to the new limits (applyLimits).
 //   - Other settings are read once, at start. One that changed is named in
 //     the log as needing a restart, and its running value stays.
 
@@ -101,6 +108,13 @@ func (a *Agent) applyConfig() error {
 		return a.refuseReload(err)
 	}
 	a.cfg.Alerting, a.cfg.Alerts, a.cfg.Notify = next.Alerting, next.Alerts, next.Notify
+	if next.Limits != a.cfg.Limits {
+		old := a.cfg.Limits
+		a.cfg.Limits = next.Limits // new guards (schedule) take it too
+		if names := a.applyLimits(old, plan.remove); len(names) > 0 {
+			a.log.Info("reload: [limits] changed; applied to running probes", "probes", strings.Join(names, ","))
+		}
+	}
 	for _, name := range plan.remove {
 		a.removeProbe(name)
 	}
@@ -120,6 +134,42 @@ func (a *Agent) applyConfig() error {
 		"changed", strings.Join(plan.changed, ","), "removed", strings.Join(plan.removed, ","),
 		"unchanged", plan.unchanged)
 	return nil
+}
+
+// depthSetter is a collector whose max_depth can change while it runs
+// (wasmhost.Probe, pluginhost.Probe, pendingWASM).
+type depthSetter interface{ SetMaxDepth(n int) }
+
+var (
+	_ depthSetter = (*wasmProbe)(nil)
+	_ depthSetter = (*pendingWASM)(nil)
+	_ depthSetter = (*pluginhost.Probe)(nil)
+)
+
+// applyLimits gives each running probe, but those in skip, the limits it
+// runs under now that [limits] is a.cfg.Limits instead of old, where they
+// differ: its guard's in place, keeping its active series and drop counts,
+// and its collector's max_depth. It returns the names of the probes it
+// changed, sorted. Only loop calls it: it reads collectors.
+func (a *Agent) applyLimits(old config.Limits, skip []string) []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	var names []string
+	for name, p := range a.probes {
+		was, now := p.Limits.Or(old), p.Limits.Or(a.cfg.Limits)
+		if was == now || slices.Contains(skip, name) {
+			continue
+		}
+		names = append(names, name)
+		if g := a.guards[name]; g != nil {
+			g.SetConfig(now.Config())
+		}
+		if d, ok := a.collectors[name].(depthSetter); ok {
+			d.SetMaxDepth(now.MaxDepth)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // refuseReload logs each of err's problems on its own line (they name
@@ -201,7 +251,7 @@ func (a *Agent) planReload(next *config.Config) (reloadPlan, error) {
 		var c scheduler.Collector
 		if !p.Disabled {
 			var err error
-			if c, err = a.collector(p); err != nil {
+			if c, err = a.collector(withLimits(p, next.Limits)); err != nil {
 				errs = append(errs, fmt.Errorf("%s:%d: probe %q: %w", next.File, p.Line, p.Name, err))
 				continue
 			}
@@ -226,7 +276,7 @@ func (a *Agent) planReload(next *config.Config) (reloadPlan, error) {
 // the running config and next, as TOML keys ("portal.listen"). They are
 // read once, at start.
 func restartKeys(cur, next *config.Config) []string {
-	reloaded := map[string]bool{"probe": true, "alerting": true, "alert": true, "notify": true}
+	reloaded := map[string]bool{"probe": true, "alerting": true, "alert": true, "notify": true, "limits": true}
 	var keys []string
 	var walk func(prefix string, x, y reflect.Value)
 	walk = func(prefix string, x, y reflect.Value) {

@@ -22,7 +22,9 @@ func (a *Agent) pluginCollector(p config.Probe) (scheduler.Collector, error) {
 		Kind:   p.Kind,
 		Grants: hostfuncs.Grants(p.Allow),
 		Config: p.Config,
-		Logger: a.log,
+		// p.Limits are those it runs under: see collector.
+		MaxDepth: p.Limits.MaxDepth,
+		Logger:   a.log,
 	})
 	if err != nil {
 		return nil, err

@@ -305,10 +305,10 @@ func (a *Agent) applyDropIn(folder probesFolder, f dropInFiles, cur *dropIn) {
 	}
 	var c scheduler.Collector
 	if !p.Disabled {
-		if f.runtime == config.RuntimePlugin {
-			c, err = a.pluginCollector(p)
+		if lp := withLimits(p, a.cfg.Limits); f.runtime == config.RuntimePlugin {
+			c, err = a.pluginCollector(lp)
 		} else {
-			c, err = a.wasmProbe(p, content.wasm, filepath.Base(f.code), p.Kind)
+			c, err = a.wasmProbe(lp, content.wasm, filepath.Base(f.code), p.Kind)
 		}
 		if err != nil {
 			var located *config.Error

@@ -90,7 +90,7 @@ func TryProbe(ctx context.Context, o TryOptions) (TryResult, error) {
 		}
 		probe, err = pluginhost.New(pluginhost.Options{
 			Name: p.Name, Path: bin, SHA256: p.SHA256, Kind: o.Kind,
-			Grants: hostfuncs.Grants(p.Allow), Config: p.Config, Logger: o.Logger,
+			Grants: hostfuncs.Grants(p.Allow), Config: p.Config, MaxDepth: p.Limits.MaxDepth, Logger: o.Logger,
 		})
 	}
 	if err != nil {

@@ -110,10 +110,15 @@ type pendingWASM struct {
 	loaded chan struct{} // closed when probe or err is set
 	probe  *wasmProbe
 	err    error
+
+	// mu guards maxDepth, the probe's as last set, and the setting of
+	// probe, so that a SetMaxDepth while the module loads is not lost.
+	mu       sync.Mutex
+	maxDepth int
 }
 
 func (a *Agent) pendingWASM(p config.Probe, wasm []byte, name, kind string) *pendingWASM {
-	pw := &pendingWASM{loaded: make(chan struct{})}
+	pw := &pendingWASM{loaded: make(chan struct{}), maxDepth: p.Limits.MaxDepth}
 	a.wasm.loading.Add(1)
 	go func() {
 		defer a.wasm.loading.Done()
@@ -124,9 +129,22 @@ func (a *Agent) pendingWASM(p config.Probe, wasm []byte, name, kind string) *pen
 			a.log.Error("built-in WASM probe cannot run", "probe", p.Name, "source", p.Source, "err", err)
 			return
 		}
+		pw.mu.Lock()
+		defer pw.mu.Unlock()
 		pw.probe = c.(*wasmProbe)
+		pw.probe.SetMaxDepth(pw.maxDepth)
 	}()
 	return pw
+}
+
+// SetMaxDepth sets the probe's max_depth, now or once it is made.
+func (pw *pendingWASM) SetMaxDepth(n int) {
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	pw.maxDepth = n
+	if pw.probe != nil {
+		pw.probe.SetMaxDepth(n)
+	}
 }
 
 // Collect runs the probe once its module is loaded.
@@ -188,7 +206,9 @@ func (a *Agent) wasmProbe(p config.Probe, wasm []byte, name, kind string) (sched
 	return &wasmProbe{Probe: probe, release: release}, nil
 }
 
-// wasmProbeOptions maps a [[probe]] entry onto the host's options.
+// wasmProbeOptions maps a [[probe]] entry onto the host's options. Its
+// Limits are those it runs under (withLimits); a max_depth of 0 is the
+// default.
 func wasmProbeOptions(p config.Probe, kind string) wasmhost.ProbeOptions {
 	return wasmhost.ProbeOptions{
 		Name:         p.Name,
@@ -196,6 +216,7 @@ func wasmProbeOptions(p config.Probe, kind string) wasmhost.ProbeOptions {
 		Grants:       hostfuncs.Grants(p.Allow),
 		MaxMemory:    uint64(p.MaxMemory),
 		Config:       p.Config,
+		MaxDepth:     p.Limits.MaxDepth,
 		KeepInstance: p.Interval.Duration < keepInstanceBelow,
 	}
 }

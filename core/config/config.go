@@ -24,6 +24,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/barbossa-agent/barbossa/core/limits"
+	"github.com/barbossa-agent/barbossa/internal/abi"
 	"github.com/barbossa-agent/barbossa/sdk"
 )
 
@@ -170,6 +171,9 @@ type Limits struct {
 	MaxLabelValueBytes int      `toml:"max_label_value_bytes"`
 	MaxSeries          int      `toml:"max_series"`
 	SeriesIdle         Duration `toml:"series_idle"`
+	// MaxDepth is not a guard's but the report decoder's: a WASM or plugin
+	// probe's report nested deeper is refused whole (abi.DecodeReport).
+	MaxDepth int `toml:"max_depth"`
 }
 
 // DefaultLimits is what [limits] says when it says nothing.
@@ -179,6 +183,7 @@ func DefaultLimits() Limits {
 		MaxMetrics: d.Metrics, MaxEntities: d.Entities, MaxNameBytes: d.NameBytes, MaxLabels: d.Labels,
 		MaxLabelNameBytes: d.LabelNameBytes, MaxLabelValueBytes: d.LabelValueBytes,
 		MaxSeries: d.Series, SeriesIdle: Duration{Duration: d.SeriesIdle},
+		MaxDepth: abi.DefaultMaxDepth,
 	}
 }
 
@@ -199,6 +204,7 @@ func (l Limits) Or(d Limits) Limits {
 		MaxLabelValueBytes: pick(l.MaxLabelValueBytes, d.MaxLabelValueBytes),
 		MaxSeries:          pick(l.MaxSeries, d.MaxSeries),
 		SeriesIdle:         l.SeriesIdle,
+		MaxDepth:           pick(l.MaxDepth, d.MaxDepth),
 	}
 	if out.SeriesIdle.Duration == 0 {
 		out.SeriesIdle = d.SeriesIdle
@@ -216,21 +222,23 @@ func (l Limits) Config() limits.Config {
 	}
 }
 
-// limitCaps are the largest values each key takes. Names are capped well
-// under the 65,000-byte keys of the store; the rest bound what one probe
-// may cost.
+// limitCaps are the values each key takes. Names are capped
+// well under the 65,000-byte keys of the store; the rest bound what one
+// probe may cost. max_depth's bounds are abi's: the least a plain report
+// needs, and the most the agent's decoders recurse.
 var limitCaps = []struct {
-	key string
-	max int
-	get func(*Limits) int
+	key      string
+	min, max int
+	get      func(*Limits) int
 }{
-	{"max_metrics", 1_000_000, func(l *Limits) int { return l.MaxMetrics }},
-	{"max_entities", 1_000_000, func(l *Limits) int { return l.MaxEntities }},
-	{"max_name_bytes", 4096, func(l *Limits) int { return l.MaxNameBytes }},
-	{"max_labels", 256, func(l *Limits) int { return l.MaxLabels }},
-	{"max_label_name_bytes", 4096, func(l *Limits) int { return l.MaxLabelNameBytes }},
-	{"max_label_value_bytes", 65536, func(l *Limits) int { return l.MaxLabelValueBytes }},
-	{"max_series", 10_000_000, func(l *Limits) int { return l.MaxSeries }},
+	{"max_metrics", 1, 1_000_000, func(l *Limits) int { return l.MaxMetrics }},
+	{"max_entities", 1, 1_000_000, func(l *Limits) int { return l.MaxEntities }},
+	{"max_name_bytes", 1, 4096, func(l *Limits) int { return l.MaxNameBytes }},
+	{"max_labels", 1, 256, func(l *Limits) int { return l.MaxLabels }},
+	{"max_label_name_bytes", 1, 4096, func(l *Limits) int { return l.MaxLabelNameBytes }},
+	{"max_label_value_bytes", 1, 65536, func(l *Limits) int { return l.MaxLabelValueBytes }},
+	{"max_series", 1, 10_000_000, func(l *Limits) int { return l.MaxSeries }},
+	{"max_depth", abi.MinMaxDepth, abi.MaxMaxDepth, func(l *Limits) int { return l.MaxDepth }},
 }
 
 // check returns problems as (key under limits, message). Zero is "not
@@ -238,8 +246,8 @@ var limitCaps = []struct {
 func (l *Limits) check() []FieldError {
 	var errs []FieldError
 	for _, c := range limitCaps {
-		if v := c.get(l); v < 0 || v > c.max {
-			errs = append(errs, FieldError{"limits." + c.key, fmt.Sprintf("%d is outside 1..%d", v, c.max)})
+		if v := c.get(l); v != 0 && (v < c.min || v > c.max) {
+			errs = append(errs, FieldError{"limits." + c.key, fmt.Sprintf("%d is outside %d..%d", v, c.min, c.max)})
 		}
 	}
 	if d := l.SeriesIdle.Duration; d != 0 && (d < time.Minute || d > 30*24*time.Hour) {

@@ -57,6 +57,16 @@ func TestLimits(t *testing.T) {
 	if cfg.Store.MinFree != DefaultMinFree {
 		t.Errorf("min_free = %d", cfg.Store.MinFree)
 	}
+	if cfg.Limits.MaxDepth != 32 {
+		t.Errorf("max_depth defaults to %d", cfg.Limits.MaxDepth)
+	}
+	cfg, err = Parse("x.toml", []byte("[limits]\nmax_depth = 4\n[[probe]]\nname = \"a\"\n[probe.limits]\nmax_depth = 256\n[[probe]]\nname = \"b\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := cfg.Probes[0].Limits.Or(cfg.Limits), cfg.Probes[1].Limits.Or(cfg.Limits); a.MaxDepth != 256 || b.MaxDepth != 4 {
+		t.Errorf("max_depth: a %d, b %d; want 256 and 4", a.MaxDepth, b.MaxDepth)
+	}
 }
 
 func TestDefaultFileIsValid(t *testing.T) {
@@ -96,6 +106,9 @@ func TestParseErrors(t *testing.T) {
 			[]string{"x.toml:4: probe.limits.max_name_bytes: probe \"a\": 70000 is outside 1..4096"}},
 		{"series_idle too short", "[limits]\nseries_idle = \"1s\"\n", []string{"x.toml:2: limits.series_idle: 1s is outside 1m..30d"}},
 		{"unknown limit", "[limits]\nmax_serie = 1\n", []string{"x.toml:2: limits.max_serie: unknown key"}},
+		{"max_depth too shallow", "[limits]\nmax_depth = 3\n", []string{"x.toml:2: limits.max_depth: 3 is outside 4..256"}},
+		{"max_depth too deep", "[[probe]]\nname = \"a\"\n[probe.limits]\nmax_depth = 257\n",
+			[]string{"x.toml:4: probe.limits.max_depth: probe \"a\": 257 is outside 4..256"}},
 		{"min_free too small", "[store]\nmin_free = \"1MiB\"\n", []string{"x.toml:2: store.min_free: 1048576 bytes is below 64 MiB"}},
 		{"kind with builtin", "[[probe]]\nname = \"t\"\nruntime = \"wasm\"\nsource = \"builtin:tmux\"\nkind = \"tmux\"\n",
 			[]string{"x.toml:5: probe.kind", "builtin:tmux names its probe already"}},

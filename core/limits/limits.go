@@ -84,10 +84,10 @@ const sweepEvery = time.Minute
 // (at most Config.Series of them, 16 bytes each) and counts what it drops.
 // Safe for concurrent use.
 type Guard struct {
-	cfg  Config
 	seed maphash.Seed
 
 	mu      sync.Mutex
+	cfg     Config
 	h       maphash.Hash
 	series  map[uint64]int64 // active series -> last reported, unix ns
 	swept   int64
@@ -102,7 +102,22 @@ func New(cfg Config) *Guard {
 }
 
 // Config returns the limits g applies.
-func (g *Guard) Config() Config { return g.cfg }
+func (g *Guard) Config() Config {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cfg
+}
+
+// SetConfig makes g apply cfg from the next report on, as a config reload
+// does. What g remembers stays: its active series (still counted against
+// the new Series: when there are more than it allows, series already
+// active keep reporting and new ones are dropped until enough go idle) and
+// its totals dropped.
+func (g *Guard) SetConfig(cfg Config) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.cfg = cfg
+}
 
 // Apply returns r without what is over g's limits, and what it dropped by
 // reason (nil when nothing). r itself is not modified: slices and label maps
@@ -116,6 +131,8 @@ func (g *Guard) Apply(now time.Time, r sdk.Report) (sdk.Report, map[string]uint6
 		}
 		dropped[reason] += uint64(n)
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if n := len(r.Entities) - g.cfg.Entities; n > 0 {
 		r.Entities = r.Entities[:g.cfg.Entities:g.cfg.Entities]
 		drop(ReasonEntities, n)
@@ -126,8 +143,6 @@ func (g *Guard) Apply(now time.Time, r sdk.Report) (sdk.Report, map[string]uint6
 		drop(ReasonMetrics, n)
 	}
 
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	ns := now.UnixNano()
 	g.sweep(ns)
 	var kept []sdk.Metric // nil while every metric so far is kept as is

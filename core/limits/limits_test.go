@@ -166,6 +166,49 @@ func TestSeriesCeiling(t *testing.T) {
 	}
 }
 
+// SetConfig changes the limits from the next report on and keeps what the
+// guard remembers: its active series (still counted against a lowered
+// max_series) and its totals dropped.
+func TestSetConfigKeepsSeries(t *testing.T) {
+	g := New(small()) // 3 series
+	report := func(ids ...string) sdk.Report {
+		var r sdk.Report
+		for _, id := range ids {
+			r.Gauge("p.x", 1, map[string]string{"id": id})
+		}
+		return r
+	}
+	if _, d := g.Apply(t0, report("a", "b", "c", "d")); d[ReasonSeries] != 1 {
+		t.Fatalf("at 3 series: dropped %v", d)
+	}
+	raised := small()
+	raised.Series = 5
+	g.SetConfig(raised)
+	if g.Config() != raised || g.Series() != 3 {
+		t.Fatalf("after SetConfig: %+v, %d series", g.Config(), g.Series())
+	}
+	got, d := g.Apply(t0.Add(time.Second), report("a", "d", "e", "f"))
+	if len(got.Metrics) != 3 || d[ReasonSeries] != 1 {
+		t.Errorf("raised to 5 with a, b, c active: kept %d, dropped %v; want d and e new, f over", len(got.Metrics), d)
+	}
+	lowered := small()
+	lowered.Series, lowered.NameBytes = 2, 2
+	g.SetConfig(lowered)
+	got, d = g.Apply(t0.Add(2*time.Second), report("g"))
+	if len(got.Metrics) != 0 || d[ReasonNameBytes] != 1 {
+		t.Errorf("max_name_bytes 2: kept %d, dropped %v", len(got.Metrics), d)
+	}
+	lowered.NameBytes = 16
+	g.SetConfig(lowered)
+	got, d = g.Apply(t0.Add(3*time.Second), report("a", "e", "g"))
+	if len(got.Metrics) != 2 || d[ReasonSeries] != 1 {
+		t.Errorf("lowered to 2 with 5 active: kept %d, dropped %v; want a and e kept, g over", len(got.Metrics), d)
+	}
+	if tot := g.Dropped(); tot[ReasonSeries] != 3 || tot[ReasonNameBytes] != 1 {
+		t.Errorf("totals %v", tot)
+	}
+}
+
 // The same label set in another map order is the same series.
 func TestSeriesKeyIgnoresOrder(t *testing.T) {
 	g := New(Config{Metrics: 100, Entities: 1, NameBytes: 64, Labels: 8, LabelNameBytes: 8, LabelValueBytes: 8, Series: 1, SeriesIdle: time.Hour})

@@ -27,6 +27,7 @@ type config struct {
 	Stdout    string   `json:"stdout"`     // print this line to stdout during collect
 	Fail      string   `json:"fail"`       // return this error
 	Panic     bool     `json:"panic"`      // panic in Collect
+	Nest      int      `json:"nest"`       // report an entity whose attr "a" is nested this many arrays deep
 }
 
 type probe struct{ calls int }
@@ -105,6 +106,13 @@ func (p *probe) Collect(ctx context.Context, req sdk.Request) (sdk.Report, error
 	}
 	if c.Fail != "" {
 		return r, errors.New(c.Fail)
+	}
+	if c.Nest > 0 {
+		var v any = 0
+		for range c.Nest {
+			v = []any{v}
+		}
+		r.Entities = append(r.Entities, sdk.Entity{Kind: "k", ID: "i", Attrs: map[string]any{"a": v}})
 	}
 	r.Status = sdk.StatusOK
 	return r, nil
