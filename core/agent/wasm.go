@@ -27,11 +27,11 @@ import (
 // 5 s the CPU is worth saving (0.2% of a core and up); above it memory is.
 const keepInstanceBelow = 5 * time.Second
 
-// loadTimeout bounds compiling a module and reading its description. A
-// cold compile of the built-in bundle takes ~10 s on a busy 2-core machine,
-// but over a minute under the race detector there, which failed the agent's
-// tests (describe was left no time); the bound is for a module that would
-// compile for ever, so it can be generous.
+// loadTimeout bounds compiling a module, and apart from that reading its
+// description. A cold compile of the built-in bundle takes ~10 s on a busy
+// 2-core machine, but minutes under the race detector there, which failed
+// the agent's tests (describe was left no time); the bound is for a module
+// that would compile for ever, so it can be generous.
 const loadTimeout = 3 * time.Minute
 
 // bundle returns the embedded module of built-in WASM probes; tests
@@ -262,15 +262,19 @@ func (w *wasmRuntime) load(host *wasmhost.Host, name, key string, wasm []byte) (
 	sm, ok := w.modules[key]
 	if !ok {
 		// Compiling under the lock keeps two probes of one module from
-		// compiling it twice; it is ~40 ms from the cache.
-		ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
-		defer cancel()
-		switch peak, err := compileInChild(ctx, w.cacheDir, wasm); {
+		// compiling it twice; it is ~40 ms from the cache. The child's
+		// compile and the load after it (the module read from the cache and
+		// described, which runs guest code) have a loadTimeout each: a cold
+		// compile that took minutes on a busy machine left describe no time
+		// when they shared one.
+		switch peak, err := compileInChild(context.Background(), w.cacheDir, wasm); {
 		case err != nil:
 			w.log.Warn("compiling in a child process failed; compiling here", "module", name, "err", err)
 		case peak > 0:
 			w.log.Info("compiled in a child process", "module", name, "child_peak_rss_mb", peak>>20)
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
+		defer cancel()
 		mod, err := host.Load(ctx, name, wasm)
 		if err != nil {
 			return nil, nil, err
