@@ -10,10 +10,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/barbossa-agent/barbossa/hostfuncs"
 	"github.com/barbossa-agent/barbossa/sdk"
+	"github.com/barbossa-agent/barbossa/sdk/sdktest"
 )
 
 func collect(t testing.TB, p *Probe, timeout time.Duration) (sdk.Report, error) {
@@ -194,19 +196,22 @@ func TestSameModuleTwoProbesDifferentGrants(t *testing.T) {
 	}
 }
 
-// assertTimeout runs p with the given timeout and checks the run stopped
-// at it, reporting the overshoot.
+// assertTimeout runs p, whose guest spins, with the given timeout and
+// checks the run stopped at it. It bounds the CPU time the run used: a
+// guest not stopped at its deadline goes on spinning, while the wall time
+// past the deadline also counts time a busy machine gave this process no
+// CPU at all (a 200 ms run once took 902 ms of wall time so).
 func assertTimeout(t *testing.T, p *Probe, timeout time.Duration) {
 	t.Helper()
-	start := time.Now()
+	start, cpu0 := time.Now(), sdktest.CPUTime()
 	_, err := collect(t, p, timeout)
-	took := time.Since(start)
+	took, cpu := time.Since(start), sdktest.CPUTime()-cpu0
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
 	}
-	t.Logf("timeout %s: stopped after %s (overshoot %s): %v", timeout, took.Round(time.Microsecond), (took - timeout).Round(time.Microsecond), err)
-	if took > timeout+500*time.Millisecond {
-		t.Errorf("stopped after %s, want < %s", took, timeout+500*time.Millisecond)
+	t.Logf("timeout %s: stopped after %s, %s of CPU: %v", timeout, took.Round(time.Microsecond), cpu.Round(time.Microsecond), err)
+	if limit := timeout + 500*time.Millisecond; cpu > limit {
+		t.Errorf("the run used %s of CPU, want < %s: the guest ran on past its deadline", cpu, limit)
 	}
 	if p.inst != nil {
 		t.Error("the instance was kept after a timeout")
@@ -221,12 +226,26 @@ func TestLoopingGuestStoppedAtTimeout(t *testing.T) {
 	}
 
 	m := load(t, h, "goguest")
-	for _, mode := range []string{"spin", "sleep"} {
-		t.Run("go-"+mode, func(t *testing.T) {
-			p := newProbe(t, h, m, ProbeOptions{Name: mode, KeepInstance: true, Config: map[string]any{"mode": mode}})
-			assertTimeout(t, p, 300*time.Millisecond)
+	t.Run("go-spin", func(t *testing.T) {
+		p := newProbe(t, h, m, ProbeOptions{Name: "spin", KeepInstance: true, Config: map[string]any{"mode": "spin"}})
+		assertTimeout(t, p, 300*time.Millisecond)
+	})
+	// A guest asleep (for an hour) is woken at its deadline: on the fake
+	// clock the run ends at it exactly.
+	t.Run("go-sleep", func(t *testing.T) {
+		p := newProbe(t, h, m, ProbeOptions{Name: "sleep", KeepInstance: true, Config: map[string]any{"mode": "sleep"}})
+		synctest.Test(t, func(t *testing.T) {
+			const timeout = 300 * time.Millisecond
+			start := time.Now()
+			_, err := collect(t, p, timeout)
+			if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took != timeout {
+				t.Fatalf("err = %v after %s; want context.DeadlineExceeded after %s", err, took, timeout)
+			}
+			if p.inst != nil {
+				t.Error("the instance was kept after a timeout")
+			}
 		})
-	}
+	})
 }
 
 func TestOOMGuestDiscardedNextRunHealthy(t *testing.T) {
