@@ -149,10 +149,10 @@ func waitForWASM(t *testing.T, a *Agent) {
 		a.wasm.loading.Wait()
 		close(loaded)
 	}()
-	// The agent bounds a load: a compile, then reading the module's
-	// description, each within loadTimeout. Waiting less would fail a slow
-	// machine's load that the agent itself lets finish.
-	limit := 2*loadTimeout + time.Minute
+	// The agent bounds a load: the compile child (its CPU time, and a hang
+	// by childHangTimeout), then the describe. Waiting less would fail a
+	// slow machine's load that the agent itself lets finish.
+	limit := childHangTimeout + 5*time.Minute
 	select {
 	case <-loaded:
 	case <-time.After(limit):

@@ -27,11 +27,10 @@ import (
 // 5 s the CPU is worth saving (0.2% of a core and up); above it memory is.
 const keepInstanceBelow = 5 * time.Second
 
-// loadTimeout bounds compiling a module, and apart from that reading its
-// description. A cold compile of the built-in bundle takes ~10 s on a busy
-// 2-core machine, but minutes under the race detector there, which failed
-// the agent's tests (describe was left no time); the bound is for a module
-// that would compile for ever, so it can be generous.
+// loadTimeout bounds the CPU time a compile child may spend compiling a
+// module. A cold compile of the built-in bundle takes ~10 s on a busy
+// 2-core machine, and ~27 s of CPU under the race detector; the bound is
+// for a module that would compile for ever, so it can be generous.
 const loadTimeout = 3 * time.Minute
 
 // bundle returns the embedded module of built-in WASM probes; tests
@@ -172,8 +171,8 @@ func (pw *pendingWASM) Denied() uint64 {
 	return 0
 }
 
-// Close waits for the load to end (it is bounded by loadTimeout) and closes
-// the probe.
+// Close waits for the load to end (it is bounded: see wasmRuntime.load)
+// and closes the probe.
 func (pw *pendingWASM) Close() error {
 	<-pw.loaded
 	if pw.probe == nil {
@@ -263,19 +262,18 @@ func (w *wasmRuntime) load(host *wasmhost.Host, name, key string, wasm []byte) (
 	if !ok {
 		// Compiling under the lock keeps two probes of one module from
 		// compiling it twice; it is ~40 ms from the cache. The child's
-		// compile and the load after it (the module read from the cache and
-		// described, which runs guest code) have a loadTimeout each: a cold
-		// compile that took minutes on a busy machine left describe no time
-		// when they shared one.
+		// compile is bounded by its CPU time; the load after it (from the
+		// cache, or a compile here when the child failed) is not given a
+		// deadline, so Load bounds the describe that follows the compile by
+		// itself: a compile that took minutes on a busy machine left
+		// describe no time when the two shared one.
 		switch peak, err := compileInChild(context.Background(), w.cacheDir, wasm); {
 		case err != nil:
 			w.log.Warn("compiling in a child process failed; compiling here", "module", name, "err", err)
 		case peak > 0:
 			w.log.Info("compiled in a child process", "module", name, "child_peak_rss_mb", peak>>20)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
-		defer cancel()
-		mod, err := host.Load(ctx, name, wasm)
+		mod, err := host.Load(context.Background(), name, wasm)
 		if err != nil {
 			return nil, nil, err
 		}
