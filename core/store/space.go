@@ -47,7 +47,10 @@ import (
 // between two looks. The default, 256 MiB, covers that with room to spare.
 // What no check outside Badger can prevent: another process taking the
 // last free block while Badger is in the middle of a compaction or a
-// commit; only a reserve inside Badger could.
+// commit; only a reserve inside Badger could. Nor between the look that
+// stops the store and Badger's close flush, if another process takes the
+// released reserve first; that is why an idle store does not look at all:
+// the writer's timer is stopped once a commit leaves nothing pending.
 
 // spaceCheckEvery is how often a store that stopped writing looks at the
 // free space again.

@@ -262,6 +262,30 @@ func TestFlushByIntervalAndBatchSize(t *testing.T) {
 			}
 		})
 	})
+	// A Flush commits what the timer was set for, and the timer is stopped:
+	// the writer of an idle store neither wakes nor looks at the disk (a
+	// look while another process fills the disk stopped the store in the
+	// middle of the fill, and Badger's close flush then met a full disk).
+	t.Run("flush disarms", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := openTest(t, "", Options{FlushInterval: 50 * time.Millisecond})
+			s.Put(record("p", time.Now(), gauge("p.v", 1, nil)))
+			mustFlush(t, s)
+			synctest.Wait()
+			const unseen = 1 // every commit of a writing store records the free space it saw
+			s.space.mu.Lock()
+			s.space.free = unseen
+			s.space.mu.Unlock()
+			time.Sleep(10 * time.Second) // well past the flush interval, short of the rollup checkpoint
+			synctest.Wait()
+			s.space.mu.Lock()
+			free := s.space.free
+			s.space.mu.Unlock()
+			if free != unseen {
+				t.Errorf("the writer committed after a Flush left nothing to commit (it read %d bytes free)", free)
+			}
+		})
+	})
 	t.Run("batch size", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			s := openTest(t, "", Options{FlushInterval: time.Hour, BatchSize: 10})

@@ -169,14 +169,32 @@ func (w *writer) run() {
 			flush, due = t.C, at
 		}
 	}
+	// settle sets the timer for what is left after a commit: a compaction
+	// window to close, or rollup buckets to checkpoint; else nothing.
+	settle := func() {
+		t.Stop()
+		flush = nil
+		switch {
+		case w.compacting():
+			arm(windowCheck) // close the window once the levels settle
+		case w.roll.dirty():
+			arm(max(checkpointEvery-time.Since(w.lastCheckpoint), w.s.opt.FlushInterval))
+		}
+	}
 	take := func(o op) {
 		w.handle(o)
 		if w.pending >= w.s.opt.BatchSize {
 			_ = w.commit(false)
 			w.compact()
 		}
-		if len(w.entries) > 0 || len(w.latest) > 0 {
+		switch {
+		case len(w.entries) > 0 || len(w.latest) > 0:
 			arm(w.s.opt.FlushInterval)
+		case o.flush != nil && flush != nil:
+			// A Flush committed what the timer was set for: an idle store
+			// does not wake for nothing, nor look at the disk while another
+			// process may be filling it (space.go).
+			settle()
 		}
 	}
 	for {
@@ -200,12 +218,7 @@ func (w *writer) run() {
 			flush = nil
 			_ = w.commit(false)
 			w.compact()
-			switch {
-			case w.compacting():
-				arm(windowCheck) // close the window once the levels settle
-			case w.roll.dirty():
-				arm(max(checkpointEvery-time.Since(w.lastCheckpoint), w.s.opt.FlushInterval))
-			}
+			settle()
 		}
 	}
 }
