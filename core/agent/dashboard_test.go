@@ -46,8 +46,10 @@ func artifactDir(t *testing.T) string {
 // running agent with a real tmux server and the test rig's dockerd: the
 // login flow, host values and charts with points, a tmux session created
 // during the test showing up live, a container restart clicked in the page
-// happening in dockerd, no request beyond loopback, no console error, and no
-// horizontal scroll on a 390 px phone.
+// happening in dockerd, a custom probe dropped into probes.d in a pane of its
+// own, a refused drop-in and a refused new version shown where they went
+// wrong, no request beyond loopback, no console error, and no horizontal
+// scroll on a 390 px phone.
 func TestDashboardInChromium(t *testing.T) {
 	if _, err := builtinwasm.Bundle(); err != nil {
 		t.Fatalf("%v: the dashboard test runs the built-in WASM probes (make wasm)", err)
@@ -79,8 +81,34 @@ func TestDashboardInChromium(t *testing.T) {
 	t.Cleanup(func() { exec.Command("tmux", "-S", tmuxSock, "kill-server").Run() })
 	noBus := "unix:path=" + filepath.Join(sockDir, "no-bus")
 
+	// Two drop-ins as a user writes them outside this repository: a probe
+	// of its own kind (the page has no pane made for it), and one whose
+	// TOML has a misspelt key, refused.
+	defer func(d time.Duration) { dropInPoll = d }(dropInPoll)
+	dropInPoll = 200 * time.Millisecond
+	dir := t.TempDir()
+	drop := filepath.Join(dir, "probes.d")
+	backups := staticModule(t, "backups", `{"status":"warn","message":"one job is late",`+
+		`"metrics":[{"name":"backups.age_hours","value":26,"labels":{"job":"photos"}}],`+
+		`"entities":[{"kind":"backup_job","id":"photos","name":"photos","state":"late","health":"warn","attrs":{"target":"nas-01","files":1200}}]}`)
+	for name, data := range map[string][]byte{
+		"backups.wasm": backups,
+		"backups.toml": []byte("interval = \"1s\"\ntimeout = \"900ms\"\n"),
+		"broken.wasm":  backups,
+		"broken.toml":  []byte("interval = \"1s\"\n[allow]\nexecc = [\"sh\"]\n"),
+	} {
+		if err := os.MkdirAll(drop, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(drop, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	const token = "dash-s3cret"
-	base, logs, _, _ := startAgentWith(t, t.TempDir(), fmt.Sprintf(`
+	base, logs, _, _ := startAgentWith(t, dir, fmt.Sprintf(`
+[agent]
+probes_dir = "probes.d"
 [portal]
 listen = "127.0.0.1:0"
 token = %q
@@ -250,7 +278,22 @@ above = 100000
 		t.Errorf("overall status %q: an absent systemd must not make it unknown", st)
 	}
 	poll("the alert rules", `!!document.querySelector('#alerts tr[data-rule="load-sky-high"]')`, 10*time.Second)
+
+	// The drop-ins: the custom probe's entity and metric in a pane of its
+	// own, and the refused one in a pane saying where it went wrong.
+	poll("the custom probe's pane", `(() => { const p = document.getElementById("probe-backups"); return !!p && ["photos", "backup_job", "nas-01", "backups.age_hours", "job=photos", "one job is late"].every(w => p.textContent.includes(w)); })()`, 15*time.Second)
+	brokenAt := filepath.Join(drop, "broken.toml") + ":3"
+	poll("the refused drop-in's pane", fmt.Sprintf(`(() => { const p = document.querySelector('article.refused[data-dropin=%q]'); return !!p && [%q, "refused", "allow.execc: unknown key"].every(w => p.textContent.includes(w)); })()`, filepath.Join(drop, "broken.toml"), brokenAt), 10*time.Second)
 	shot("desktop", true)
+	// A bad new version of the running drop-in: its pane says so and the
+	// previous version runs on.
+	if err := os.WriteFile(filepath.Join(drop, "backups.toml"), []byte("interval = \"400ms\"\ntimeout = \"1s\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	poll("the refused new version in the custom probe's pane", `(() => { const n = document.querySelector("#probe-backups .dropin-error"); return !!n && n.textContent.includes("new version refused") && n.textContent.includes("must be shorter than interval"); })()`, 15*time.Second)
+	if txt := eval(`document.getElementById("probe-backups").textContent`); !strings.Contains(txt, "photos") {
+		t.Errorf("after a refused new version the custom probe's pane lost its entity: %q", txt)
+	}
 
 	// Drag to zoom: a real mouse drag across the CPU chart narrows its time
 	// range to the stretch dragged over; a double click goes back to the
