@@ -210,6 +210,10 @@ func (s *Server) Addr() string {
 	return s.listener.Addr().String()
 }
 
+// headerTimeout is how long a client has to send a request's headers: a
+// slow client (slowloris) holds a connection no longer.
+const headerTimeout = 10 * time.Second
+
 // ListenAndServe serves until ctx is done, then shuts down gracefully,
 // giving in-flight requests up to 5 s. It returns nil after a clean
 // shutdown. TLS is used when the config names a certificate and a key.
@@ -223,7 +227,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: headerTimeout,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
