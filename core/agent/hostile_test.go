@@ -441,3 +441,55 @@ func rssMB() int {
 	}
 	return 0
 }
+
+// TestHostileWideReportCapped: a guest reporting 3,000 metrics and 500
+// entities a run, under max_metrics = 1000 and max_entities = 100, has the
+// rest dropped before the store: the served report, the stored series and
+// the drop counts all say so, and the probe next to it is untouched.
+func TestHostileWideReportCapped(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString(`{"status":"ok","metrics":[`)
+	for i := range 3000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"name":"wide.m%04d","value":%d}`, i, i)
+	}
+	b.WriteString(`],"entities":[`)
+	for i := range 500 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"kind":"thing","id":"t%03d","name":"t%03d","state":"up","health":"ok"}`, i, i)
+	}
+	b.WriteString(`]}`)
+	mod := staticGuest(t, dir, "wide", "wide", b.String())
+	base, _, _ := runAgent(t, dir, hostileConfig("1s", "900ms", "[probe.limits]\nmax_metrics = 1000\nmax_entities = 100\n", mod))
+
+	var h healthJSON
+	waitFor(t, 60*time.Second, "three runs of the wide probe", func() bool {
+		getJSON(t, base+"/api/v1/probes/wide", &h)
+		return h.Runs-h.Failures >= 3
+	})
+	var p wasmProbeJSON
+	getJSON(t, base+"/api/v1/probes/wide", &p)
+	if p.Report == nil || len(p.Report.Metrics) != 1000 || len(p.Report.Entities) != 100 {
+		t.Fatalf("the served report: %+v", p)
+	}
+	if last := p.Report.Metrics[999].Name; last != "wide.m0999" {
+		t.Errorf("the 1000th metric kept is %q, want the report's own 1000th, wide.m0999", last)
+	}
+	getJSON(t, base+"/api/v1/probes/wide", &h)
+	if runs := uint64(h.Runs - h.Failures); h.Dropped["max_metrics"] < 2000*runs || h.Dropped["max_entities"] < 400*runs {
+		t.Errorf("dropped %v over %d runs, want 2,000 metrics and 400 entities a run", h.Dropped, runs)
+	}
+	if n := seriesCount(t, base, "wide"); n != 1000 {
+		t.Errorf("%d series stored, want 1000", n)
+	}
+	var sys healthJSON
+	getJSON(t, base+"/api/v1/probes/system", &sys)
+	if sys.State != "ok" || len(sys.Dropped) != 0 {
+		t.Errorf("the system probe beside it: %+v", sys)
+	}
+}
