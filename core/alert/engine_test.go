@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -884,6 +885,57 @@ runbook = "https://wiki.example/{{.Rule}}{{.Labels.nope}}"
 		}
 		if got := h.st.transitions(); len(got) == 0 {
 			t.Fatal("no events")
+		}
+	})
+}
+
+// TestRoutingBySeverityAndName: a rule that names receivers goes to those
+// alone; one that names none goes to every receiver whose severities and
+// alert globs admit it; a receiver with neither takes every such rule.
+func TestRoutingBySeverityAndName(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld()
+		receiver := func(name, extra string) string {
+			return "[[notify]]\nname = \"" + name + "\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/" + name + "\"\ngroup_wait = \"0s\"\n" + extra
+		}
+		rule := func(name, severity, extra string) string {
+			return "[[alert]]\nname = \"" + name + "\"\nseries = \"x." + name + "\"\nabove = 0\nseverity = \"" + severity + "\"\n" + extra
+		}
+		h := newHarness(t, "[alerting]\ninterval = \"1s\"\n"+
+			receiver("pager", "severities = [\"critical\"]\n")+
+			receiver("disks", "alerts = [\"disk-*\"]\n")+
+			receiver("night", "severities = [\"critical\"]\nalerts = [\"disk-*\"]\n")+
+			receiver("all", "")+
+			rule("disk-full", "critical", "")+
+			rule("disk-slow", "warning", "")+
+			rule("load-high", "critical", "")+
+			rule("cpu-high", "critical", "notify = [\"disks\"]\n")+
+			rule("info-only", "info", ""), w, newMemStore())
+		defer h.stop()
+		for _, name := range []string{"disk-full", "disk-slow", "load-high", "cpu-high", "info-only"} {
+			w.set("p", "x."+name, nil, 1)
+		}
+		h.e.Kick()
+		h.at(2 * time.Second)
+		got := func(receiver string) []string {
+			var rules []string
+			for _, s := range h.send[receiver].messages() {
+				for _, a := range s.alerts {
+					rules = append(rules, strings.TrimSuffix(a, ":firing"))
+				}
+			}
+			slices.Sort(rules)
+			return rules
+		}
+		for receiver, want := range map[string][]string{
+			"pager": {"disk-full", "load-high"},
+			"disks": {"cpu-high", "disk-full", "disk-slow"},
+			"night": {"disk-full"},
+			"all":   {"disk-full", "disk-slow", "info-only", "load-high"},
+		} {
+			if g := got(receiver); !slices.Equal(g, want) {
+				t.Errorf("%s was sent %v, want %v", receiver, g, want)
+			}
 		}
 	})
 }
