@@ -232,3 +232,33 @@ func checkFamily(t *testing.T, r tableRow, pkgs map[string][]string) {
 		}
 	}
 }
+
+// TestNativePluginsLinkNoWASMRuntime: the packages a native plugin or its
+// host are built from reach no wazero package, directly or through the
+// project's other packages, so a plugin binary does not carry the WASM
+// runtime and the plugin host does not link it.
+func TestNativePluginsLinkNoWASMRuntime(t *testing.T) {
+	pkgs := modulePackages(t)
+	for _, root := range []string{"core/pluginhost", "sdk", "hostfuncs", "internal/abi"} {
+		if _, ok := pkgs[root]; !ok {
+			t.Fatalf("no package %s", root)
+		}
+		seen := map[string]bool{}
+		var walk func(pkg string, path []string)
+		walk = func(pkg string, path []string) {
+			if seen[pkg] {
+				return
+			}
+			seen[pkg] = true
+			for _, imp := range pkgs[pkg] {
+				if strings.HasPrefix(imp, "github.com/tetratelabs/wazero") {
+					t.Errorf("%s links %s: %s", root, imp, strings.Join(append(path, imp), " → "))
+				}
+				if rel, ok := strings.CutPrefix(imp, module+"/"); ok {
+					walk(rel, append(path, rel))
+				}
+			}
+		}
+		walk(root, []string{root})
+	}
+}
