@@ -102,6 +102,21 @@ func (g Grants) Check() error {
 	return err
 }
 
+// Warnings says which of g's grants are wider than they read: a program
+// granted alone may be given any arguments, and for tmux, git, find, env
+// and most others that is a shell as the agent's user. The agent logs them
+// when it makes the probe; `barbossa check` prints them.
+func (g Grants) Warnings() []string {
+	var out []string
+	for _, s := range g.Exec {
+		if eg, err := parseExecGrant(s); err == nil && eg.anyArgs {
+			out = append(out, fmt.Sprintf("%q lets the probe run %s with any arguments (for most programs, a shell): "+
+				"name the arguments after it, as in %q (docs/CONFIG.md, allow.exec)", s, eg.name, eg.name+" --version"))
+		}
+	}
+	return out
+}
+
 // compile checks g and resolves what it names. A program missing from PATH
 // is not an error (it may be installed later; the call then fails).
 func compile(g Grants) (*policy, error) {

@@ -201,3 +201,14 @@ func TestDBusGrants(t *testing.T) {
 		}
 	}
 }
+
+func TestBareProgramGrantWarned(t *testing.T) {
+	g := Grants{Exec: []string{"git", "/usr/bin/uptime", "tmux list-sessions -F *", "git status --porcelain", "find . **"}}
+	w := g.Warnings()
+	if len(w) != 2 || !strings.HasPrefix(w[0], `"git" lets the probe run git with any arguments`) || !strings.HasPrefix(w[1], `"/usr/bin/uptime" lets the probe run /usr/bin/uptime with any arguments`) {
+		t.Errorf("warnings %q, want one for each program granted alone", w)
+	}
+	if w := (Grants{Exec: []string{"tmux -S * list-panes -a -F *"}, Read: []string{"/proc"}}).Warnings(); w != nil {
+		t.Errorf("narrow grants warned: %q", w)
+	}
+}

@@ -94,6 +94,9 @@ func check(path string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "barbossa: %v\n", errors.Join(errs...))
 		return 1
 	}
+	for _, w := range agent.GrantWarnings(cfg) {
+		fmt.Fprintf(stderr, "barbossa: warning: %v\n", w)
+	}
 	dropIns, _ := agent.DropIns(cfg)
 	fmt.Fprintf(stdout, "%s: ok (%d probes, %d drop-ins)\n", cfg.File, len(cfg.Probes), len(dropIns))
 	return 0

@@ -38,6 +38,36 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// TestCheckWarnsOfBareProgramGrants: a program granted alone passes check
+// (configs written before argument patterns keep working) but is named, at
+// its file, line and key, in the main file and in a drop-in alike.
+func TestCheckWarnsOfBareProgramGrants(t *testing.T) {
+	dir := t.TempDir()
+	mod, _ := os.ReadFile(uptimeWASM(t, dir))
+	drop := filepath.Join(dir, "probes.d")
+	os.Mkdir(drop, 0o755)
+	os.WriteFile(filepath.Join(drop, "repos.wasm"), mod, 0o644)
+	os.WriteFile(filepath.Join(drop, "repos.toml"), []byte("interval = \"1m\"\n[allow]\nexec = [\"git status --porcelain\", \"git\"]\n"), 0o644)
+	cfg := filepath.Join(dir, "barbossa.toml")
+	os.WriteFile(cfg, []byte("[agent]\nprobes_dir = \"probes.d\"\n[[probe]]\nname = \"tmux\"\nruntime = \"wasm\"\nsource = \"builtin:tmux\"\n[probe.allow]\nexec = [\"tmux\"]\n"+
+		"[[probe]]\nname = \"narrow\"\nruntime = \"wasm\"\nsource = \"builtin:tmux\"\n[probe.allow]\nexec = [\"tmux -S * list-panes -a -F *\"]\n"), 0o600)
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check", "--config", cfg}, &out, &errOut); code != 0 {
+		t.Fatalf("check: exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{
+		cfg + `:8: probe.allow.exec: probe "tmux": "tmux" lets the probe run tmux with any arguments`,
+		filepath.Join(drop, "repos.toml") + `:3: allow.exec: probe "repos": "git" lets the probe run git with any arguments`,
+	} {
+		if !strings.Contains(errOut.String(), "barbossa: warning: "+want) {
+			t.Errorf("check does not warn\n  %s\nit said:\n%s", want, errOut.String())
+		}
+	}
+	if n := strings.Count(errOut.String(), "warning:"); n != 2 {
+		t.Errorf("%d warnings, want 2 (narrow grants are not warned of):\n%s", n, errOut.String())
+	}
+}
+
 func TestVersionAndUsage(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run([]string{"version"}, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "barbossa ") {

@@ -266,6 +266,9 @@ func withLimits(p config.Probe, global config.Limits) config.Probe {
 // runs under (withLimits). Each runtime lives in its own file: builtin.go,
 // wasm.go, plugin.go.
 func (a *Agent) collector(p config.Probe) (scheduler.Collector, error) {
+	for _, w := range grantWarnings(p) {
+		a.log.Warn("a grant wider than it reads", "probe", p.Name, "warning", w.Error())
+	}
 	switch p.Runtime {
 	case config.RuntimeBuiltin:
 		return builtinProbe(p.Source)

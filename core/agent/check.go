@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/barbossa-agent/barbossa/core/alert"
@@ -63,6 +64,28 @@ func checkDropIns(cfg *config.Config) []error {
 		}
 	}
 	return errs
+}
+
+// GrantWarnings lists the grants of cfg's enabled probes, drop-ins
+// included, that are wider than they read (hostfuncs.Grants.Warnings),
+// each located at its file, line and key. They do not stop the agent.
+func GrantWarnings(cfg *config.Config) []error {
+	dropIns, _ := DropIns(cfg)
+	var out []error
+	for _, p := range append(slices.Clone(cfg.Probes), dropIns...) {
+		if !p.Disabled {
+			out = append(out, grantWarnings(p)...)
+		}
+	}
+	return out
+}
+
+func grantWarnings(p config.Probe) []error {
+	var out []error
+	for _, w := range hostfuncs.Grants(p.Allow).Warnings() {
+		out = append(out, p.Errorf("allow.exec", "probe %q: %s", p.Name, w))
+	}
+	return out
 }
 
 // grantProblems compiles a probe's grants as the host does when it makes

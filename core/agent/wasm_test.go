@@ -173,6 +173,10 @@ socket = "` + socket + `"
 	if want := map[bool]int{true: 3, false: 2}[socket != ""]; modules != want {
 		t.Errorf("%d modules loaded, want %d (one per distinct module)", modules, want)
 	}
+	// The bare tmux grant is wide: the agent says so, naming where it is.
+	if warn := `msg="a grant wider than it reads" probe=tmux warning="` + filepath.Join(dir, "barbossa.toml"); socket != "" && !strings.Contains(logs.String(), warn) {
+		t.Errorf("the agent did not warn of the bare tmux grant (%s...)", warn)
+	}
 
 	waitFor(t, 20*time.Second, "the denied tmux run", func() bool {
 		p, _ = getProbe(t, base, "tmux-nogrant")
