@@ -280,3 +280,17 @@ source = "builtin:nope"
 		t.Errorf("run: exit %d: %s", code, errOut.String())
 	}
 }
+
+// TestCheckReadsTheTLSPair: a certificate and key that do not load are
+// check's problem, at the key, not a surprise at run.
+func TestCheckReadsTheTLSPair(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "cert.pem"), []byte("not a certificate\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "key.pem"), []byte("not a key\n"), 0o600)
+	cfg := filepath.Join(dir, "barbossa.toml")
+	os.WriteFile(cfg, []byte("[portal]\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n[[probe]]\nname = \"system\"\n"), 0o600)
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check", "--config", cfg}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), cfg+":2: portal.tls_cert: tls: failed to find any PEM data in certificate input") {
+		t.Errorf("check: exit %d: %s", code, errOut.String())
+	}
+}

@@ -39,7 +39,7 @@ func checkFile(cfg *config.Config) []error {
 	}
 	if cfg.Portal.TLSCert != "" && cfg.Portal.TLSKey != "" {
 		if _, err := tls.LoadX509KeyPair(cfg.Path(cfg.Portal.TLSCert), cfg.Path(cfg.Portal.TLSKey)); err != nil {
-			errs = append(errs, &config.Error{File: cfg.File, Key: "portal.tls_cert", Msg: err.Error()})
+			errs = append(errs, cfg.Errorf("portal.tls_cert", "%v", err))
 		}
 	}
 	if err := alert.CheckReceivers(cfg); err != nil {

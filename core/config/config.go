@@ -557,7 +557,7 @@ func (c *Config) check(loc *locator) []error {
 	for key, path := range map[string]string{"agent.data_dir": c.Agent.DataDir, "agent.probes_dir": c.Agent.ProbesDir,
 		"portal.token_file": c.Portal.TokenFile, "portal.tls_cert": c.Portal.TLSCert, "portal.tls_key": c.Portal.TLSKey} {
 		if strings.ContainsRune(path, 0) {
-			errs = append(errs, c.errorf(key, "%q holds a NUL byte, which no path can", path))
+			errs = append(errs, c.Errorf(key, "%q holds a NUL byte, which no path can", path))
 		}
 	}
 	if c.Agent.MaxModuleSize < 1<<10 {
@@ -678,7 +678,7 @@ func (c *Config) Token() (string, error) {
 	if c.Portal.TokenFile == "" {
 		return c.Portal.Token, nil
 	}
-	return readToken(c.Path(c.Portal.TokenFile), "portal.token_file", c.errorf)
+	return readToken(c.Path(c.Portal.TokenFile), "portal.token_file", c.Errorf)
 }
 
 // The decoder reports type mismatches as plain text with the line inside.

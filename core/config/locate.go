@@ -141,8 +141,9 @@ func (p *Probe) Errorf(key, format string, args ...any) *Error {
 	return e
 }
 
-// errorf is a problem with key ("portal.token_file") of the main file.
-func (c *Config) errorf(key, format string, args ...any) *Error {
+// Errorf is a problem with key ("portal.token_file") of the main file, at
+// the line that sets it.
+func (c *Config) Errorf(key, format string, args ...any) *Error {
 	e := &Error{File: c.File, Key: key, Msg: fmt.Sprintf(format, args...)}
 	if c.loc != nil {
 		table, _, _ := strings.Cut(key, ".")

@@ -18,15 +18,15 @@ func (c *Config) checkExposure() []error {
 	var errs []error
 	p := &c.Portal
 	if p.Token == "" && p.TokenFile == "" && !p.InsecureNoToken && beyondLoopback(p.Listen) {
-		errs = append(errs, c.errorf("portal.listen", "%q is not a loopback address and no token is set: anyone who can reach it would read everything the agent collects; "+
+		errs = append(errs, c.Errorf("portal.listen", "%q is not a loopback address and no token is set: anyone who can reach it would read everything the agent collects; "+
 			"set token or token_file, listen on 127.0.0.1, or set insecure_no_token = true to accept that", p.Listen))
 	}
 	if p.PProf && p.Token == "" && p.TokenFile == "" {
-		errs = append(errs, c.errorf("portal.pprof", "the profiler needs a token: it shows the agent's memory and can slow it down; set token or token_file, or leave pprof off"))
+		errs = append(errs, c.Errorf("portal.pprof", "the profiler needs a token: it shows the agent's memory and can slow it down; set token or token_file, or leave pprof off"))
 	}
 	for _, h := range p.Hosts {
 		if err := checkHostName(h); err != nil {
-			errs = append(errs, c.errorf("portal.hosts", "%q: %v", h, err))
+			errs = append(errs, c.Errorf("portal.hosts", "%q: %v", h, err))
 		}
 	}
 	return errs
