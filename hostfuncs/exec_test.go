@@ -119,7 +119,7 @@ func TestExecKillsWhatEscapes(t *testing.T) {
 	}
 	for mode, r := range modes {
 		t.Run(mode, func(t *testing.T) {
-			c, _ := newCaller(t, Grants{Exec: []string{"sh -c * sh *"}})
+			c, logs := newCaller(t, Grants{Exec: []string{"sh -c * sh *"}})
 			c.host.procs = r
 			for _, tc := range []struct {
 				name, script string
@@ -139,6 +139,11 @@ func TestExecKillsWhatEscapes(t *testing.T) {
 					syscall.Kill(pid, syscall.SIGKILL)
 					t.Errorf("%s: the process that left its session (%d) outlived the exec", tc.name, pid)
 				}
+			}
+			// The mode is said once, at the first exec: an operator can tell
+			// which containment runs (and what a subreaper costs).
+			if n := strings.Count(logs.String(), "mode="+mode); n != 1 {
+				t.Errorf("the log names mode=%s %d times, want once:\n%s", mode, n, logs)
 			}
 		})
 	}

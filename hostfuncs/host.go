@@ -29,14 +29,26 @@ type Host struct {
 	// procs runs exec's programs; nil: proctree.Default(), found out at
 	// the first exec. Tests set it to pick a mode.
 	procs *proctree.Runner
+	// told is done once the mode of exec's containment is logged.
+	told sync.Once
 }
 
-// runner returns the proctree.Runner of exec.
+// runner returns the proctree.Runner of exec. The first time, it logs the
+// mode found: a subreaper costs a few ms more a command than a cgroup,
+// and what the unit needs for the cgroup mode (docs/DEPLOY.md).
 func (h *Host) runner() *proctree.Runner {
-	if h.procs != nil {
-		return h.procs
+	r := h.procs
+	if r == nil {
+		r = proctree.Default()
 	}
-	return proctree.Default()
+	h.told.Do(func() {
+		if r.Mode() == "cgroup" {
+			h.logger.Info("exec: each command runs in a cgroup of its own, killed whole at its end", "mode", r.Mode())
+		} else {
+			h.logger.Info("exec: commands run under a subreaper (no cgroup v2 the agent may write to: as a systemd unit it needs Delegate=yes), killed whole at their end", "mode", r.Mode())
+		}
+	})
+	return r
 }
 
 // New returns a Host logging to logger (slog.Default() when nil).
