@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/godbus/dbus/v5"
 
 	"github.com/barbossa-agent/barbossa/core/builtinwasm"
 	"github.com/barbossa-agent/barbossa/internal/testenv"
@@ -43,10 +44,11 @@ func artifactDir(t *testing.T) string {
 }
 
 // TestDashboardInChromium drives the real page in a real Chromium against a
-// running agent with a real tmux server and the test rig's dockerd: the
-// login flow, host values and charts with points, a tmux session created
-// during the test showing up live, a container restart clicked in the page
-// happening in dockerd, a custom probe dropped into probes.d in a pane of its
+// running agent with a real tmux server, the test rig's dockerd and a booted
+// systemd: the login flow, host values and charts with points, a rule with
+// no data, a tmux session created during the test showing up live, a
+// container restart and a unit's stop and start clicked in the page
+// happening in dockerd and systemd, a custom probe dropped into probes.d in a pane of its
 // own, a refused drop-in and a refused new version shown where they went
 // wrong, no request beyond loopback, no console error, and no horizontal
 // scroll on a 390 px phone.
@@ -61,6 +63,7 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Skipf("tmux is not installed: %v", err)
 	}
 	browser := testenv.StartChromium(t, 1280, 1000)
+	sd := testenv.StartSystemd(t)
 	d := testenv.StartDocker(t)
 	web := d.Container(t, testenv.ContainerSpec{Name: "web-1"})
 	d.Container(t, testenv.ContainerSpec{Name: "job", State: testenv.Exited, ExitCode: 2})
@@ -114,7 +117,9 @@ listen = "127.0.0.1:0"
 token = %q
 [portal.actions]
 containers = ["web-*"]
+units = ["barbossa-test-*.service"]
 socket = %q
+bus = %q
 timeout = "30s"
 [store]
 flush_interval = "100ms"
@@ -155,11 +160,27 @@ max_memory = "32MiB"
 dbus = ["%s org.freedesktop.systemd1 org.freedesktop.systemd1.Manager.ListUnits"]
 [probe.config]
 bus = %q
+[[probe]]
+name = "units"
+runtime = "wasm"
+source = "builtin:systemd"
+interval = "2s"
+timeout = "1900ms"
+max_memory = "32MiB"
+[probe.allow]
+dbus = ["%[9]s org.freedesktop.systemd1 org.freedesktop.systemd1.Manager.ListUnits", "%[9]s org.freedesktop.systemd1 org.freedesktop.DBus.Properties.Get"]
+[probe.config]
+bus = %[9]q
+patterns = ["barbossa-test-*"]
 [[alert]]
 name = "load-sky-high"
 series = 'system.load.1{probe="system"}'
 above = 100000
-`, token, d.Socket(), tmuxSock, d.Socket(), d.Socket(), noBus, noBus))
+[[alert]]
+name = "nobody-reports-this"
+series = "no.such.metric"
+above = 1
+`, token, d.Socket(), sd.BusAddress(), tmuxSock, d.Socket(), d.Socket(), noBus, noBus, sd.BusAddress()))
 	waitFor(t, 30*time.Second, "three system reports and the docker probe's", func() bool {
 		var p struct{ Runs int }
 		var dk struct{ Report *struct{} }
@@ -278,6 +299,9 @@ above = 100000
 		t.Errorf("overall status %q: an absent systemd must not make it unknown", st)
 	}
 	poll("the alert rules", `!!document.querySelector('#alerts tr[data-rule="load-sky-high"]')`, 10*time.Second)
+	// A rule on a series nobody reports says so on the page: never a
+	// silent no-op.
+	poll("the rule with no data", `(() => { const r = document.querySelector('#alerts tr[data-rule="nobody-reports-this"]'); return !!r && r.textContent.includes("no data"); })()`, 10*time.Second)
 
 	// The drop-ins: the custom probe's entity and metric in a pane of its
 	// own, and the refused one in a pane saying where it went wrong.
@@ -412,6 +436,37 @@ above = 100000
 		t.Errorf("web-1 was not restarted in dockerd: pid %d -> %d, running %v", before.State.Pid, after.State.Pid, after.State.Running)
 	}
 	poll("the restart in the events", `document.getElementById("timeline").textContent.includes("restart requested")`, 10*time.Second)
+
+	// Stop a unit of the booted systemd from the page, then start it again:
+	// the buttons follow the unit's state as the probe reports it, and
+	// systemd has done each.
+	unit := testenv.RunningUnit
+	activeState := func() string {
+		t.Helper()
+		conn := sd.Connect(t)
+		var path dbus.ObjectPath
+		if err := conn.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1").Call("org.freedesktop.systemd1.Manager.GetUnit", 0, unit).Store(&path); err != nil {
+			t.Fatal(err)
+		}
+		v, err := conn.Object("org.freedesktop.systemd1", path).GetProperty("org.freedesktop.systemd1.Unit.ActiveState")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Value().(string)
+	}
+	for _, step := range []struct{ verb, want string }{{"stop", "inactive"}, {"start", "active"}} {
+		button := fmt.Sprintf(`button[data-act=%q][data-target=%q]`, step.verb, unit)
+		poll("the "+step.verb+" button of "+unit, `!!document.querySelector('`+button+`')`, 15*time.Second)
+		run(step.verb+" "+unit, chromedp.Click(chromedp.CSS(button)), chromedp.WaitVisible(chromedp.CSS("#confirm-ok")))
+		if txt := eval(`document.getElementById("confirm-title").textContent`); !strings.Contains(txt, unit) {
+			t.Errorf("confirmation %q", txt)
+		}
+		run("confirm", chromedp.Click(chromedp.CSS("#confirm-ok")))
+		poll("the "+step.verb+" result", fmt.Sprintf(`[...document.querySelectorAll(".toast")].some(e => e.textContent.includes(%q))`, step.verb+" "+unit+": done"), 40*time.Second)
+		if got := activeState(); got != step.want {
+			t.Errorf("after %s from the page %s is %s in systemd, want %s", step.verb, unit, got, step.want)
+		}
+	}
 
 	// The filter box narrows the panes.
 	run("filter", chromedp.SendKeys(chromedp.CSS("#filter"), "fresh-session"))
