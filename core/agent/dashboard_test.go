@@ -292,6 +292,9 @@ above = 1
 	poll("a rate chart with points", `[...document.querySelectorAll("#chart-grid .chart")].some(c => c.textContent.includes("Network") && Number((c.querySelector(".plot")||{dataset:{}}).dataset.points) > 0)`, 15*time.Second)
 	poll("the sparklines", `document.querySelectorAll(".spark canvas").length >= 4`, 15*time.Second)
 	poll("the docker pane with its containers", `!!document.querySelector('button[data-act="restart"][data-target="web-1"]')`, 10*time.Second)
+	// The agent's own listening port, in the system probe's ports table.
+	port := base[strings.LastIndex(base, ":")+1:]
+	poll("the agent's port in the listening ports", fmt.Sprintf(`[...document.querySelectorAll("#probe-system tr")].some(r => r.cells.length > 3 && r.cells[0].textContent === %q && r.cells[2].textContent === "127.0.0.1")`, port), 10*time.Second)
 	if txt := eval(`document.getElementById("probe-systemd").textContent`); !strings.Contains(txt, "not present") {
 		t.Errorf("the systemd pane with no systemd says %q, want not present", txt)
 	}
@@ -384,6 +387,33 @@ above = 1
 		t.Errorf("after the reset the chart's header says %q", note)
 	}
 
+	// The range buttons: 15m redraws every chart over the last 15 minutes;
+	// the pointer over the CPU chart's newest points shows their values in
+	// its legend. Then back to 1h.
+	run("the 15m range", chromedp.Click(chromedp.CSS(`#ranges button[data-range="15m"]`)))
+	poll("the charts over 15 minutes", `window.barbossaCharts().every(c => !c.plot || (c.note || "").startsWith("last 15m")) && (c => !!c && !!c.window && c.window[1] - c.window[0] === 900)(`+cpu+`)`, 15*time.Second)
+	if p := eval(`document.querySelector('#ranges button[data-range="15m"]').getAttribute("aria-pressed")`); p != "true" {
+		t.Errorf("the 15m button is not shown pressed (%q)", p)
+	}
+	if err := json.Unmarshal([]byte(eval(`JSON.stringify((r => [r.left, r.top, r.width, r.height])(document.querySelector("#chart-grid .chart:first-child .u-over").getBoundingClientRect()))`)), &box); err != nil || len(box) != 4 {
+		t.Fatalf("the CPU chart's plot area: %v %v", box, err)
+	}
+	// A chart redrawn under a still pointer shows no values until the
+	// pointer moves again, so the pointer moves until the legend has them.
+	legend := cpu + `.el.querySelectorAll(".u-legend .u-value").length > 1 && [...` + cpu + `.el.querySelectorAll(".u-legend .u-series:not(:first-child) .u-value")].some(v => /\d/.test(v.textContent))`
+	for i := 0; ; i++ {
+		run("hover the newest points", chromedp.MouseEvent(chromedp.MouseMoved, box[0]+box[2]-1-float64(i%2), box[1]+box[3]/2))
+		if eval("String("+legend+")") == "true" {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("no values in the CPU chart's legend with the pointer over its newest points: %q", eval(cpu+`.el.querySelector(".u-legend").textContent`))
+		}
+		time.Sleep(100 * time.Millisecond) // the page's redraw, in a real browser: no fake clock reaches it
+	}
+	run("back to 1h", chromedp.Click(chromedp.CSS(`#ranges button[data-range="1h"]`)))
+	poll("the charts over an hour", `(c => !!c && !!c.window && c.window[1] - c.window[0] === 3600)(`+cpu+`)`, 15*time.Second)
+
 	// A tmux session created now shows up without a reload, within 2 s of
 	// the tmux probe's report that has it: the page's latency. When the
 	// probe's next run comes depends on how busy the machine is, not on
@@ -456,7 +486,7 @@ above = 1
 	}
 	for _, step := range []struct{ verb, want string }{{"stop", "inactive"}, {"start", "active"}} {
 		button := fmt.Sprintf(`button[data-act=%q][data-target=%q]`, step.verb, unit)
-		poll("the "+step.verb+" button of "+unit, `!!document.querySelector('`+button+`')`, 15*time.Second)
+		poll("the "+step.verb+" button of "+unit, `!!document.querySelector('`+button+`')`, 30*time.Second)
 		run(step.verb+" "+unit, chromedp.Click(chromedp.CSS(button)), chromedp.WaitVisible(chromedp.CSS("#confirm-ok")))
 		if txt := eval(`document.getElementById("confirm-title").textContent`); !strings.Contains(txt, unit) {
 			t.Errorf("confirmation %q", txt)
