@@ -37,9 +37,10 @@ func TestSlowlorisCutAtTheHeaderTimeout(t *testing.T) {
 			}
 		}()
 		got, err := io.ReadAll(conn)
+		took := time.Since(start)
 		conn.Close()
 		<-writer
-		if took := time.Since(start); took != headerTimeout {
+		if took != headerTimeout {
 			t.Errorf("the slow client was cut after %s, want the header timeout, %s", took, headerTimeout)
 		}
 		if len(got) != 0 || err != nil {
