@@ -327,3 +327,74 @@ group_wait = "0s"
 		t.Errorf("alerting named as needing a restart:\n%s", logs)
 	}
 }
+
+// TestHangingReceiverDelaysNeitherProbesNorPortal: a receiver that takes
+// the request and never answers holds only its own delivery. While it
+// hangs, the probes keep their schedule, the portal answers at once, and
+// the agent still stops promptly.
+func TestHangingReceiverDelaysNeitherProbesNorPortal(t *testing.T) {
+	got := make(chan struct{}, 1)
+	release := make(chan struct{})
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hook.Close()
+	defer close(release)
+	base, _, _, stop := startAgentWith(t, t.TempDir(), `
+[agent]
+data_dir = "data"
+[portal]
+listen = "127.0.0.1:0"
+[store]
+flush_interval = "100ms"
+[[probe]]
+name = "flaky"
+interval = "200ms"
+timeout = "100ms"
+[alerting]
+interval = "200ms"
+[[alert]]
+name = "answer-high"
+series = 'flaky.value{kind="answer",probe="flaky"}'
+above = 40
+[[notify]]
+name = "hook"
+type = "webhook"
+url = "`+hook.URL+`"
+group_wait = "0s"
+timeout = "5m"
+`)
+	select {
+	case <-got:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the alert never reached the receiver")
+	}
+	// The send is in flight, and stays so for the rest of the test.
+	var p healthJSON
+	getJSON(t, base+"/api/v1/probes/flaky", &p)
+	runs := p.Runs
+	client := &http.Client{Timeout: 5 * time.Second}
+	for i := range 5 {
+		resp, err := client.Get(base + "/api/v1/status")
+		if err != nil {
+			t.Fatalf("status %d while the receiver hangs: %v", i, err)
+		}
+		resp.Body.Close()
+	}
+	waitFor(t, 20*time.Second, "ten more runs of the probe while the receiver hangs", func() bool {
+		getJSON(t, base+"/api/v1/probes/flaky", &p)
+		return p.Runs >= runs+10
+	})
+	began := time.Now()
+	stop()
+	if took := time.Since(began); took > 10*time.Second {
+		t.Errorf("the agent took %s to stop with a send in flight", took)
+	}
+}
