@@ -23,8 +23,10 @@ import (
 // two.
 //
 // Level 0 never stalls writes: the writer checks after every commit (at
-// most BatchSize samples, or FlushInterval, apart), and Badger stalls at
-// numLevelZeroTablesStall tables, 12 MiB of writes past the trigger.
+// most BatchSize samples, or FlushInterval, apart, and after every Flush),
+// and without compactors Badger is told never to stall (store.go), since
+// one commit may be far larger than the room between the trigger and
+// numLevelZeroTablesStall: a checkpoint writes every open rollup bucket.
 
 const (
 	// windowCompactors is how many compactors a window runs (Badger needs 0

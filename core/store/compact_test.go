@@ -74,3 +74,56 @@ func TestCompactionWindows(t *testing.T) {
 	}
 	check(openTest(t, dir, Options{}))
 }
+
+// TestHugeCommitDoesNotStall: one commit far larger than level 0's room
+// (a checkpoint writing the open rollup buckets of a series explosion:
+// 180,000 series, 360,000 buckets) must not wait for compactors that are
+// not running. Badger stalled it at its level-0 limit, forever: only the
+// writer opens a compaction window, and it was the one waiting, so every
+// later write and Flush hung.
+func TestHugeCommitDoesNotStall(t *testing.T) {
+	s := openTest(t, "", Options{BatchSize: 1 << 30, FlushInterval: time.Hour})
+	const reports, metrics = 150, 1000
+	at := time.Now().Truncate(time.Minute)
+	for i := range reports {
+		ms := make([]sdk.Metric, metrics)
+		for m := range ms {
+			ms[m] = gauge("explode.m", float64(m), map[string]string{"run": fmt.Sprint(i), "m": fmt.Sprint(m)})
+		}
+		s.Put(record("explode", at, ms...))
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Flush() }()
+	// A fake clock cannot serve: the stall is in Badger's own goroutines,
+	// which wait on real time and on each other.
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Minute):
+		n, _ := s.LevelZeroTables()
+		t.Fatalf("Flush has not returned after 3 minutes: level 0 holds %d tables, and no compactor runs", n)
+	}
+	n, err := s.LevelZeroTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("one commit of %d series left %d tables in level 0", reports*metrics, n)
+	if n <= numLevelZeroTablesStall {
+		t.Errorf("level 0 holds %d tables: the commit was not larger than Badger's stall (%d), so this test shows nothing", n, numLevelZeroTablesStall)
+	}
+	// The Flush opened a compaction window, which brings level 0 back and
+	// closes (real time again: Badger's compactors).
+	deadline := time.Now().Add(2 * time.Minute)
+	for (s.CompactionWindows() < 2 || s.compactingNow()) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond) // Badger's compactors work on real time
+	}
+	n, err = s.LevelZeroTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := s.CompactionWindows(); w < 2 || s.compactingNow() || n >= numLevelZeroTablesStall {
+		t.Errorf("after the Flush: %d reopens, window open %v, %d tables in level 0; want a window opened and closed, level 0 under %d", w, s.compactingNow(), n, numLevelZeroTablesStall)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -213,11 +214,21 @@ func Open(o Options) (*Store, error) {
 // into sparse files: that is why the store must stop writing before the
 // disk is full (space.go).
 func badgerOptions(dir string, log *slog.Logger, compactors int) badger.Options {
+	stall := numLevelZeroTablesStall
+	if compactors == 0 {
+		// With no compactor running nothing would ever lift a stall, and the
+		// writer, which opens compaction windows (compact.go), would be the
+		// one stalled: one commit larger than level 0's room (a checkpoint
+		// of a series explosion's rollup buckets) hung every later write.
+		// Level 0 grows past the mark instead, and the window the writer
+		// opens after that commit brings it back.
+		stall = math.MaxInt32
+	}
 	return badger.DefaultOptions(dir).
 		WithMemTableSize(2 << 20). // default 64 MiB; an arena of 1.3x this is on the Go heap per memtable
 		WithNumMemtables(2).       // default 5
 		WithNumLevelZeroTables(4). // default 5; 2 compacted more often and was no smaller
-		WithNumLevelZeroTablesStall(numLevelZeroTablesStall).
+		WithNumLevelZeroTablesStall(stall).
 		WithBaseTableSize(2 << 20).
 		WithBaseLevelSize(8 << 20).
 		WithBlockCacheSize(2 << 20).   // default 256 MiB; required with compression

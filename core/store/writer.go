@@ -183,6 +183,9 @@ func (w *writer) run() {
 	}
 	take := func(o op) {
 		w.handle(o)
+		if o.flush != nil {
+			w.compact() // a Flush may have written much (every open rollup bucket)
+		}
 		if w.pending >= w.s.opt.BatchSize {
 			_ = w.commit(false)
 			w.compact()
