@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -424,6 +425,22 @@ func TestSeriesExplosionFootprint(t *testing.T) {
 	t.Logf("%s: %d runs, %d series stored, active %d, dropped %v", mode, h.Runs, n, h.Series, h.Dropped)
 	t.Logf("heap in use MiB: start %d, after the runs %d, after listing every series %d", heap0>>20, heap1>>20, heap2>>20)
 	t.Logf("RSS MiB: start %d, after the runs %d, after listing %d (in %s, pages of 5000)", rss0, rss1, rss2, took.Round(time.Millisecond))
+
+	// The probe removed (a reload without it): what the agent keeps of it.
+	writeConfig(t, dir, hostileConfig("200ms", "150ms", ""))
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "the probe gone", func() bool {
+		_, code := getProbe(t, base, "explode")
+		return code == 404
+	})
+	if err := a.store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	debug.FreeOSMemory()
+	heap3, rss3 := heapInUse(), rssMB()
+	t.Logf("after the probe was removed: heap in use %d MiB, RSS %d MiB", heap3>>20, rss3)
 }
 
 // rssMB is this process's resident set size in MiB.
