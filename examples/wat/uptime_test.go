@@ -48,36 +48,21 @@ func TestUptimeProbe(t *testing.T) {
 	if len(wasm) > 4096 {
 		t.Errorf("the module is %d bytes; a hand-written probe should stay tiny", len(wasm))
 	}
-	ctx := context.Background()
-	h, err := wasmhost.New(wasmhost.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close(ctx)
-	m, err := h.Load(ctx, "uptime", wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := m.Probes(); len(got) != 1 || got[0].Name != "uptime" || got[0].Version != "1.0.0" {
-		t.Fatalf("describe = %+v", got)
-	}
+	pm := testenv.LoadModule(t, "uptime.wat", wasm, sdk.Info{Name: "uptime", Version: "1.0.0"})
 
 	// One page of memory: a leak in the allocator would run out of it
 	// within the thousand runs below.
-	p, err := h.NewProbe(m, wasmhost.ProbeOptions{
+	p := pm.Probe(wasmhost.ProbeOptions{
 		Name:         "uptime",
 		Grants:       hostfuncs.Grants{Read: []string{"/proc/uptime"}},
 		MaxMemory:    64 << 10,
 		KeepInstance: true,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	before := uptime(t)
 	var r sdk.Report
+	var err error
 	for i := range 1000 {
 		if r, err = p.Collect(ctx, sdk.Request{}); err != nil {
 			t.Fatalf("run %d: %v", i, err)
@@ -92,11 +77,7 @@ func TestUptimeProbe(t *testing.T) {
 	}
 
 	// Without the grant the host's error comes back as the run's error.
-	denied, err := h.NewProbe(m, wasmhost.ProbeOptions{Name: "nogrant"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer denied.Close()
+	denied := pm.Probe(wasmhost.ProbeOptions{Name: "nogrant"})
 	_, err = denied.Collect(ctx, sdk.Request{})
 	if err == nil || !strings.Contains(err.Error(), `collect failed: denied: read of "/proc/uptime" is not granted to probe "nogrant"`) || denied.Denied() != 1 {
 		t.Errorf("without a grant: err = %v, denied = %d", err, denied.Denied())

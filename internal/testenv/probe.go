@@ -23,9 +23,16 @@ type ProbeModule struct {
 // probe with want's name and version.
 func LoadProbe(t testing.TB, pkg string, want sdk.Info) *ProbeModule {
 	t.Helper()
-	host, mod := LoadWASM(t, want.Name, BuildWASM(t, pkg))
+	return LoadModule(t, pkg, BuildWASM(t, pkg), want)
+}
+
+// LoadModule is LoadProbe of a module already built (from WAT, say); what
+// names it in messages.
+func LoadModule(t testing.TB, what string, wasm []byte, want sdk.Info) *ProbeModule {
+	t.Helper()
+	host, mod := LoadWASM(t, want.Name, wasm)
 	if got := mod.Probes(); len(got) != 1 || got[0].Name != want.Name || got[0].Version != want.Version {
-		t.Fatalf("%s describes %+v, want one probe %s %s", pkg, got, want.Name, want.Version)
+		t.Fatalf("%s describes %+v, want one probe %s %s", what, got, want.Name, want.Version)
 	}
 	return &ProbeModule{t: t, Host: host, Module: mod}
 }
