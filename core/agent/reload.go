@@ -359,6 +359,7 @@ func (a *Agent) removeProbe(name string) {
 	delete(a.probes, name)
 	delete(a.guards, name)
 	a.mu.Unlock()
+	a.store.Forget(name)
 	a.changes.Bump()
 }
 

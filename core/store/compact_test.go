@@ -127,3 +127,41 @@ func TestHugeCommitDoesNotStall(t *testing.T) {
 		t.Errorf("after the Flush: %d reopens, window open %v, %d tables in level 0; want a window opened and closed, level 0 under %d", w, s.compactingNow(), n, numLevelZeroTablesStall)
 	}
 }
+
+// TestForgetARemovedProbe goes through the writer: after Forget, nothing of
+// the probe's series is kept in memory, its samples are still stored, and
+// the other probe's open buckets and index are untouched.
+func TestForgetARemovedProbe(t *testing.T) {
+	s := openTest(t, "", Options{BatchSize: 1 << 20, FlushInterval: time.Hour})
+	at := time.Now()
+	for _, probe := range []string{"gone", "kept"} {
+		var ms []sdk.Metric
+		for m := range 100 {
+			ms = append(ms, gauge("x.m", float64(m), map[string]string{"m": fmt.Sprint(m)}))
+		}
+		s.Put(record(probe, at, ms...))
+	}
+	mustFlush(t, s)
+	count := func() (buckets map[string]int, indexed int) {
+		buckets = map[string]int{}
+		for _, b := range s.w.roll.buckets {
+			buckets[b.probe]++
+		}
+		return buckets, len(s.w.indexed)
+	}
+	if b, n := count(); b["gone"] != 200 || b["kept"] != 200 || n != 200 {
+		t.Fatalf("before: buckets %v, %d indexed; want 200 each (minute and hour), 200 indexed", b, n)
+	}
+	s.Forget("gone")
+	mustFlush(t, s) // after the Forget: the writer's state is settled
+	if b, n := count(); b["gone"] != 0 || b["kept"] != 200 || n != 100 {
+		t.Errorf("after Forget: buckets %v, %d indexed; want none of gone's, kept's 200, 100 indexed", b, n)
+	}
+	series, _, err := s.SeriesList(Match{Probe: "gone"}, "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(series) != 100 {
+		t.Errorf("%d series of the removed probe stored, want its 100", len(series))
+	}
+}

@@ -214,6 +214,27 @@ func (r *rollups) add(l level, id uint64, probe string, t int64, v float64, ttl 
 	return nil
 }
 
+// forget closes every bucket of probe's series and forgets their newest
+// buckets, as closeIdle does for a series idle for long: a bucket of theirs
+// that opens again is read from disk first (forgotUpTo), so nothing is
+// lost. It returns the series' ids.
+func (r *rollups) forget(probe string) map[uint64]bool {
+	ids := map[uint64]bool{}
+	for k, b := range r.buckets {
+		if b.probe == probe {
+			b.closed = true
+			ids[k.id] = true
+		}
+	}
+	for sl, start := range r.newest {
+		if ids[sl.id] {
+			r.forgotUpTo = max(r.forgotUpTo, start)
+			delete(r.newest, sl)
+		}
+	}
+	return ids
+}
+
 // closeIdle marks buckets that ended more than one bucket width before
 // nowMs as closed, so series that stopped reporting leave memory, and
 // forgets the newest bucket of series idle for a day.

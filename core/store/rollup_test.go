@@ -201,3 +201,42 @@ func TestRollupsResumeAfterRestart(t *testing.T) {
 		t.Errorf("%d disk reads for a late sample, want 1", reads)
 	}
 }
+
+// TestRollupsForget: a removed probe's buckets are written and dropped at
+// once, another probe's stay open, and a sample of the forgotten series
+// that comes back merges with what was stored instead of overwriting it.
+func TestRollupsForget(t *testing.T) {
+	disk := fakeDisk{}
+	r := newRollups(math.MinInt64)
+	for _, s := range []struct {
+		id    uint64
+		probe string
+	}{{1, "gone"}, {2, "gone"}, {3, "kept"}} {
+		for _, l := range []level{minuteLevel, hourLevel} {
+			if err := r.add(l, s.id, s.probe, 10_000, 2, time.Hour, disk.load); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	disk.commit(r, false) // nothing closed yet: nothing written
+	if ids := r.forget("gone"); len(ids) != 2 || !ids[1] || !ids[2] {
+		t.Fatalf("forget returned %v, want series 1 and 2", ids)
+	}
+	disk.commit(r, false)
+	for k, b := range r.buckets {
+		if b.probe == "gone" {
+			t.Errorf("bucket %+v of the removed probe is still in memory", k)
+		}
+	}
+	if len(r.buckets) != 2 || len(r.newest) != 2 {
+		t.Errorf("%d buckets, %d newest in memory, want the kept probe's 2 and 2", len(r.buckets), len(r.newest))
+	}
+	// The probe is back within the same minute: its bucket continues.
+	if err := r.add(minuteLevel, 1, "gone", 20_000, 4, time.Hour, disk.load); err != nil {
+		t.Fatal(err)
+	}
+	disk.commit(r, true)
+	if got, want := disk[string(seriesKey(prefixMinute, 1, 0))], (agg{Min: 2, Max: 4, Sum: 6, Count: 2}); got != want {
+		t.Errorf("the bucket after the probe came back = %+v, want %+v", got, want)
+	}
+}

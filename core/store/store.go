@@ -122,9 +122,10 @@ type latestEntry struct {
 // op is one item of the writer's queue: a record, an event, or a flush
 // request (ordered with the writes before it).
 type op struct {
-	rec   *Record
-	event *Event
-	flush chan error
+	rec    *Record
+	event  *Event
+	flush  chan error
+	forget string // a probe removed: let its series go (Forget)
 }
 
 // Dropped is how many records and events were dropped because the write
@@ -299,6 +300,19 @@ func (s *Store) enqueue(o op, what, probe string, samples uint64) {
 		n := s.dropped.Add(1)
 		s.drop(probe, DropQueueFull, samples)
 		s.log.Warn("write queue full, dropped "+what, "probe", probe, "dropped_total", n)
+	}
+}
+
+// Forget lets the writer's memory of probe's series go once the probe is
+// removed: its open rollup buckets are written and dropped, and its index
+// entries forgotten, instead of ageing out over the next two hours. Its
+// data stays stored; samples that come back (the probe added again) are
+// merged with what is stored, as after a restart.
+func (s *Store) Forget(probe string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !s.closed {
+		s.queue <- op{forget: probe}
 	}
 }
 

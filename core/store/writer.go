@@ -226,8 +226,26 @@ func (w *writer) run() {
 	}
 }
 
+// resized is a copy of m sized for what it holds now.
+func resized[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
 func (w *writer) handle(o op) {
 	switch {
+	case o.forget != "":
+		for id := range w.roll.forget(o.forget) {
+			delete(w.indexed, id)
+		}
+		_ = w.commit(false) // writes those closed with unwritten samples
+		w.roll.written(nil) // and lets every written one go
+		// A Go map keeps its size after deletes: copied, the room a series
+		// explosion took is given back.
+		w.roll.buckets, w.roll.newest, w.indexed = resized(w.roll.buckets), resized(w.roll.newest), resized(w.indexed)
 	case o.flush != nil:
 		o.flush <- w.commit(true)
 	case o.event != nil:
