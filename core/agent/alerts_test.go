@@ -49,23 +49,18 @@ func (a alertsJSON) rule(name string) string {
 // reaches a webhook, the second is "no data" in /api/v1/alerts (which the
 // page draws),
 // the status and /metrics; silences go through the portal with the token.
-func TestAgentAlertsEndToEnd(t *testing.T) {
-	var mu sync.Mutex
-	var hooks []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		hooks = append(hooks, string(b))
-		mu.Unlock()
-	}))
-	defer hook.Close()
-	base, _, _, _ := startAgentWith(t, t.TempDir(), `
+// flakyAlerting is the config of an agent whose "flaky" probe reports
+// every 200 ms, and whose rule answer-high (flaky's answer over 40,
+// critical) goes at once to the webhook at hook. portal is added to
+// [portal]; extra ends the file, so its keys extend the [[notify]] entry
+// until it starts a table of its own.
+func flakyAlerting(hook, portal, extra string) string {
+	return `
 [agent]
 data_dir = "data"
 [portal]
 listen = "127.0.0.1:0"
-token = "t0ken"
-[store]
+` + portal + `[store]
 flush_interval = "100ms"
 [[probe]]
 name = "flaky"
@@ -78,16 +73,30 @@ name = "answer-high"
 series = 'flaky.value{kind="answer",probe="flaky"}'
 above = 40
 severity = "critical"
+[[notify]]
+name = "hook"
+type = "webhook"
+url = "` + hook + `"
+group_wait = "0s"
+` + extra
+}
+
+func TestAgentAlertsEndToEnd(t *testing.T) {
+	var mu sync.Mutex
+	var hooks []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		hooks = append(hooks, string(b))
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	base, _, _, _ := startAgentWith(t, t.TempDir(), flakyAlerting(hook.URL, "token = \"t0ken\"\n", `
 [[alert]]
 name = "typo"
 series = "flaky.valeu"
 above = 1
-[[notify]]
-name = "hook"
-type = "webhook"
-url = "`+hook.URL+`"
-group_wait = "0s"
-`)
+`))
 	get := func(path string, v any) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
@@ -347,30 +356,7 @@ func TestHangingReceiverDelaysNeitherProbesNorPortal(t *testing.T) {
 	}))
 	defer hook.Close()
 	defer close(release)
-	base, _, _, stop := startAgentWith(t, t.TempDir(), `
-[agent]
-data_dir = "data"
-[portal]
-listen = "127.0.0.1:0"
-[store]
-flush_interval = "100ms"
-[[probe]]
-name = "flaky"
-interval = "200ms"
-timeout = "100ms"
-[alerting]
-interval = "200ms"
-[[alert]]
-name = "answer-high"
-series = 'flaky.value{kind="answer",probe="flaky"}'
-above = 40
-[[notify]]
-name = "hook"
-type = "webhook"
-url = "`+hook.URL+`"
-group_wait = "0s"
-timeout = "5m"
-`)
+	base, _, _, stop := startAgentWith(t, t.TempDir(), flakyAlerting(hook.URL, "", `timeout = "5m"`+"\n"))
 	select {
 	case <-got:
 	case <-time.After(30 * time.Second):
