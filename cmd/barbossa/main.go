@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"syscall"
 
 	"github.com/barbossa-agent/barbossa"
@@ -94,10 +95,10 @@ func check(path string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "barbossa: %v\n", errors.Join(errs...))
 		return 1
 	}
-	for _, w := range agent.GrantWarnings(cfg) {
+	dropIns, _ := agent.DropIns(cfg)
+	for _, w := range agent.GrantWarnings(slices.Concat(cfg.Probes, dropIns)) {
 		fmt.Fprintf(stderr, "barbossa: warning: %v\n", w)
 	}
-	dropIns, _ := agent.DropIns(cfg)
 	fmt.Fprintf(stdout, "%s: ok (%d probes, %d drop-ins)\n", cfg.File, len(cfg.Probes), len(dropIns))
 	return 0
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/barbossa-agent/barbossa/core/alert"
@@ -66,13 +65,13 @@ func checkDropIns(cfg *config.Config) []error {
 	return errs
 }
 
-// GrantWarnings lists the grants of cfg's enabled probes, drop-ins
-// included, that are wider than they read (hostfuncs.Grants.Warnings),
-// each located at its file, line and key. They do not stop the agent.
-func GrantWarnings(cfg *config.Config) []error {
-	dropIns, _ := DropIns(cfg)
+// GrantWarnings lists the grants of the enabled probes among probes (the
+// config's and its drop-ins, as DropIns reads them) that are wider than
+// they read (hostfuncs.Grants.Warnings), each located at its file, line
+// and key. They do not stop the agent.
+func GrantWarnings(probes []config.Probe) []error {
 	var out []error
-	for _, p := range append(slices.Clone(cfg.Probes), dropIns...) {
+	for _, p := range probes {
 		if !p.Disabled {
 			out = append(out, grantWarnings(p)...)
 		}
